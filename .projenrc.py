@@ -56,7 +56,7 @@ project = PythonProject(
 )
 
 License(project, spdx="Apache-2.0", copyright_owner="trading-constructs developers")
-# pyproject.toml and uv.lock are the dependency truth; pip's requirement files would be a second one.
+# pyproject.toml and uv.lock are the dependency truth; pip's requirement files would be another.
 for generated in ("requirements.txt", "requirements-dev.txt"):
     project.try_remove_file(generated)
 
@@ -101,8 +101,10 @@ TomlFile(
                 "files": ["src"],
                 # boto3 ships no type hints; the rotation handlers use it only at their edges
                 "overrides": [
-                    {"module": ["boto3", "boto3.*", "botocore", "botocore.*"],
-                     "ignore_missing_imports": True}
+                    {
+                        "module": ["boto3", "boto3.*", "botocore", "botocore.*"],
+                        "ignore_missing_imports": True,
+                    }
                 ],
             },
             "pytest": {
@@ -124,7 +126,9 @@ install.reset(
     "[ -x .venv/bin/python ] || python3 -m venv .venv",
     name="create the virtualenv with the machine's Python 3.10+",
 )
-install.exec(f"{VENV_BIN}/python -m pip install --quiet --disable-pip-version-check uv=={UV_VERSION}")
+install.exec(
+    f"{VENV_BIN}/python -m pip install --quiet --disable-pip-version-check uv=={UV_VERSION}"
+)
 install.exec(
     f"{VENV_BIN}/uv sync --frozen --all-groups --python {VENV_BIN}/python",
     env={"UV_PROJECT_ENVIRONMENT": ".venv", "UV_PYTHON_DOWNLOADS": "never"},
@@ -152,7 +156,7 @@ JsonFile(
     obj={
         "name": "trading-constructs-dev",
         "private": True,
-        "description": "Development toolchain for trading-constructs (the library itself is on PyPI)",
+        "description": "Development toolchain of trading-constructs (the library is on PyPI)",
         "license": "Apache-2.0",
         "engines": {"node": ">=22"},
         "scripts": {

@@ -1,0 +1,43 @@
+"""Entry point of ``cdk synth``: the TradingPlatform stack, checked by the cdk-nag packs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, PCIDSS321Checks
+
+if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from examples.trading_platform.platform_stack import TradingPlatformStack
+
+DEFAULT_REGION = "us-east-1"
+
+
+def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
+    """Build the app; tests call this with their own context and output folder."""
+    app = App(context=dict(context or {}), outdir=outdir)
+    region = (
+        app.node.try_get_context("region") or os.environ.get("CDK_DEFAULT_REGION") or DEFAULT_REGION
+    )
+    nat_gateways = int(app.node.try_get_context("nat_gateways") or 3)
+    TradingPlatformStack(
+        app,
+        "TradingPlatform",
+        env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
+        description="Trading analytics platform on ECS Fargate (trading-constructs example)",
+        nat_gateways=nat_gateways,
+    )
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app)
+    )
+    return app
+
+
+if __name__ == "__main__":
+    create_app().synth()

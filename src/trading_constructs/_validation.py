@@ -1,0 +1,114 @@
+"""Shared input checks: every construct and options class reports bad props the same way.
+
+Problems are collected, not raised one by one, so a user fixes a whole call in one pass.
+Unresolved tokens are skipped: CloudFormation checks those at deploy time, we cannot.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import Token
+
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def is_token(value: object) -> bool:
+    """True for a value CDK resolves later (a token string, number or list)."""
+    return Token.is_unresolved(value)
+
+
+@dataclass
+class Problems:
+    """The bad props of one call, raised together as one ``ValueError``."""
+
+    owner: str
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, prop: str, value: object, allowed: str) -> None:
+        self.problems.append(f"{prop}={value!r} is not allowed (allowed: {allowed})")
+
+    def note(self, message: str) -> None:
+        self.problems.append(message)
+
+    def extend(self, other: Iterable[str]) -> None:
+        self.problems.extend(other)
+
+    def raise_if_any(self) -> None:
+        if not self.problems:
+            return
+        if len(self.problems) == 1:
+            raise ValueError(f"{self.owner}: {self.problems[0]}")
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        raise ValueError(f"{self.owner}: {len(self.problems)} invalid props:\n{lines}")
+
+    # -- checks that skip tokens ---------------------------------------------------------
+
+    def int_range(self, prop: str, value: int | float, low: int, high: int) -> None:
+        if is_token(value):
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.add(prop, value, f"an integer from {low} to {high}")
+
+    def one_of(self, prop: str, value: object, allowed: Sequence[object]) -> None:
+        if is_token(value):
+            return
+        if value not in allowed:
+            self.add(prop, value, ", ".join(repr(a) for a in allowed))
+
+    def pattern(self, prop: str, value: str, regex: str, allowed: str) -> None:
+        if is_token(value):
+            return
+        if not isinstance(value, str) or re.fullmatch(regex, value) is None:
+            self.add(prop, value, allowed)
+
+    def dns_name(self, prop: str, value: str, max_length: int = 253) -> None:
+        """A lower-case DNS name of dot-separated labels, as Route 53 and Cloud Map take."""
+        if is_token(value):
+            return
+        ok = (
+            isinstance(value, str)
+            and 0 < len(value) <= max_length
+            and all(_DNS_LABEL.match(label) for label in value.split("."))
+        )
+        if not ok:
+            self.add(
+                prop,
+                value,
+                "a lower-case DNS name: dot-separated labels of 1-63 letters, digits or "
+                f"hyphens, not starting or ending with a hyphen, at most {max_length} "
+                "characters in all",
+            )
+
+    def cidr(self, prop: str, value: str, min_prefix: int, max_prefix: int) -> None:
+        if is_token(value):
+            return
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except (ValueError, TypeError):
+            self.add(prop, value, "an IPv4 CIDR block such as '10.0.0.0/16'")
+            return
+        if not min_prefix <= network.prefixlen <= max_prefix:
+            self.add(prop, value, f"a prefix length from /{min_prefix} to /{max_prefix}")
+
+
+def check_type(owner: str, prop: str, value: Any, expected: type | tuple[type, ...]) -> None:
+    """Raise ``TypeError`` early, when a wrong type would otherwise fail deep inside jsii."""
+    if value is None or isinstance(value, expected):
+        return
+    names = (
+        " or ".join(t.__name__ for t in expected)
+        if isinstance(expected, tuple)
+        else expected.__name__
+    )
+    raise TypeError(f"{owner}: {prop}={value!r} is not allowed (allowed: {names})")
+
+
+def construct_owner(kind: str, scope_path: str, id: str) -> str:
+    """How errors name a construct: ``TradingCluster 'Stack/Cluster'``."""
+    path = f"{scope_path}/{id}" if scope_path else id
+    return f"{kind} {path!r}"

@@ -1,0 +1,419 @@
+"""TradingCluster: the network, the ECS cluster and the shared services every microservice uses."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Acknowledgment, ArnFormat, CfnResource, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from ._validation import Problems, check_type, construct_owner, is_token
+
+AZ_COUNT = 3
+"""The platform spans three availability zones (the seed's high-availability constraint)."""
+
+FARGATE = "FARGATE"
+FARGATE_SPOT = "FARGATE_SPOT"
+
+_ECS_MAX_BASE = 100_000
+_ECS_MAX_WEIGHT = 1_000
+
+# The key actions CloudWatch Logs needs to encrypt a log group (AWS's documented key policy,
+# without the wildcards).
+_LOGS_KEY_ACTIONS = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VpcOptions:
+    """How TradingCluster builds its VPC when none is passed in.
+
+    The subnets are carved from ``cidr`` in this order: public, private, isolated, one of each
+    per availability zone.
+    """
+
+    cidr: str = "10.0.0.0/16"
+    """The VPC's IPv4 CIDR block, /16 to /24. :default: '10.0.0.0/16'"""
+
+    availability_zones: Sequence[str] | None = None
+    """Three AZ names. :default: the region's first three AZs, chosen at deploy time with
+    ``Fn::GetAZs`` so that synthesis needs no AWS credentials and names no AZ."""
+
+    nat_gateways: int = AZ_COUNT
+    """NAT gateways, 1 to 3. Fewer than one per AZ saves money but loses egress from every AZ
+    whose NAT gateway's AZ fails. :default: 3 (one per AZ)"""
+
+    public_subnet_mask: int = 24
+    """Prefix length of each public subnet (the load balancer's only). :default: 24"""
+
+    private_subnet_mask: int = 20
+    """Prefix length of each private subnet (tasks, with egress through NAT). :default: 20"""
+
+    isolated_subnet_mask: int = 24
+    """Prefix length of each isolated subnet (databases, no route out). :default: 24"""
+
+    flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
+    """How long VPC flow logs are kept. :default: one year (PCI DSS 10.7 asks for a year)"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("VpcOptions")
+        problems.cidr("cidr", self.cidr, 16, 24)
+        masks = {
+            "public_subnet_mask": self.public_subnet_mask,
+            "private_subnet_mask": self.private_subnet_mask,
+            "isolated_subnet_mask": self.isolated_subnet_mask,
+        }
+        for prop, mask in masks.items():
+            problems.int_range(prop, mask, 16, 28)
+        problems.int_range("nat_gateways", self.nat_gateways, 1, AZ_COUNT)
+        if self.availability_zones is not None and not is_token(self.availability_zones):
+            azs = list(self.availability_zones)
+            names = [az for az in azs if not is_token(az)]
+            if len(azs) != AZ_COUNT or len(set(names)) != len(names) or not all(names):
+                problems.add(
+                    "availability_zones", azs, f"exactly {AZ_COUNT} distinct AZ names, or None"
+                )
+        if not isinstance(self.flow_log_retention, logs.RetentionDays):
+            problems.add(
+                "flow_log_retention", self.flow_log_retention, "an aws_logs.RetentionDays value"
+            )
+        if not problems.problems and not is_token(self.cidr):
+            _check_subnets_fit(problems, self.cidr, list(masks.values()))
+        problems.raise_if_any()
+
+    def subnet_configuration(self) -> list[ec2.SubnetConfiguration]:
+        return [
+            ec2.SubnetConfiguration(
+                name="Public",
+                subnet_type=ec2.SubnetType.PUBLIC,
+                cidr_mask=self.public_subnet_mask,
+                # Only the load balancer and NAT gateways live here; neither needs a launch IP.
+                map_public_ip_on_launch=False,
+            ),
+            ec2.SubnetConfiguration(
+                name="Private",
+                subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS,
+                cidr_mask=self.private_subnet_mask,
+            ),
+            ec2.SubnetConfiguration(
+                name="Isolated",
+                subnet_type=ec2.SubnetType.PRIVATE_ISOLATED,
+                cidr_mask=self.isolated_subnet_mask,
+            ),
+        ]
+
+
+def _check_subnets_fit(problems: Problems, cidr: str, masks: list[int]) -> None:
+    """Allocate the subnets as CDK does (in order, each aligned to its size) and check the end."""
+    network = ipaddress.IPv4Network(cidr)
+    if any(mask < network.prefixlen for mask in masks):
+        problems.note(
+            f"subnet masks {masks} must each be at least the VPC's prefix /{network.prefixlen}"
+        )
+        return
+    cursor = int(network.network_address)
+    for mask in masks:
+        size = 2 ** (32 - mask)
+        for _ in range(AZ_COUNT):
+            cursor = -(-cursor // size) * size  # align up to the subnet's size
+            cursor += size
+    if cursor > int(network.broadcast_address) + 1:
+        problems.note(
+            f"cidr={cidr!r} is too small for {AZ_COUNT} AZs x subnets of masks {masks} "
+            "(allowed: a larger VPC block or longer subnet masks)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CapacityStrategy:
+    """How tasks are spread over FARGATE and FARGATE_SPOT.
+
+    ``base`` tasks run first on their provider; the rest split by ``weight``. The default keeps
+    one on-demand task per service so a Spot reclaim never takes a service to zero, and runs four
+    of every five further tasks on Spot.
+    """
+
+    fargate_base: int = 1
+    """Tasks placed on FARGATE before weights apply, 0 to 100000. :default: 1"""
+
+    fargate_weight: int = 1
+    """Relative share of FARGATE, 0 to 1000. :default: 1"""
+
+    spot_base: int = 0
+    """Tasks placed on FARGATE_SPOT before weights apply, 0 to 100000. :default: 0"""
+
+    spot_weight: int = 4
+    """Relative share of FARGATE_SPOT, 0 to 1000. :default: 4"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("CapacityStrategy")
+        problems.int_range("fargate_base", self.fargate_base, 0, _ECS_MAX_BASE)
+        problems.int_range("spot_base", self.spot_base, 0, _ECS_MAX_BASE)
+        problems.int_range("fargate_weight", self.fargate_weight, 0, _ECS_MAX_WEIGHT)
+        problems.int_range("spot_weight", self.spot_weight, 0, _ECS_MAX_WEIGHT)
+        if not problems.problems:
+            if self.fargate_base > 0 and self.spot_base > 0:
+                problems.note(
+                    f"fargate_base={self.fargate_base} and spot_base={self.spot_base}: ECS "
+                    "allows a base on only one capacity provider (allowed: set one to 0)"
+                )
+            if self.fargate_weight == 0 and self.spot_weight == 0:
+                problems.note(
+                    "fargate_weight=0 and spot_weight=0: no task could be placed "
+                    "(allowed: at least one weight above 0)"
+                )
+        problems.raise_if_any()
+
+    def to_strategy(self) -> list[ecs.CapacityProviderStrategy]:
+        """The strategy in the form ECS takes, leaving out providers with nothing to do."""
+        shares = [
+            (FARGATE, self.fargate_base, self.fargate_weight),
+            (FARGATE_SPOT, self.spot_base, self.spot_weight),
+        ]
+        return [
+            ecs.CapacityProviderStrategy(capacity_provider=name, base=base or None, weight=weight)
+            for name, base, weight in shares
+            if base or weight
+        ]
+
+
+class TradingCluster(Construct):
+    """The platform's foundation: a three-AZ VPC, an ECS cluster on Fargate and Fargate Spot,
+    a private Cloud Map namespace and the KMS key that encrypts the platform's data.
+
+    Pass ``vpc`` to build into an existing network, or ``vpc_options`` to shape a new one;
+    not both.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        vpc: ec2.IVpc | None = None,
+        vpc_options: VpcOptions | None = None,
+        cluster_name: str | None = None,
+        namespace_name: str = "trading.local",
+        capacity: CapacityStrategy | None = None,
+        container_insights: ecs.ContainerInsights = ecs.ContainerInsights.ENHANCED,
+        key: kms.IKey | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        :param vpc: an existing VPC with at least three AZs and private subnets with egress.
+            :default: a new VPC built from ``vpc_options``
+        :param vpc_options: the shape of the new VPC. :default: ``VpcOptions()``
+        :param cluster_name: the ECS cluster's name. :default: a name CloudFormation generates
+        :param namespace_name: the private DNS namespace services are found under.
+            :default: 'trading.local'
+        :param capacity: the cluster's default capacity provider strategy.
+            :default: ``CapacityStrategy()`` (FARGATE base 1 weight 1, FARGATE_SPOT weight 4)
+        :param container_insights: Container Insights level. :default: ENHANCED
+        :param key: the platform KMS key. An existing key must already let CloudWatch Logs
+            use it. :default: a new key with rotation on
+        :param removal_policy: what happens to the key and flow log group when the stack is
+            deleted. :default: RETAIN
+        """
+        owner = construct_owner("TradingCluster", scope.node.path, id)
+        check_type(owner, "vpc_options", vpc_options, VpcOptions)
+        check_type(owner, "capacity", capacity, CapacityStrategy)
+        check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
+        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        problems = Problems(owner)
+        if vpc is not None and vpc_options is not None:
+            problems.note(
+                "vpc and vpc_options were both given (allowed: an existing vpc, or "
+                "vpc_options to build a new one, not both)"
+            )
+        if vpc is not None and not hasattr(vpc, "vpc_id"):
+            problems.add("vpc", vpc, "an aws_ec2.IVpc")
+        elif vpc is not None:
+            _check_existing_vpc(problems, vpc)
+        if cluster_name is not None:
+            problems.pattern(
+                "cluster_name",
+                cluster_name,
+                r"[A-Za-z0-9_-]{1,255}",
+                "1 to 255 letters, digits, hyphens and underscores",
+            )
+        problems.dns_name("namespace_name", namespace_name)
+        problems.raise_if_any()
+        super().__init__(scope, id)
+
+        self.capacity: CapacityStrategy = capacity or CapacityStrategy()
+        """The cluster's default capacity provider strategy."""
+
+        self.key: kms.IKey = key or self._platform_key(removal_policy)
+        """The KMS key for the platform's log groups, secrets and repositories."""
+
+        self.flow_log_group: logs.ILogGroup | None = None
+        """Where VPC flow logs go; None when the VPC was passed in."""
+
+        self.vpc: ec2.IVpc = vpc or self._new_vpc(vpc_options or VpcOptions(), removal_policy)
+        """Public subnets for the load balancer, private ones for tasks, isolated for data."""
+
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.vpc,
+            cluster_name=cluster_name,
+            container_insights_v2=container_insights,
+            enable_fargate_capacity_providers=True,
+            default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
+                name=namespace_name,
+                type=servicediscovery.NamespaceType.DNS_PRIVATE,
+                vpc=self.vpc,
+            ),
+        )
+        """The ECS cluster, with FARGATE and FARGATE_SPOT and a default strategy over them."""
+        self.cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
+
+        namespace = self.cluster.default_cloud_map_namespace
+        assert isinstance(namespace, servicediscovery.PrivateDnsNamespace)
+        self.namespace: servicediscovery.PrivateDnsNamespace = namespace
+        """The private DNS namespace in the VPC that services register in."""
+
+    def _platform_key(self, removal_policy: RemovalPolicy) -> kms.Key:
+        key = kms.Key(
+            self,
+            "Key",
+            description="trading platform: logs, secrets and container images",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        stack = Stack.of(self)
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsOfThisAccount",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=_LOGS_KEY_ACTIONS,
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        return key
+
+    def _new_vpc(self, options: VpcOptions, removal_policy: RemovalPolicy) -> ec2.Vpc:
+        azs = options.availability_zones or [Fn.select(i, Fn.get_azs()) for i in range(AZ_COUNT)]
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(options.cidr),
+            availability_zones=list(azs),
+            nat_gateways=options.nat_gateways,
+            subnet_configuration=options.subnet_configuration(),
+            restrict_default_security_group=True,
+        )
+        log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            retention=options.flow_log_retention,
+            encryption_key=self.key,
+            removal_policy=removal_policy,
+        )
+        vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                log_group, self._flow_log_role(log_group)
+            ),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        self.flow_log_group = log_group
+        _drop_redundant_depends_on(Stack.of(self))
+        for subnet in vpc.public_subnets:
+            Validations.of(subnet.node.find_child("DefaultRoute")).acknowledge(
+                *(
+                    Acknowledgment(
+                        id=f"{pack}::{pack}-VPCNoUnrestrictedRouteToIGW",
+                        reason="A public subnet's route to the internet gateway is what makes it "
+                        "public; only the internet-facing ALB and the NAT gateways live here, "
+                        "tasks and data run in private and isolated subnets.",
+                    )
+                    for pack in ("NIST.800.53.R5", "PCI.DSS.321")
+                )
+            )
+        return vpc
+
+    def _flow_log_role(self, log_group: logs.LogGroup) -> iam.IRole:
+        """A role with a managed (not inline) policy that writes to this one log group."""
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal(
+                "vpc-flow-logs.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description="Lets VPC Flow Logs write to the platform's flow log group",
+        )
+        iam.ManagedPolicy(
+            self,
+            "FlowLogPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    # A log group's Arn attribute ends in ":*", which covers its streams.
+                    resources=[log_group.log_group_arn],
+                )
+            ],
+        )
+        # The flow log construct would add its grant as an inline policy; ours covers it.
+        return role.without_policy_updates()
+
+
+_RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
+
+
+def _drop_redundant_depends_on(stack: Stack) -> None:
+    """The provider CDK adds to close the default security group has its function both
+    ``DependsOn`` and ``GetAtt`` its role; the first is redundant (cfn-lint W3005)."""
+    provider = stack.node.try_find_child(_RESTRICT_DEFAULT_SG_PROVIDER)
+    handler = provider.node.try_find_child("Handler") if provider else None
+    if isinstance(handler, CfnResource):
+        handler.add_deletion_override("DependsOn")
+
+
+def _check_existing_vpc(problems: Problems, vpc: ec2.IVpc) -> None:
+    azs = vpc.availability_zones
+    if not is_token(azs) and len(azs) < AZ_COUNT:
+        problems.add(
+            "vpc", f"{vpc.node.path} in {len(azs)} AZs", f"a VPC in at least {AZ_COUNT} AZs"
+        )
+    if not vpc.private_subnets:
+        problems.add(
+            "vpc",
+            f"{vpc.node.path} without private subnets",
+            "a VPC with private subnets with egress",
+        )
+
+
+__all__ = ["AZ_COUNT", "CapacityStrategy", "TradingCluster", "VpcOptions"]
