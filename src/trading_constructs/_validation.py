@@ -85,7 +85,9 @@ class Problems:
             )
 
     def cidr(self, prop: str, value: str, min_prefix: int, max_prefix: int) -> None:
+        """A concrete CIDR: CDK subdivides it at synth time, so a token cannot pass."""
         if is_token(value):
+            self.add(prop, value, "a concrete CIDR string; CDK splits it into subnets at synth")
             return
         try:
             network = ipaddress.IPv4Network(value, strict=True)

@@ -267,7 +267,7 @@ class TradingCluster(Construct):
         self.vpc: ec2.IVpc = vpc or self._new_vpc(vpc_options or VpcOptions(), removal_policy)
         """Public subnets for the load balancer, private ones for tasks, isolated for data."""
 
-        self.cluster = ecs.Cluster(
+        self.cluster: ecs.Cluster = ecs.Cluster(
             self,
             "Cluster",
             vpc=self.vpc,

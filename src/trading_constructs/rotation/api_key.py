@@ -191,7 +191,7 @@ _logger: Final = _make_logger()
 
 def _log(level: int, message: str, **fields: object) -> None:
     """Log ``message`` as a JSON line. Callers must never pass a secret value in ``fields``."""
-    _logger.log(level, message, extra={"fields": fields})
+    _logger.log(level, message, extra={"fields": fields}, stacklevel=2)
 
 
 # --- Handler ----------------------------------------------------------------------------------
@@ -337,9 +337,7 @@ def _finish_secret(client: SecretsManagerClient, arn: str, token: str) -> None:
             MoveToVersionId=token,
             RemoveFromVersionId=current_version,
         )
-    client.update_secret_version_stage(
-        SecretId=arn, VersionStage=_AWSPENDING, RemoveFromVersionId=token
-    )
+
     _log(
         logging.INFO,
         "Moved AWSCURRENT to the new version",

@@ -1,0 +1,1 @@
+"""analytics-engine: per-symbol VWAP, moving averages and volatility over ingested ticks."""

@@ -1,0 +1,1 @@
+"""api-gateway: the public REST API in front of data-ingestion and analytics-engine."""

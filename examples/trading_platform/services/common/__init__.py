@@ -1,0 +1,1 @@
+"""Helpers shared by the three services: logging, metrics, HTTP, config and lifecycle."""

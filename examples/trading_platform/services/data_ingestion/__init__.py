@@ -1,0 +1,1 @@
+"""data-ingestion: market ticks from a synthetic GBM feed or a polled JSON feed."""

@@ -1,0 +1,116 @@
+"""Session fixtures: each app is synthesized once per test session, never once per test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk.assertions import Template
+
+from examples.trading_platform.app import create_app
+from trading_constructs import TradingCluster
+
+ENV = Environment(region="us-east-1")
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    """One synthesized app: its stacks' templates and the cdk-nag validation report."""
+
+    app: App
+    outdir: Path
+    templates: dict[str, dict[str, Any]]
+    validation_report: dict[str, Any] | None
+    synth_error: Exception | None
+
+    def template(self, stack_name: str) -> Template:
+        return Template.from_json(self.templates[stack_name])
+
+
+def synthesize(app: App) -> SynthesizedApp:
+    """Synthesize, keeping a validation failure as data so tests can show what it was."""
+    error: Exception | None = None
+    try:
+        app.synth()
+    except Exception as exc:  # a cdk-nag violation stops synthesis; the report says why
+        error = exc
+    outdir = Path(app.outdir)
+    templates = {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
+        for path in outdir.glob("*.template.json")
+    }
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    return SynthesizedApp(app, outdir, templates, report, error)
+
+
+@pytest.fixture(scope="session")
+def example(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The example platform exactly as ``cdk synth`` builds it, cdk-nag packs included."""
+    outdir = tmp_path_factory.mktemp("example")
+    return synthesize(create_app(outdir=str(outdir)))
+
+
+@pytest.fixture(scope="session")
+def example_template(example: SynthesizedApp) -> Template:
+    return example.template("TradingPlatform")
+
+
+@dataclass(frozen=True)
+class ClusterStacks:
+    """Stacks of the cluster alone, in the shapes users build it."""
+
+    default: Template
+    custom: Template
+    existing_vpc: Template
+    app: SynthesizedApp
+
+
+@pytest.fixture(scope="session")
+def cluster_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStacks]:
+    from aws_cdk import RemovalPolicy
+    from aws_cdk import aws_ec2 as ec2
+    from aws_cdk import aws_ecs as ecs
+    from aws_cdk import aws_logs as logs
+
+    from trading_constructs import CapacityStrategy, VpcOptions
+
+    app = App(outdir=str(tmp_path_factory.mktemp("cluster")))
+    TradingCluster(Stack(app, "Default", env=ENV), "Platform")
+    TradingCluster(
+        Stack(app, "Custom", env=ENV),
+        "Platform",
+        vpc_options=VpcOptions(
+            cidr="10.20.0.0/18",
+            nat_gateways=1,
+            availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
+            private_subnet_mask=22,
+            flow_log_retention=logs.RetentionDays.TWO_YEARS,
+        ),
+        cluster_name="trading-dev",
+        namespace_name="dev.trading.internal",
+        capacity=CapacityStrategy(fargate_base=0, fargate_weight=0, spot_base=2, spot_weight=1),
+        container_insights=ecs.ContainerInsights.ENABLED,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    shared = Stack(app, "Existing", env=ENV)
+    vpc = ec2.Vpc(
+        shared,
+        "Network",
+        availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
+        nat_gateways=1,
+        restrict_default_security_group=False,
+    )
+    TradingCluster(shared, "Platform", vpc=vpc)
+    synthesized = synthesize(app)
+    yield ClusterStacks(
+        default=synthesized.template("Default"),
+        custom=synthesized.template("Custom"),
+        existing_vpc=synthesized.template("Existing"),
+        app=synthesized,
+    )

@@ -1,0 +1,290 @@
+"""Helpers to run the example services as real processes and talk to them over HTTP.
+
+Services run exactly as in their images: ``python -m services.<name>.app`` from the folder
+holding ``services/``. They bind port 0 and the tests read the real port from the
+``listening`` log line, so parallel runs never race for a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICES_PARENT = REPO_ROOT / "examples" / "trading_platform"  # cwd, as /app in the images
+SERVICES_DIR = SERVICES_PARENT / "services"
+MODULES = {
+    "data-ingestion": "services.data_ingestion.app",
+    "analytics-engine": "services.analytics_engine.app",
+    "api-gateway": "services.api_gateway.app",
+}
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+def wait_until(
+    probe: Callable[[], T | None], *, timeout: float, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns something other than None; bounded in time and count."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / interval) + 1):
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}")
+
+
+class HttpResult:
+    """Status, headers and decoded JSON body (None for an empty body) of one request."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], raw: bytes, elapsed: float):
+        self.status = status
+        self.headers = dict(headers)
+        self.raw = raw
+        self.elapsed = elapsed
+        self.json: Any = json.loads(raw) if raw else None
+
+    def __repr__(self) -> str:
+        return f"HttpResult({self.status}, {self.raw[:200]!r})"
+
+
+def request(
+    port: int,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+) -> HttpResult:
+    """One HTTP request to 127.0.0.1; any method, path sent verbatim."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        raw = response.read()
+        return HttpResult(
+            response.status, dict(response.getheaders()), raw, time.monotonic() - started
+        )
+    finally:
+        conn.close()
+
+
+def raw_exchange(port: int, payload: bytes, timeout: float = 5.0) -> bytes:
+    """Send bytes that are not valid HTTP and return whatever comes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(payload)
+        chunks = []
+        for _ in range(100):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    """A minimal environment: nothing from the caller's shell (proxies, AWS vars) leaks in."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "BIND_HOST": "127.0.0.1",
+        "PORT": "0",
+        "LOG_LEVEL": "INFO",
+    }
+    env.update(overrides)
+    return env
+
+
+class ServiceProcess:
+    """One service process with its stdout collected line by line on a reader thread."""
+
+    def __init__(self, service: str, env: Mapping[str, str]) -> None:
+        self.service = service
+        self._cond = threading.Condition()
+        self._lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", MODULES[service]],
+            cwd=SERVICES_PARENT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, name=f"{service}-stdout", daemon=True)
+        self._reader.start()
+        self._port: int | None = None
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._cond:
+                self._lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+
+    def lines(self) -> list[str]:
+        with self._cond:
+            return list(self._lines)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every stdout line parsed as JSON (the services write nothing else)."""
+        return [json.loads(line) for line in self.lines() if line.strip()]
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = START_TIMEOUT
+    ) -> dict[str, Any]:
+        """The first JSON line matching ``predicate``, waiting at most ``timeout``."""
+
+        def probe() -> dict[str, Any] | None:
+            for line in self.lines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and predicate(record):
+                    return record
+            if self.proc.poll() is not None and self._reader.is_alive() is False:
+                raise AssertionError(
+                    f"{self.service} exited with {self.proc.returncode}:\n"
+                    + "\n".join(self.lines()[-20:])
+                )
+            return None
+
+        return wait_until(probe, timeout=timeout, what=f"{self.service} log line")
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            record = self.wait_for(lambda r: r.get("message") == "listening")
+            self._port = int(record["port"])
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        port = self.port
+
+        def probe() -> bool | None:
+            try:
+                return True if request(port, "/health", timeout=1.0).status == 200 else None
+            except OSError:
+                return None
+
+        wait_until(probe, timeout=timeout, what=f"{self.service} /health")
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, wait, SIGKILL as a last resort; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return self.proc.returncode
+
+    def __enter__(self) -> ServiceProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.terminate()
+
+
+def start(service: str, **env: str) -> ServiceProcess:
+    """Start a service and wait until its /health answers 200."""
+    process = ServiceProcess(service, service_env(**env))
+    try:
+        process.wait_healthy()
+    except BaseException:
+        process.terminate()
+        raise
+    return process
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A port bound but not listening: connections are refused at once."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def blackhole_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers: a hung upstream."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+class FakeFeed:
+    """A local market-data endpoint that records request headers and serves set payloads."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.payload: Any = {"ticks": []}
+        self.seen_headers: list[dict[str, str]] = []
+        self.seen_paths: list[str] = []
+        feed = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                feed.seen_headers.append(dict(self.headers.items()))
+                feed.seen_paths.append(self.path)
+                body = json.dumps(feed.payload).encode()
+                self.send_response(feed.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/trades"
+
+    def __enter__(self) -> FakeFeed:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(STOP_TIMEOUT)

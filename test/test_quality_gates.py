@@ -1,0 +1,136 @@
+"""The gates every change keeps green: cfn-lint, cdk-nag, stable logical IDs, a fresh API.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_s3 as s3
+from cfnlint.api import lint
+from conftest import ClusterStacks, SynthesizedApp, synthesize
+
+from examples.trading_platform.app import add_compliance_checks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Every cdk-nag acknowledgement in the example, by construct path and rule. A new one is a visible
+# change to this list; its reason lives beside the construct it concerns.
+NAG_PACKS = ("AwsSolutions::", "NIST.800.53.R5::", "PCI.DSS.321::")
+EXPECTED_ACKNOWLEDGEMENTS = {
+    f"TradingPlatform/Platform/Vpc/PublicSubnet{az}/DefaultRoute": [
+        "NIST.800.53.R5::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+        "PCI.DSS.321::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW",
+    ]
+    for az in (1, 2, 3)
+}
+
+# Test stacks that name AZs on purpose, to prove the explicit-AZ props work (W3010 warns on names).
+DELIBERATE = {"Custom": {"W3010"}, "Existing": {"W3010"}}
+
+# Resources whose replacement would lose data: their logical IDs are part of the public contract.
+STATEFUL_LOGICAL_IDS = {
+    "AWS::KMS::Key": {"PlatformKeyE2280810"},
+    "AWS::Logs::LogGroup": {"PlatformFlowLogsD65C18D7"},
+}
+
+
+def _all_templates(*apps: SynthesizedApp) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, body) for app in apps for name, body in sorted(app.templates.items())]
+
+
+@pytest.fixture(scope="session")
+def every_template(
+    example: SynthesizedApp, cluster_stacks: ClusterStacks
+) -> list[tuple[str, dict[str, Any]]]:
+    return _all_templates(example, cluster_stacks.app)
+
+
+def test_cfn_lint_finds_nothing_in_any_template(
+    every_template: list[tuple[str, dict[str, Any]]],
+) -> None:
+    # GIVEN every template the tests synthesized  WHEN cfn-lint reads it (errors and warnings)
+    findings = {
+        name: [
+            str(match)
+            for match in lint(json.dumps(body), regions=["us-east-1"])
+            if match.rule.id not in DELIBERATE.get(name, set())
+        ]
+        for name, body in every_template
+    }
+    # THEN there is not one finding
+    assert findings == {name: [] for name, _ in every_template}
+
+
+def test_cdk_nag_packs_report_no_unacknowledged_finding(example: SynthesizedApp) -> None:
+    # GIVEN the example synthesized with AwsSolutions, NIST 800-53 R5 and PCI DSS 3.2.1
+    assert example.validation_report is not None, "the nag packs did not run"
+    # THEN no pack reports a violation of any severity, and synthesis went through
+    violations = [
+        f"{v['ruleName']} at {c['constructPath']}"
+        for report in example.validation_report["pluginReports"]
+        for v in report.get("violations", [])
+        for c in v["violatingConstructs"]
+    ]
+    assert violations == []
+    assert example.synth_error is None
+
+
+def test_the_packs_do_catch_a_finding(tmp_path: Path) -> None:
+    # GIVEN the example's compliance checks on an app with a bare S3 bucket (a negative control)
+    app = App(outdir=str(tmp_path))
+    s3.Bucket(Stack(app, "Bare"), "Bucket")
+    add_compliance_checks(app)
+    # WHEN synthesized  THEN every pack reports it and synthesis stops
+    result = synthesize(app)
+    assert result.synth_error is not None
+    assert result.validation_report is not None
+    failing = {r["pluginName"] for r in result.validation_report["pluginReports"]}
+    assert failing == {"AwsSolutions", "NIST.800.53.R5", "PCI.DSS.321"}
+
+
+def test_every_acknowledgement_is_listed_with_a_reason(example: SynthesizedApp) -> None:
+    found: dict[str, list[str]] = {}
+    for construct in example.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type != Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                continue
+            # aws-cdk-lib acknowledges some CloudFormation-Validate rules itself; ours are nag's
+            rules = {k: v for k, v in entry.data.items() if k.startswith(NAG_PACKS)}
+            if not rules:
+                continue
+            for rule_id, reason in rules.items():
+                assert len(reason) > 40, f"{rule_id} at {construct.node.path} needs a real reason"
+            found.setdefault(construct.node.path, []).extend(sorted(rules))
+    assert found == EXPECTED_ACKNOWLEDGEMENTS
+
+
+def test_stateful_logical_ids_do_not_change(example: SynthesizedApp) -> None:
+    resources = example.templates["TradingPlatform"]["Resources"]
+    for kind, expected in STATEFUL_LOGICAL_IDS.items():
+        actual = {logical_id for logical_id, r in resources.items() if r["Type"] == kind}
+        assert actual == expected, f"{kind}: a changed logical ID would replace stored data"
+
+
+def test_stateful_resources_are_retained(example: SynthesizedApp) -> None:
+    resources = example.templates["TradingPlatform"]["Resources"]
+    for kind in STATEFUL_LOGICAL_IDS:
+        for logical_id, resource in resources.items():
+            if resource["Type"] == kind:
+                assert resource.get("DeletionPolicy") == "Retain", logical_id
+                assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
+
+
+def test_api_md_is_generated_from_the_current_code() -> None:
+    result = subprocess.run(
+        [sys.executable, "scripts/docgen.py", "API.md", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
