@@ -157,6 +157,8 @@ class ServiceProcess:
         """The first JSON line matching ``predicate``, waiting at most ``timeout``."""
 
         def probe() -> dict[str, Any] | None:
+            # Read "finished" first: once the reader is done, the lines below are all there is.
+            finished = self.proc.poll() is not None and not self._reader.is_alive()
             for line in self.lines():
                 try:
                     record = json.loads(line)
@@ -164,7 +166,7 @@ class ServiceProcess:
                     continue
                 if isinstance(record, dict) and predicate(record):
                     return record
-            if self.proc.poll() is not None and self._reader.is_alive() is False:
+            if finished:
                 raise AssertionError(
                     f"{self.service} exited with {self.proc.returncode}:\n"
                     + "\n".join(self.lines()[-20:])
@@ -237,15 +239,20 @@ def refused_port() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def blackhole_port() -> Iterator[int]:
-    """A port that accepts TCP connections and never answers: a hung upstream."""
+def blackhole() -> Iterator[socket.socket]:
+    """A listening socket that never answers: a hung upstream (the kernel completes connects)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
-        yield sock.getsockname()[1]
+        yield sock
     finally:
         sock.close()
+
+
+def url_of(port_or_socket: int | socket.socket) -> str:
+    port = port_or_socket if isinstance(port_or_socket, int) else port_or_socket.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 class FakeFeed:

@@ -1,0 +1,1 @@
+"""Tests of the example microservices under examples/trading_platform/services."""
