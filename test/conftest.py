@@ -16,6 +16,9 @@ from examples.trading_platform.app import create_app
 from trading_constructs import TradingCluster
 
 ENV = Environment(region="us-east-1")
+ROOT = Path(__file__).resolve().parents[1]
+# The feature flags `cdk synth` runs with: tests synthesize what the CLI synthesizes.
+CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def synthesize(app: App) -> SynthesizedApp:
 def example(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
     """The example platform exactly as ``cdk synth`` builds it, cdk-nag packs included."""
     outdir = tmp_path_factory.mktemp("example")
-    return synthesize(create_app(outdir=str(outdir)))
+    return synthesize(create_app(context=CDK_CONTEXT, outdir=str(outdir)))
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +83,7 @@ def cluster_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
 
     from trading_constructs import CapacityStrategy, VpcOptions
 
-    app = App(outdir=str(tmp_path_factory.mktemp("cluster")))
+    app = App(context=CDK_CONTEXT, outdir=str(tmp_path_factory.mktemp("cluster")))
     TradingCluster(Stack(app, "Default", env=ENV), "Platform")
     TradingCluster(
         Stack(app, "Custom", env=ENV),

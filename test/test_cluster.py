@@ -76,8 +76,8 @@ def test_flow_log_role_has_a_managed_policy_on_its_log_group_only(
                     {
                         "Action": [
                             "logs:CreateLogStream",
-                            "logs:PutLogEvents",
                             "logs:DescribeLogStreams",
+                            "logs:PutLogEvents",
                         ],
                         "Effect": "Allow",
                         "Resource": {"Fn::GetAtt": [Match.string_like_regexp("FlowLogs"), "Arn"]},
@@ -154,7 +154,7 @@ def test_platform_key_rotates_is_retained_and_lets_logs_use_it_by_context(
                                         "Service": "logs.us-east-1.amazonaws.com",
                                     },
                                     "Action": Match.array_with(
-                                        ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+                                        ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
                                     ),
                                     "Condition": {
                                         "ArnLike": {

@@ -54,7 +54,7 @@ from trading_constructs.rotation import api_key
 
 REGION = "us-east-1"
 SECRET_NAME = "trading/market-data/api-key"
-OLD_KEY = "LegacyKey0123456789abcdefghijklmnopqrstuvwxyzABCD"
+OLD_KEY = "LegacyKey0123456789abcdefghijklmnopqrstuvwxyzABC"  # 48 chars, valid
 INITIAL_VALUE: dict[str, object] = {
     "api_key": OLD_KEY,
     "provider": "example-market-data",

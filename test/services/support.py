@@ -261,13 +261,13 @@ class FakeFeed:
     def __init__(self) -> None:
         self.status = 200
         self.payload: Any = {"ticks": []}
-        self.seen_headers: list[dict[str, str]] = []
+        self.seen_headers: list[dict[str, str]] = []  # names lower-cased
         self.seen_paths: list[str] = []
         feed = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                feed.seen_headers.append(dict(self.headers.items()))
+                feed.seen_headers.append({k.lower(): v for k, v in self.headers.items()})
                 feed.seen_paths.append(self.path)
                 body = json.dumps(feed.payload).encode()
                 self.send_response(feed.status)

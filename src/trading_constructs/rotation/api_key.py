@@ -264,7 +264,7 @@ def _create_secret(client: SecretsManagerClient, arn: str, token: str) -> None:
 
     length = _api_key_length()
     generated = client.get_random_password(PasswordLength=length, ExcludePunctuation=True)
-    pending_value = {API_KEY_FIELD: generated["RandomPassword"]}
+    pending_value = {**current_value, API_KEY_FIELD: generated["RandomPassword"]}
     client.put_secret_value(
         SecretId=arn,
         ClientRequestToken=token,

@@ -115,7 +115,9 @@ class ServiceRuntime:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
 
-        serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+        serving = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
+        )
         serving.start()
         for loop in self._loops:
             loop.start()
