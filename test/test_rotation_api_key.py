@@ -463,8 +463,8 @@ def test_create_secret_client_error_leaves_current_untouched_and_a_retry_complet
     assert_has_no_value(sm, token)
     # AND the error was logged with its type only
     errors = [line for line in log_lines(capsys.readouterr().out) if line["level"] == "ERROR"]
-    assert [(line["step"], line["error_type"]) for line in errors] == [
-        ("createSecret", "ClientError")
+    assert [(line["step"], line["error_type"], line["error_code"]) for line in errors] == [
+        ("createSecret", "ClientError", "InternalServiceError")
     ]
 
     # WHEN the service error has cleared and Secrets Manager retries the steps with the same token

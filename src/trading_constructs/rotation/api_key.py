@@ -223,7 +223,10 @@ def handler(event: RotationEvent, context: object) -> None:
         _log(logging.ERROR, str(error), error_type=type(error).__name__, **fields)
         raise
     except Exception as error:
-        # Only the type: a foreign exception message is not guaranteed to be free of values.
+        # Type and AWS error code only: a foreign exception message is not guaranteed to be free
+        # of values.
+        if isinstance(error, ClientError):
+            fields["error_code"] = _error_code(error)
         _log(logging.ERROR, "Rotation step failed", error_type=type(error).__name__, **fields)
         raise
 

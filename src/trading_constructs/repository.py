@@ -1,0 +1,312 @@
+"""Private, scanned container registries: every image a task runs comes from one of these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+
+from aws_cdk import ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from ._validation import Problems, check_type, construct_owner
+
+KEEP_LAST_IMAGES = 10
+"""How many images a repository keeps by default (the seed's lifecycle rule)."""
+
+# ECR's repository name grammar (CreateRepository API reference).
+_REPOSITORY_NAME = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+_PREFIX = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+
+
+def _keep_last(count: int) -> str:
+    """The lifecycle policy text both a repository and a creation template carry."""
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"Keep only the last {count} images",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": count,
+                    },
+                    "action": {"type": "expire"},
+                }
+            ]
+        },
+        sort_keys=True,
+    )
+
+
+class ScannedRepository(Construct):
+    """An ECR repository that scans every pushed image, keeps the last few, never lets a tag
+    move, encrypts with the platform key and outlives the stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.IKey,
+        repository_name: str | None = None,
+        keep_last_images: int = KEEP_LAST_IMAGES,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        :param key: the KMS key images are encrypted with (the platform key).
+        :param repository_name: 2 to 256 characters of ECR's name grammar.
+            :default: a name CloudFormation generates
+        :param keep_last_images: images kept; older ones expire, 1 to 1000. :default: 10
+        :param removal_policy: what happens to the repository and its images when the stack is
+            deleted. :default: RETAIN
+        """
+        owner = construct_owner("ScannedRepository", scope.node.path, id)
+        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        problems = Problems(owner)
+        if key is None or not hasattr(key, "key_arn"):
+            problems.add("key", key, "an aws_kms.IKey")
+        if repository_name is not None:
+            problems.pattern(
+                "repository_name",
+                repository_name,
+                _REPOSITORY_NAME,
+                "lower-case letters, digits and . _ - / separators, 2 to 256 characters",
+            )
+            if isinstance(repository_name, str) and not 2 <= len(repository_name) <= 256:
+                problems.add("repository_name", repository_name, "2 to 256 characters")
+        problems.int_range("keep_last_images", keep_last_images, 1, 1000)
+        problems.raise_if_any()
+        super().__init__(scope, id)
+
+        self.repository: ecr.Repository = ecr.Repository(
+            self,
+            "Repository",
+            repository_name=repository_name,
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            encryption_key=key,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description=f"Keep only the last {keep_last_images} images",
+                    tag_status=ecr.TagStatus.ANY,
+                    max_image_count=keep_last_images,
+                )
+            ],
+            removal_policy=removal_policy,
+        )
+        """The ECR repository."""
+
+    @property
+    def repository_uri(self) -> str:
+        return self.repository.repository_uri
+
+    def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Pull images from this repository only (plus the account-wide auth token call)."""
+        return self.repository.grant_pull(grantee)
+
+    def grant_push(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Push and pull images of this repository only."""
+        return self.repository.grant_pull_push(grantee)
+
+
+class ScanType(Enum):
+    """Registry scanning: BASIC (free, on push) or ENHANCED (Amazon Inspector, continuous)."""
+
+    BASIC = "BASIC"
+    ENHANCED = "ENHANCED"
+
+
+class RegistryScanning(Construct):
+    """The account's registry scanning configuration, for this region: scan every image pushed,
+    pull-through caches included.
+
+    There is one per account and region, so this is opt-in: deploying it replaces whatever
+    registry scanning configuration the account had.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        scan_type: ScanType = ScanType.BASIC,
+        repository_filter: str = "*",
+    ) -> None:
+        """
+        :param scan_type: BASIC scans on push; ENHANCED scans continuously with Amazon Inspector.
+            :default: ScanType.BASIC
+        :param repository_filter: which repositories, as an ECR wildcard filter.
+            :default: '*' (all)
+        """
+        owner = construct_owner("RegistryScanning", scope.node.path, id)
+        check_type(owner, "scan_type", scan_type, ScanType)
+        problems = Problems(owner)
+        problems.pattern(
+            "repository_filter",
+            repository_filter,
+            r"[a-z0-9*](?:[a-z0-9._/*-]{0,254})",
+            "an ECR wildcard filter of lower-case letters, digits, . _ - / and *",
+        )
+        problems.raise_if_any()
+        super().__init__(scope, id)
+        frequency = "SCAN_ON_PUSH" if scan_type is ScanType.BASIC else "CONTINUOUS_SCAN"
+        self.configuration: ecr.CfnRegistryScanningConfiguration = (
+            ecr.CfnRegistryScanningConfiguration(
+                self,
+                "Configuration",
+                scan_type=scan_type.value,
+                rules=[
+                    ecr.CfnRegistryScanningConfiguration.ScanningRuleProperty(
+                        scan_frequency=frequency,
+                        repository_filters=[
+                            ecr.CfnRegistryScanningConfiguration.RepositoryFilterProperty(
+                                filter=repository_filter, filter_type="WILDCARD"
+                            )
+                        ],
+                    )
+                ],
+            )
+        )
+        """The registry scanning configuration resource."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Upstream:
+    url: str
+    registry: str
+
+
+_ECR_PUBLIC = _Upstream(url="public.ecr.aws", registry="ecr-public")
+
+
+class PullThroughCache(Construct):
+    """The private route to public images: an ECR pull-through cache rule for ECR Public and
+    a creation template that gives each repository it creates the same guarantees as a
+    ScannedRepository (immutable tags, keep the last images, KMS with the platform key).
+
+    Scan on push for these repositories comes from the registry scanning configuration
+    (``RegistryScanning``), which a creation template cannot set.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.IKey,
+        prefix: str = "ecr-public",
+        keep_last_images: int = KEEP_LAST_IMAGES,
+    ) -> None:
+        """
+        :param key: the KMS key cached images are encrypted with (the platform key).
+        :param prefix: the private namespace cached repositories are created under, 2 to 30
+            characters. :default: 'ecr-public'
+        :param keep_last_images: images kept per cached repository, 1 to 1000. :default: 10
+        """
+        owner = construct_owner("PullThroughCache", scope.node.path, id)
+        problems = Problems(owner)
+        if key is None or not hasattr(key, "key_arn"):
+            problems.add("key", key, "an aws_kms.IKey")
+        problems.pattern("prefix", prefix, _PREFIX, "lower-case letters, digits, . _ - /")
+        if isinstance(prefix, str) and not 2 <= len(prefix) <= 30:
+            problems.add("prefix", prefix, "2 to 30 characters")
+        if prefix == "ROOT":
+            problems.add("prefix", prefix, "a namespace, not ROOT")
+        problems.int_range("keep_last_images", keep_last_images, 1, 1000)
+        problems.raise_if_any()
+        super().__init__(scope, id)
+        self.prefix = prefix
+        stack = Stack.of(self)
+
+        self.rule: ecr.CfnPullThroughCacheRule = ecr.CfnPullThroughCacheRule(
+            self,
+            "Rule",
+            ecr_repository_prefix=prefix,
+            upstream_registry=_ECR_PUBLIC.registry,
+            upstream_registry_url=_ECR_PUBLIC.url,
+        )
+        """The pull-through cache rule."""
+
+        # ECR needs a role of ours to create repositories encrypted with a customer key.
+        role = iam.Role(
+            self,
+            "CreationRole",
+            assumed_by=iam.ServicePrincipal(
+                "ecr.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description=f"Lets ECR create the {prefix}/ pull-through repositories with KMS",
+        )
+        iam.ManagedPolicy(
+            self,
+            "CreationPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["ecr:CreateRepository", "ecr:ReplicateImage", "ecr:TagResource"],
+                    resources=[self._repositories_arn()],
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant", "kms:RetireGrant", "kms:DescribeKey"],
+                    resources=[key.key_arn],
+                ),
+            ],
+        )
+        self.template: ecr.CfnRepositoryCreationTemplate = ecr.CfnRepositoryCreationTemplate(
+            self,
+            "CreationTemplate",
+            prefix=prefix,
+            applied_for=["PULL_THROUGH_CACHE"],
+            description="Cached public images: immutable, encrypted, last images only",
+            image_tag_mutability="IMMUTABLE",
+            encryption_configuration=ecr.CfnRepositoryCreationTemplate.EncryptionConfigurationProperty(
+                encryption_type="KMS", kms_key=key.key_arn
+            ),
+            lifecycle_policy=_keep_last(keep_last_images),
+            custom_role_arn=role.role_arn,
+        )
+        """The creation template applied to every repository the cache creates."""
+        self.template.node.add_dependency(role)
+
+    def _repositories_arn(self, upstream_path: str = "*") -> str:
+        return Stack.of(self).format_arn(
+            service="ecr",
+            resource="repository",
+            resource_name=f"{self.prefix}/{upstream_path}",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+    def image_uri(self, upstream_image: str) -> str:
+        """The private URI of a public image, e.g. ``appmesh/aws-appmesh-envoy:v1.29.12.0-prod``
+        becomes ``<account>.dkr.ecr.<region>.amazonaws.com/ecr-public/appmesh/...``."""
+        stack = Stack.of(self)
+        return (
+            f"{stack.account}.dkr.ecr.{stack.region}.{stack.url_suffix}/"
+            f"{self.prefix}/{upstream_image}"
+        )
+
+    def grant_pull(self, grantee: iam.IGrantable, upstream_repository: str) -> iam.Grant:
+        """Pull one public repository through the cache; the first pull creates its private
+        copy, so the grant includes creating and importing into that repository only."""
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["ecr:GetAuthorizationToken"],
+            resource_arns=["*"],  # GetAuthorizationToken has no resource-level permissions
+        )
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchImportUpstreamImage",
+                "ecr:CreateRepository",
+            ],
+            resource_arns=[self._repositories_arn(upstream_repository)],
+        )
