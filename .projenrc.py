@@ -25,6 +25,7 @@ DEV_DEPS = [
     f"projen=={PROJEN_VERSION}",
     f"uv=={UV_VERSION}",
     "cdk-nag==3.0.2",
+    "cdk-ecr-deployment==4.2.76",
     "cfn-lint==1.58.0",
     "mypy==2.4.1",
     "ruff==0.17.6",

@@ -32,9 +32,24 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
         description="Trading analytics platform on ECS Fargate (trading-constructs example)",
         nat_gateways=nat_gateways,
+        image_tag=app.node.try_get_context("image_tag"),
+        registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
+        deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=True),
     )
     add_compliance_checks(app)
     return app
+
+
+def _flag(value: object, *, default: bool) -> bool:
+    """A boolean context value: JSON true/false, or the strings `-c name=true|false` gives."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in {"true", "false"}:
+        raise ValueError(f"context value {value!r} is not allowed (allowed: true, false)")
+    return text == "true"
 
 
 def add_compliance_checks(app: App) -> None:

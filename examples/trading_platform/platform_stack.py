@@ -2,19 +2,374 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import (
+    Acknowledgment,
+    ArnFormat,
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_backup as backup
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from cdk_ecr_deployment import DockerImageName, ECRDeployment
 from constructs import Construct
 
-from trading_constructs import TradingCluster, VpcOptions
+from trading_constructs import (
+    ApiKeySecret,
+    DbEngine,
+    PullThroughCache,
+    RegistryScanning,
+    RotatingDbSecret,
+    ScannedRepository,
+    TradingCluster,
+    VpcOptions,
+    acknowledge_wildcard_resource,
+    ignore_redundant_role_dependency,
+)
+
+SERVICES_DIR = Path(__file__).resolve().parent / "services"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One example microservice: its name, code folder and container port."""
+
+    name: str
+    folder: str
+    port: int
+
+
+SERVICES = (
+    ServiceSpec("data-ingestion", "data_ingestion", 8080),
+    ServiceSpec("analytics-engine", "analytics_engine", 8081),
+    ServiceSpec("api-gateway", "api_gateway", 8082),
+)
+
+DB_PORT = 5433  # not the engine default, so scans for 5432 find nothing
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    """Where a service's image lives: its scanned repository and the tag tasks run."""
+
+    repository: ScannedRepository
+    tag: str
+
+
+_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+_PUSH_ACTIONS = (
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:DescribeRepositories",
+    "ecr:InitiateLayerUpload",
+    "ecr:ListImages",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+_VPC_ENI_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:UnassignPrivateIpAddresses",
+)
+
+
+@dataclass(frozen=True)
+class _ImageCopier:
+    role: iam.Role
+    policy: iam.ManagedPolicy
+
+
+def _construct_id(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
 
 
 class TradingPlatformStack(Stack):
-    """The whole platform in one stack: cluster, services, mesh and edge."""
+    """The whole platform in one stack: cluster, supply chain, secrets, data, services."""
 
-    def __init__(self, scope: Construct, id: str, *, nat_gateways: int = 3, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        nat_gateways: int = 3,
+        image_tag: str | None = None,
+        registry_scanning: bool = True,
+        deletion_protection: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, id, **kwargs)
+        self._copier: _ImageCopier | None = None
         self.platform = TradingCluster(
-            self, "Platform", vpc_options=VpcOptions(nat_gateways=nat_gateways)
+            self,
+            "Platform",
+            vpc_options=VpcOptions(nat_gateways=nat_gateways),
+            interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
         )
+        key, vpc = self.platform.key, self.platform.vpc
+
+        # Supply chain: a scanned repository per service, public images through the cache.
+        self.pull_through_cache = PullThroughCache(self, "PublicImages", key=key)
+        if registry_scanning:
+            # One per account and region: deploying this replaces the account's setting.
+            RegistryScanning(self, "RegistryScanning")
+        self.images = {spec.name: self._image(spec, image_tag) for spec in SERVICES}
+        self._harden_image_copy_function()
+
+        # Credentials: the market-data database's, and the market-data feed's API key.
+        self.db_secret = RotatingDbSecret(
+            self,
+            "MarketDataDbSecret",
+            key=key,
+            vpc=vpc,
+            engine=DbEngine.POSTGRES,
+            dbname="marketdata",
+            port=DB_PORT,
+        )
+        self.database = self._database(deletion_protection)
+        self.db_secret.attach(self.database)
+        self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
+
+    def _image(self, spec: ServiceSpec, image_tag: str | None) -> ServiceImage:
+        """A scanned repository, and the image: built from this repo and copied in, or a tag
+        the user's own CI pushed (``-c image_tag=...``)."""
+        construct_id = _construct_id(spec.name)
+        repository = ScannedRepository(self, f"{construct_id}Repository", key=self.platform.key)
+        CfnOutput(self, f"{construct_id}RepositoryUri", value=repository.repository_uri)
+        if image_tag is not None:
+            return ServiceImage(repository, image_tag)
+        asset = ecr_assets.DockerImageAsset(
+            self,
+            f"{construct_id}Image",
+            directory=str(SERVICES_DIR),
+            file=f"{spec.folder}/Dockerfile",
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+        copier = self._image_copier()
+        ECRDeployment(
+            self,
+            f"{construct_id}ImageCopy",
+            src=DockerImageName(asset.image_uri),
+            dest=DockerImageName(f"{repository.repository_uri}:{asset.asset_hash}"),
+            role=copier.role.without_policy_updates(),
+            vpc=self.platform.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        ).node.add_dependency(copier.policy)
+        copier.policy.add_statements(
+            iam.PolicyStatement(
+                actions=list(_PULL_ACTIONS),
+                resources=[asset.repository.repository_arn],
+            ),
+            iam.PolicyStatement(
+                actions=[*_PULL_ACTIONS, *_PUSH_ACTIONS],
+                resources=[repository.repository.repository_arn],
+            ),
+        )
+        return ServiceImage(repository, asset.asset_hash)
+
+    def _image_copier(self) -> _ImageCopier:
+        """One role for the copy function (cdk-ecr-deployment shares one function per stack),
+        replacing the library's ecr:* and s3:GetObject on every resource with exactly the
+        asset repository to read and the scanned repositories to write."""
+        if self._copier is None:
+            role = iam.Role(
+                self,
+                "ImageCopyRole",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description="Copies the services' images from the CDK asset repository",
+            )
+            policy = iam.ManagedPolicy(
+                self,
+                "ImageCopyPolicy",
+                roles=[role],
+                statements=[
+                    iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                    iam.PolicyStatement(actions=list(_VPC_ENI_ACTIONS), resources=["*"]),
+                ],
+            )
+            Validations.of(policy).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    reason="ecr:GetAuthorizationToken and the network-interface actions of a VPC "
+                    "Lambda have no resource-level permissions; the image reads and writes name "
+                    "their repositories.",
+                ),
+            )
+            self._copier = _ImageCopier(role, policy)
+        return self._copier
+
+    def _harden_image_copy_function(self) -> None:
+        """cdk-ecr-deployment's shared function, brought to the platform's rules: its log
+        group encrypted and kept a year, writable by its role alone, and bounded concurrency."""
+        if self._copier is None:  # images come from the user's CI: nothing is copied
+            return
+        function = next(
+            child
+            for child in self.node.children
+            if child.node.id.startswith("Custom::CDKECRDeployment")
+        )
+        log_group = function.node.find_child("LogGroup").node.default_child
+        assert isinstance(log_group, logs.CfnLogGroup)
+        log_group.kms_key_id = self.platform.key.key_arn
+        log_group.retention_in_days = 365
+        log_group.apply_removal_policy(RemovalPolicy.RETAIN)
+        self._copier.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.attr_arn],
+            )
+        )
+        handler = function.node.default_child
+        assert isinstance(handler, lambda_.CfnFunction)
+        handler.reserved_concurrent_executions = len(SERVICES)
+        ignore_redundant_role_dependency(function)
+        Validations.of(function).acknowledge(
+            Acknowledgment(
+                id="NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
+                reason="The image copy runs as a CloudFormation custom resource during a "
+                "deployment; a failure fails and rolls back that deployment, so there is no "
+                "event left to replay from a dead-letter queue.",
+            )
+        )
+
+    def _database(self, deletion_protection: bool) -> rds.DatabaseCluster:
+        """Aurora PostgreSQL Serverless v2 in the isolated subnets, encrypted, TLS only,
+        monitored, and in a daily AWS Backup plan."""
+        engine = rds.DatabaseClusterEngine.aurora_postgres(
+            version=rds.AuroraPostgresEngineVersion.VER_17_9
+        )
+        parameters = rds.ParameterGroup(
+            self,
+            "MarketDataDbParameters",
+            engine=engine,
+            parameters={"rds.force_ssl": "1", "log_connections": "1", "log_disconnections": "1"},
+        )
+        identifier = f"{self.stack_name.lower()}-marketdata"
+        # Created before the cluster, so RDS exports into an encrypted group we keep.
+        db_logs = logs.LogGroup(
+            self,
+            "MarketDataDbLogs",
+            log_group_name=f"/aws/rds/cluster/{identifier}/postgresql",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=self.platform.key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        cluster = rds.DatabaseCluster(
+            self,
+            "MarketDataDb",
+            cluster_identifier=identifier,
+            engine=engine,
+            parameter_group=parameters,
+            credentials=rds.Credentials.from_secret(self.db_secret.secret),
+            default_database_name="marketdata",
+            port=DB_PORT,
+            writer=rds.ClusterInstance.serverless_v2("Writer"),
+            readers=[rds.ClusterInstance.serverless_v2("Reader", scale_with_writer=True)],
+            serverless_v2_min_capacity=0.5,
+            serverless_v2_max_capacity=8,
+            vpc=self.platform.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            storage_encrypted=True,
+            storage_encryption_key=self.platform.key,
+            iam_authentication=True,
+            backup=rds.BackupProps(retention=Duration.days(14)),
+            cloudwatch_logs_exports=["postgresql"],
+            monitoring_interval=Duration.seconds(60),
+            monitoring_role=self._monitoring_role(),
+            deletion_protection=deletion_protection,
+            removal_policy=RemovalPolicy.SNAPSHOT,
+        )
+        cluster.node.add_dependency(db_logs)
+        for instance in ("Writer", "Reader"):
+            Validations.of(cluster.node.find_child(instance)).acknowledge(
+                Acknowledgment(
+                    id="NIST.800.53.R5::NIST.800.53.R5-RDSInBackupPlan",
+                    reason="Aurora is backed up per cluster, not per instance: the cluster is "
+                    "in the daily AWS Backup plan (BackupPlan/MarketDataDb).",
+                )
+            )
+        self._back_up(cluster)
+        return cluster
+
+    def _monitoring_role(self) -> iam.Role:
+        """Enhanced monitoring writes OS metrics to the RDSOSMetrics log group, and only there."""
+        role = iam.Role(
+            self,
+            "MarketDataDbMonitoringRole",
+            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            description="RDS enhanced monitoring of the market-data database",
+        )
+        metrics_group = self.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="RDSOSMetrics",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "MarketDataDbMonitoringPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogGroup", "logs:PutRetentionPolicy"],
+                    resources=[metrics_group],
+                ),
+                iam.PolicyStatement(
+                    actions=[
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:GetLogEvents",
+                        "logs:PutLogEvents",
+                    ],
+                    resources=[f"{metrics_group}:log-stream:*"],
+                ),
+            ],
+        )
+        acknowledge_wildcard_resource(
+            policy,
+            f"{metrics_group}:log-stream:*",
+            reason="Enhanced monitoring names a stream per DB instance resource ID, unknown "
+            "until the instance exists; the grant is limited to the RDSOSMetrics log group.",
+        )
+        return role
+
+    def _back_up(self, cluster: rds.DatabaseCluster) -> None:
+        """Daily backups kept 35 days, in a vault encrypted with the platform key."""
+        vault = backup.BackupVault(
+            self,
+            "BackupVault",
+            encryption_key=self.platform.key,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        plan = backup.BackupPlan.daily35_day_retention(self, "BackupPlan", vault)
+        selection = plan.add_selection(
+            "MarketDataDb", resources=[backup.BackupResource.from_rds_database_cluster(cluster)]
+        )
+        Validations.of(selection).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                "service-role/AWSBackupServiceRolePolicyForBackup]",
+                reason="AWS Backup's own service-role policy, maintained by AWS as backup "
+                "features change; the selection limits it to the market-data cluster.",
+            )
+        )
+
+
+__all__ = ["SERVICES", "ServiceImage", "ServiceSpec", "TradingPlatformStack"]

@@ -212,6 +212,7 @@ class TradingCluster(Construct):
         capacity: CapacityStrategy | None = None,
         container_insights: ecs.ContainerInsights = ecs.ContainerInsights.ENHANCED,
         key: kms.IKey | None = None,
+        interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (),
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         """
@@ -226,6 +227,9 @@ class TradingCluster(Construct):
         :param container_insights: Container Insights level. :default: ENHANCED
         :param key: the platform KMS key. An existing key must already let CloudWatch Logs
             use it. :default: a new key with rotation on
+        :param interface_endpoints: AWS services reached through interface endpoints with
+            private DNS in the private subnets, so that traffic to them stays in the VPC (for
+            example ``SECRETS_MANAGER`` for rotation functions). :default: none (through NAT)
         :param removal_policy: what happens to the key and flow log group when the stack is
             deleted. :default: RETAIN
         """
@@ -252,6 +256,17 @@ class TradingCluster(Construct):
                 "1 to 255 letters, digits, hyphens and underscores",
             )
         problems.dns_name("namespace_name", namespace_name)
+        endpoints = list(interface_endpoints)
+        for endpoint in endpoints:
+            if not isinstance(endpoint, ec2.InterfaceVpcEndpointAwsService):
+                problems.add(
+                    "interface_endpoints", endpoint, "aws_ec2.InterfaceVpcEndpointAwsService values"
+                )
+        names = [
+            e.short_name for e in endpoints if isinstance(e, ec2.InterfaceVpcEndpointAwsService)
+        ]
+        if len(set(names)) != len(names):
+            problems.add("interface_endpoints", names, "each service at most once")
         problems.raise_if_any()
         super().__init__(scope, id)
 
@@ -283,10 +298,34 @@ class TradingCluster(Construct):
         """The ECS cluster, with FARGATE and FARGATE_SPOT and a default strategy over them."""
         self.cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
 
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {
+            endpoint.short_name: self._interface_endpoint(endpoint, vpc_options)
+            for endpoint in endpoints
+        }
+        """The interface endpoints by service short name (e.g. 'secretsmanager')."""
+
         namespace = self.cluster.default_cloud_map_namespace
         assert isinstance(namespace, servicediscovery.PrivateDnsNamespace)
         self.namespace: servicediscovery.PrivateDnsNamespace = namespace
         """The private DNS namespace in the VPC that services register in."""
+
+    def _interface_endpoint(
+        self, service: ec2.InterfaceVpcEndpointAwsService, options: VpcOptions | None
+    ) -> ec2.InterfaceVpcEndpoint:
+        """An endpoint in the private subnets that admits HTTPS from the VPC's own range."""
+        endpoint = self.vpc.add_interface_endpoint(
+            f"{service.short_name.title().replace('.', '').replace('-', '')}Endpoint",
+            service=service,
+            private_dns_enabled=True,
+            open=False,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        )
+        # A literal range where we know it, so compliance rules can read the rule.
+        cidr = (options or VpcOptions()).cidr if self.flow_log_group else self.vpc.vpc_cidr_block
+        endpoint.connections.allow_default_port_from(
+            ec2.Peer.ipv4(cidr), "HTTPS from inside the VPC"
+        )
+        return endpoint
 
     def _platform_key(self, removal_policy: RemovalPolicy) -> kms.Key:
         key = kms.Key(

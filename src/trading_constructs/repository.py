@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner
+from .compliance import acknowledge_wildcard_resource
 
 KEEP_LAST_IMAGES = 10
 """How many images a repository keeps by default (the seed's lifecycle rule)."""
@@ -243,7 +244,7 @@ class PullThroughCache(Construct):
             ),
             description=f"Lets ECR create the {prefix}/ pull-through repositories with KMS",
         )
-        iam.ManagedPolicy(
+        creation_policy = iam.ManagedPolicy(
             self,
             "CreationPolicy",
             roles=[role],
@@ -257,6 +258,12 @@ class PullThroughCache(Construct):
                     resources=[key.key_arn],
                 ),
             ],
+        )
+        acknowledge_wildcard_resource(
+            creation_policy,
+            self._repositories_arn(),
+            reason="The cache creates a repository per public image on its first pull, so "
+            f"names are known only by their prefix; the policy is limited to {prefix}/.",
         )
         self.template: ecr.CfnRepositoryCreationTemplate = ecr.CfnRepositoryCreationTemplate(
             self,
@@ -272,7 +279,7 @@ class PullThroughCache(Construct):
             custom_role_arn=role.role_arn,
         )
         """The creation template applied to every repository the cache creates."""
-        self.template.node.add_dependency(role)
+        self.template.node.add_dependency(creation_policy)
 
     def _repositories_arn(self, upstream_path: str = "*") -> str:
         return Stack.of(self).format_arn(

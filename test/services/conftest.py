@@ -48,7 +48,7 @@ def stack() -> Iterator[Stack]:
                 "analytics-engine",
                 DATA_INGESTION_URL=data_ingestion.base_url,
                 REFRESH_INTERVAL_SECONDS="0.1",
-                ANALYSIS_WINDOW="200",
+                # ANALYSIS_WINDOW stays 1000: the engine must cap it at data-ingestion's 200.
                 SMA_PERIODS="5,20",
                 EMA_PERIODS="10",
                 METRICS_INTERVAL_SECONDS=METRICS_INTERVAL,

@@ -32,6 +32,8 @@ MODULES = {
     "analytics-engine": "services.analytics_engine.app",
     "api-gateway": "services.api_gateway.app",
 }
+# The interpreter the services run on; set SERVICES_PYTHON to check another version (3.10+).
+SERVICES_PYTHON = os.environ.get("SERVICES_PYTHON") or sys.executable
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
@@ -122,7 +124,7 @@ class ServiceProcess:
         self._cond = threading.Condition()
         self._lines: list[str] = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", MODULES[service]],
+            [SERVICES_PYTHON, "-m", MODULES[service]],
             cwd=SERVICES_PARENT,
             env=dict(env),
             stdin=subprocess.DEVNULL,
@@ -195,7 +197,10 @@ class ServiceProcess:
             except OSError:
                 return None
 
-        wait_until(probe, timeout=timeout, what=f"{self.service} /health")
+        try:
+            wait_until(probe, timeout=timeout, what=f"{self.service} /health")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; output:\n" + "\n".join(self.lines()[-20:])) from None
 
     def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
         """SIGTERM, wait, SIGKILL as a last resort; returns the exit code."""
@@ -281,7 +286,9 @@ class FakeFeed:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:

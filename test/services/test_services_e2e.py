@@ -69,7 +69,9 @@ def test_head_health_has_no_body(stack: Stack) -> None:
     assert result.raw == b""
 
 
-@pytest.mark.parametrize(("path", "symbol"), [("AAPL", "AAPL"), ("aapl", "AAPL"), ("brk.b", "BRK.B")])
+@pytest.mark.parametrize(
+    ("path", "symbol"), [("AAPL", "AAPL"), ("aapl", "AAPL"), ("brk.b", "BRK.B")]
+)
 def test_quote_for_known_symbol(stack: Stack, path: str, symbol: str) -> None:
     result = request(stack.api_gateway.port, f"/api/v1/quotes/{path}")
     assert result.status == 200, result

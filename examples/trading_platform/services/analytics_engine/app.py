@@ -74,7 +74,7 @@ class Settings:
                 "REFRESH_INTERVAL_SECONDS", 1.0, minimum=0.05, maximum=3600.0
             ),
             cache_ttl=env.get_float("CACHE_TTL_SECONDS", 5.0, minimum=0.0, maximum=3600.0),
-            # Must not exceed data-ingestion's WINDOW_SIZE, which bounds its ``limit``.
+            # Capped at data-ingestion's WINDOW_SIZE once /api/v1/symbols reports it.
             analysis_window=env.get_int("ANALYSIS_WINDOW", 1000, minimum=2, maximum=100_000),
             sma_periods=_periods(env, "SMA_PERIODS", "20,50"),
             ema_periods=_periods(env, "EMA_PERIODS", "20"),
@@ -114,6 +114,8 @@ class AnalyticsEngine:
         self._lock = threading.Lock()
         self._cache: dict[str, Analysis] = {}
         self._errors = Throttle(ERROR_LOG_INTERVAL_SECONDS)
+        # data-ingestion rejects a ``limit`` above its WINDOW_SIZE; learn it from /symbols.
+        self._upstream_window: int | None = None
 
     def _get(self, path: str, request_id: str | None = None) -> Any:
         headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
@@ -139,7 +141,7 @@ class AnalyticsEngine:
 
     def analyze(self, symbol: str, request_id: str | None = None) -> Analysis:
         """Fetch the symbol's window, compute, cache; raises UpstreamError (404 if unknown)."""
-        limit = self.settings.analysis_window
+        limit = min(self.settings.analysis_window, self._upstream_window or sys.maxsize)
         payload = self._get(f"/api/v1/ticks/{quote(symbol, safe='')}?limit={limit}", request_id)
         trades, total = parse_ticks_payload(payload)
         if not trades:
@@ -169,6 +171,9 @@ class AnalyticsEngine:
         if not isinstance(entries, list):
             self._log_upstream_error("cannot list symbols", UpstreamError("bad payload", 200))
             return
+        window = payload.get("window_size")
+        if isinstance(window, int) and window >= 1:
+            self._upstream_window = window
         pending: dict[str, int] = {}
         with self._lock:
             for entry in entries:

@@ -262,7 +262,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             level,
             "request",
             extra={
-                "method": self.command,
+                "method": self.command[:20],
                 "path": path[:200],
                 "status": response.status,
                 "duration_ms": round((time.monotonic() - started) * 1000, 2),
@@ -275,7 +275,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             if not allowed:
                 raise HttpError(
                     405,
-                    f"method {self.command} not allowed",
+                    f"method {self.command[:20]} not allowed",
                     headers={"Allow": ALLOWED_METHODS},
                 )
             path, query = _split_target(self.path)
@@ -311,6 +311,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Connection", "close")
             self.send_header(REQUEST_ID_HEADER, request_id)
             for name, value in response.headers.items():
                 self.send_header(name, value)
@@ -356,9 +357,12 @@ def _split_target(target: str) -> tuple[str, dict[str, list[str]]]:
     path = path.partition("#")[0]
     if not path.startswith("/"):
         raise HttpError(400, "request target must be an absolute path")
+    query = query.partition("#")[0]
+    if not query:  # Python 3.10's strict parse_qs rejects an empty string
+        return path, {}
     try:
         parsed = parse_qs(
-            query.partition("#")[0],
+            query,
             keep_blank_values=True,
             strict_parsing=True,
             max_num_fields=MAX_QUERY_FIELDS,
