@@ -22,11 +22,35 @@ ROOT = Path(__file__).resolve().parents[1]
 # change to this list; its reason lives beside the construct it concerns.
 NAG_PACKS = ("AwsSolutions::", "NIST.800.53.R5::", "PCI.DSS.321::")
 EXPECTED_ACKNOWLEDGEMENTS = {
-    f"TradingPlatform/Platform/Vpc/PublicSubnet{az}/DefaultRoute": [
-        "NIST.800.53.R5::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
-        "PCI.DSS.321::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW",
-    ]
-    for az in (1, 2, 3)
+    **{
+        f"TradingPlatform/Platform/Vpc/PublicSubnet{az}/DefaultRoute": [
+            "NIST.800.53.R5::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+            "PCI.DSS.321::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW",
+        ]
+        for az in (1, 2, 3)
+    },
+    "TradingPlatform/PublicImages/CreationPolicy": [
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:ecr:us-east-1:<AWS::AccountId>:"
+        "repository/ecr-public/*]"
+    ],
+    "TradingPlatform/ImageCopyPolicy": ["AwsSolutions::AwsSolutions-IAM5[Resource::*]"],
+    "TradingPlatform/Custom::CDKECRDeploymentbd07c930edb94112a20f03f096f53666512MiB": [
+        "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ"
+    ],
+    "TradingPlatform/MarketDataDbMonitoringPolicy": [
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:logs:us-east-1:<AWS::AccountId>:"
+        "log-group:RDSOSMetrics:log-stream:*]"
+    ],
+    "TradingPlatform/MarketDataDb/Writer": ["NIST.800.53.R5::NIST.800.53.R5-RDSInBackupPlan"],
+    "TradingPlatform/MarketDataDb/Reader": ["NIST.800.53.R5::NIST.800.53.R5-RDSInBackupPlan"],
+    "TradingPlatform/BackupPlan/MarketDataDb": [
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+        "service-role/AWSBackupServiceRolePolicyForBackup]"
+    ],
+    "TradingPlatform/MarketDataApiKey/RotationDeadLetters": ["AwsSolutions::AwsSolutions-SQS3"],
+    "TradingPlatform/MarketDataApiKey/RotationPolicy": [
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
+    ],
 }
 
 # Test stacks that name AZs on purpose, to prove the explicit-AZ props work (W3010 warns on names).
@@ -35,8 +59,25 @@ DELIBERATE = {"Custom": {"W3010"}, "Existing": {"W3010"}}
 # Resources whose replacement would lose data: their logical IDs are part of the public contract.
 STATEFUL_LOGICAL_IDS = {
     "AWS::KMS::Key": {"PlatformKeyE2280810"},
-    "AWS::Logs::LogGroup": {"PlatformFlowLogsD65C18D7"},
+    "AWS::Logs::LogGroup": {
+        "PlatformFlowLogsD65C18D7",
+        "CustomCDKECRDeploymentbd07c930edb94112a20f03f096f53666512MiBLogGroup77C91646",
+        "MarketDataDbLogs72698F27",
+        "MarketDataApiKeyRotationLogs35FE4FEC",
+    },
+    "AWS::ECR::Repository": {
+        "DataIngestionRepository4E81E91C",
+        "AnalyticsEngineRepositoryC9C3E067",
+        "ApiGatewayRepositoryF005946B",
+    },
+    "AWS::SecretsManager::Secret": {
+        "MarketDataDbSecret99996237",
+        "MarketDataApiKeySecret6E5373BA",
+    },
+    "AWS::Backup::BackupVault": {"BackupVault3A9C5852"},
 }
+# The database is kept as a final snapshot rather than retained running.
+SNAPSHOT_LOGICAL_IDS = {"AWS::RDS::DBCluster": {"MarketDataDbADD63A1D"}}
 
 
 def _all_templates(*apps: SynthesizedApp) -> list[tuple[str, dict[str, Any]]]:
@@ -111,7 +152,7 @@ def test_every_acknowledgement_is_listed_with_a_reason(example: SynthesizedApp) 
 
 def test_stateful_logical_ids_do_not_change(example: SynthesizedApp) -> None:
     resources = example.templates["TradingPlatform"]["Resources"]
-    for kind, expected in STATEFUL_LOGICAL_IDS.items():
+    for kind, expected in (STATEFUL_LOGICAL_IDS | SNAPSHOT_LOGICAL_IDS).items():
         actual = {logical_id for logical_id, r in resources.items() if r["Type"] == kind}
         assert actual == expected, f"{kind}: a changed logical ID would replace stored data"
 
@@ -123,6 +164,10 @@ def test_stateful_resources_are_retained(example: SynthesizedApp) -> None:
             if resource["Type"] == kind:
                 assert resource.get("DeletionPolicy") == "Retain", logical_id
                 assert resource.get("UpdateReplacePolicy") == "Retain", logical_id
+    for kind, ids in SNAPSHOT_LOGICAL_IDS.items():
+        for logical_id in ids:
+            assert resources[logical_id]["Type"] == kind
+            assert resources[logical_id]["DeletionPolicy"] == "Snapshot", logical_id
 
 
 def test_api_md_is_generated_from_the_current_code() -> None:

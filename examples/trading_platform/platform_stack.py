@@ -160,6 +160,8 @@ class TradingPlatformStack(Stack):
             f"{construct_id}Image",
             directory=str(SERVICES_DIR),
             file=f"{spec.folder}/Dockerfile",
+            # One build context for all three; each image hashes only its own code.
+            exclude=[other.folder for other in SERVICES if other is not spec],
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
         copier = self._image_copier()

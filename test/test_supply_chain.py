@@ -1,0 +1,421 @@
+"""Seed items 4 and 10 and the supply-chain constraints: scanned private repositories, images
+that reach them, rotated secrets and the market-data database."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Match, Template
+from conftest import CDK_CONTEXT, ENV, SynthesizedApp, synthesize
+
+from examples.trading_platform.app import create_app
+from trading_constructs import RotatingDbSecret, ScannedRepository
+
+REPOSITORIES = ("DataIngestion", "AnalyticsEngine", "ApiGateway")
+
+
+def _of_type(template: Template, kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = template.find_resources(kind)
+    return found
+
+
+@pytest.fixture(scope="session")
+def ci_images(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The example as a user whose own CI pushes images, without registry scanning."""
+    context = CDK_CONTEXT | {
+        "image_tag": "release-2026.11.24",
+        "registry_scanning": "false",
+        "deletion_protection": "false",
+    }
+    outdir = tmp_path_factory.mktemp("ci-images")
+    return synthesize(create_app(context=context, outdir=str(outdir)))
+
+
+@pytest.fixture(scope="session")
+def grants(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """What grant_read and grant_pull/grant_push hand a role, on their own."""
+    app = App(context=CDK_CONTEXT, outdir=str(tmp_path_factory.mktemp("grants")))
+    stack = Stack(app, "Grants", env=ENV)
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, restrict_default_security_group=False)
+    secret = RotatingDbSecret(stack, "Db", key=key, vpc=vpc)
+    repository = ScannedRepository(stack, "Repo", key=key)
+    reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+    pusher = iam.Role(stack, "Pusher", assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"))
+    secret.grant_read(reader)
+    repository.grant_pull(reader)
+    repository.grant_push(pusher)
+    return Template.from_stack(stack)
+
+
+def test_each_service_has_a_scanned_immutable_encrypted_retained_repository(
+    example_template: Template,
+) -> None:
+    repositories = _of_type(example_template, "AWS::ECR::Repository")
+    assert sorted(repositories) == sorted(
+        logical_id
+        for logical_id in repositories
+        if any(logical_id.startswith(name) for name in REPOSITORIES)
+    )
+    assert len(repositories) == 3
+    for repository in repositories.values():
+        properties = repository["Properties"]
+        assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
+        assert properties["ImageTagMutability"] == "IMMUTABLE"
+        assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+        assert properties["EncryptionConfiguration"]["KmsKey"]["Fn::GetAtt"][0].startswith(
+            "PlatformKey"
+        )
+        assert repository["DeletionPolicy"] == "Retain"
+
+
+def test_lifecycle_keeps_only_the_last_10_images(example_template: Template) -> None:
+    for repository in _of_type(example_template, "AWS::ECR::Repository").values():
+        policy = json.loads(repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"])
+        (rule,) = policy["rules"]
+        assert rule["selection"] == {
+            "tagStatus": "any",
+            "countType": "imageCountMoreThan",
+            "countNumber": 10,
+        }
+        assert rule["action"] == {"type": "expire"}
+
+
+def test_public_images_come_through_a_pull_through_cache(example_template: Template) -> None:
+    example_template.has_resource_properties(
+        "AWS::ECR::PullThroughCacheRule",
+        {
+            "EcrRepositoryPrefix": "ecr-public",
+            "UpstreamRegistry": "ecr-public",
+            "UpstreamRegistryUrl": "public.ecr.aws",
+        },
+    )
+    templates = _of_type(example_template, "AWS::ECR::RepositoryCreationTemplate")
+    (template,) = templates.values()
+    properties = template["Properties"]
+    assert properties["Prefix"] == "ecr-public"
+    assert properties["AppliedFor"] == ["PULL_THROUGH_CACHE"]
+    assert properties["ImageTagMutability"] == "IMMUTABLE"
+    assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+    assert "CustomRoleArn" in properties  # ECR needs our role to use a customer key
+    rules = json.loads(properties["LifecyclePolicy"])["rules"]
+    assert rules[0]["selection"]["countNumber"] == 10
+
+
+def test_the_creation_role_may_only_create_cached_repositories(
+    example_template: Template,
+) -> None:
+    policies = _of_type(example_template, "AWS::IAM::ManagedPolicy")
+    (creation,) = (p for k, p in policies.items() if k.startswith("PublicImagesCreationPolicy"))
+    statements = creation["Properties"]["PolicyDocument"]["Statement"]
+    ecr_statement = next(s for s in statements if "ecr:CreateRepository" in s["Action"])
+    resource = json.dumps(ecr_statement["Resource"])
+    assert "repository/ecr-public/*" in resource
+
+
+def test_registry_scanning_scans_every_push(example_template: Template) -> None:
+    example_template.has_resource_properties(
+        "AWS::ECR::RegistryScanningConfiguration",
+        {
+            "ScanType": "BASIC",
+            "Rules": [
+                {
+                    "ScanFrequency": "SCAN_ON_PUSH",
+                    "RepositoryFilters": [{"Filter": "*", "FilterType": "WILDCARD"}],
+                }
+            ],
+        },
+    )
+
+
+def test_images_are_built_from_this_repo_and_copied_into_the_scanned_repositories(
+    example: SynthesizedApp, example_template: Template
+) -> None:
+    copies = _of_type(example_template, "Custom::CDKECRDeployment")
+    assert len(copies) == 3
+    for name in REPOSITORIES:
+        (copy,) = (c for k, c in copies.items() if k.startswith(name))
+        destination = json.dumps(copy["Properties"]["DestImage"])
+        assert f"{name}Repository" in destination
+    # GIVEN the three Docker image assets  THEN each hashes only its own service folder
+    assets = json.loads((example.outdir / "TradingPlatform.assets.json").read_text())
+    images = assets["dockerImages"]
+    assert len(images) == 3
+    dockerfiles = sorted(image["source"]["dockerFile"] for image in images.values())
+    assert dockerfiles == [
+        "analytics_engine/Dockerfile",
+        "api_gateway/Dockerfile",
+        "data_ingestion/Dockerfile",
+    ]
+
+
+def test_the_copy_function_is_held_to_the_platform_rules(example_template: Template) -> None:
+    functions = _of_type(example_template, "AWS::Lambda::Function")
+    (copier,) = (f for k, f in functions.items() if k.startswith("CustomCDKECRDeployment"))
+    assert copier["Properties"]["ReservedConcurrentExecutions"] == 3
+    assert "VpcConfig" in copier["Properties"]
+    log_groups = _of_type(example_template, "AWS::Logs::LogGroup")
+    (copier_logs,) = (g for k, g in log_groups.items() if k.startswith("CustomCDKECRDeployment"))
+    assert copier_logs["Properties"]["RetentionInDays"] == 365
+    assert "KmsKeyId" in copier_logs["Properties"]
+    # the library's ecr:* and s3:GetObject on "*" are replaced by named repositories
+    policies = _of_type(example_template, "AWS::IAM::ManagedPolicy")
+    (copy_policy,) = (p for k, p in policies.items() if k.startswith("ImageCopyPolicy"))
+    for statement in copy_policy["Properties"]["PolicyDocument"]["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert not any(action.endswith("*") for action in actions)
+        if statement["Resource"] == "*":
+            assert all(a == "ecr:GetAuthorizationToken" or a.startswith("ec2:") for a in actions), (
+                actions
+            )
+
+
+def test_a_users_ci_images_skip_the_build_and_copy(ci_images: SynthesizedApp) -> None:
+    template = ci_images.template("TradingPlatform")
+    template.resource_count_is("Custom::CDKECRDeployment", 0)
+    template.resource_count_is("AWS::ECR::Repository", 3)
+    template.resource_count_is("AWS::ECR::RegistryScanningConfiguration", 0)
+    template.has_resource_properties("AWS::RDS::DBCluster", {"DeletionProtection": False})
+    assets = json.loads((ci_images.outdir / "TradingPlatform.assets.json").read_text())
+    assert assets.get("dockerImages", {}) == {}
+    stack = ci_images.app.node.find_child("TradingPlatform")
+    assert {image.tag for image in stack.images.values()} == {"release-2026.11.24"}  # type: ignore[attr-defined]
+
+
+def test_database_secret_holds_endpoint_and_credentials_under_the_platform_key(
+    example_template: Template,
+) -> None:
+    secrets = _of_type(example_template, "AWS::SecretsManager::Secret")
+    (db_secret,) = (s for k, s in secrets.items() if k.startswith("MarketDataDbSecret"))
+    generator = db_secret["Properties"]["GenerateSecretString"]
+    assert json.loads(generator["SecretStringTemplate"]) == {
+        "dbname": "marketdata",
+        "engine": "postgres",
+        "port": 5433,
+        "username": "trading_admin",
+    }
+    assert generator["GenerateStringKey"] == "password"
+    assert db_secret["Properties"]["KmsKeyId"]["Fn::GetAtt"][0].startswith("PlatformKey")
+    # host and port come from the cluster the secret is attached to
+    example_template.has_resource_properties(
+        "AWS::SecretsManager::SecretTargetAttachment",
+        {
+            "TargetType": "AWS::RDS::DBCluster",
+            "TargetId": {"Ref": Match.string_like_regexp("MarketDataDb")},
+        },
+    )
+
+
+def test_both_secrets_rotate_every_90_days(example_template: Template) -> None:
+    schedules = _of_type(example_template, "AWS::SecretsManager::RotationSchedule")
+    assert len(schedules) == 2
+    for schedule in schedules.values():
+        assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(90 days)"}
+
+
+def test_database_rotation_is_hosted_in_the_private_subnets(example_template: Template) -> None:
+    schedules = _of_type(example_template, "AWS::SecretsManager::RotationSchedule")
+    (db,) = (s for k, s in schedules.items() if k.startswith("MarketDataDbSecret"))
+    hosted = db["Properties"]["HostedRotationLambda"]
+    assert hosted["RotationType"] == "PostgreSQLSingleUser"
+    subnets = json.dumps(hosted["VpcSubnetIds"])
+    assert subnets.count("PrivateSubnet") == 3 and "Isolated" not in subnets
+    # it starts only after the endpoint is in the secret
+    assert any(d.startswith("MarketDataDbSecretAttachment") for d in db["DependsOn"])
+
+
+def test_the_database_admits_the_rotation_function_on_its_port(
+    example_template: Template,
+) -> None:
+    example_template.has_resource_properties(
+        "AWS::EC2::SecurityGroupIngress",
+        {
+            "FromPort": 5433,
+            "ToPort": 5433,
+            "SourceSecurityGroupId": {
+                "Fn::GetAtt": [
+                    Match.string_like_regexp("MarketDataDbSecretRotationSecurityGroup"),
+                    "GroupId",
+                ]
+            },
+        },
+    )
+    example_template.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": Match.string_like_regexp("Rotation function of marketdata"),
+            "SecurityGroupEgress": Match.array_with(
+                [Match.object_like({"FromPort": 443, "ToPort": 443, "CidrIp": "0.0.0.0/0"})]
+            ),
+        },
+    )
+
+
+def test_secrets_manager_is_reachable_through_an_interface_endpoint(
+    example_template: Template,
+) -> None:
+    example_template.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {
+            "ServiceName": "com.amazonaws.us-east-1.secretsmanager",
+            "VpcEndpointType": "Interface",
+            "PrivateDnsEnabled": True,
+        },
+    )
+    example_template.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": Match.string_like_regexp("SecretsmanagerEndpoint"),
+            "SecurityGroupIngress": [
+                Match.object_like({"CidrIp": "10.0.0.0/16", "FromPort": 443, "ToPort": 443})
+            ],
+        },
+    )
+
+
+def test_api_key_rotates_with_the_packaged_function(
+    example: SynthesizedApp, example_template: Template
+) -> None:
+    functions = _of_type(example_template, "AWS::Lambda::Function")
+    (rotation,) = (f for k, f in functions.items() if k.startswith("MarketDataApiKeyRotation"))
+    properties = rotation["Properties"]
+    assert properties["Handler"] == "api_key.handler"
+    assert properties["Runtime"] == "python3.14"
+    assert properties["ReservedConcurrentExecutions"] == 1
+    assert "TargetArn" in properties["DeadLetterConfig"]
+    assert "VpcConfig" in properties
+    # the asset is the handler alone: standard library and boto3, no CDK
+    asset_hash = properties["Code"]["S3Key"].removesuffix(".zip")
+    files = sorted(p.name for p in (example.outdir / f"asset.{asset_hash}").iterdir())
+    assert files == ["api_key.py"]
+
+
+def test_api_key_rotation_policy_names_its_secret_key_and_log_group(
+    example_template: Template,
+) -> None:
+    policies = _of_type(example_template, "AWS::IAM::ManagedPolicy")
+    (policy,) = (p for k, p in policies.items() if k.startswith("MarketDataApiKeyRotationPolicy"))
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert statements["RotateThisSecret"]["Resource"] == {
+        "Ref": Match.string_like_regexp("x").pattern
+        if False
+        else statements["RotateThisSecret"]["Resource"]["Ref"]
+    }
+    assert statements["RotateThisSecret"]["Resource"]["Ref"].startswith("MarketDataApiKeySecret")
+    assert sorted(statements["RotateThisSecret"]["Action"]) == [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
+    assert statements["GenerateKeys"]["Action"] == "secretsmanager:GetRandomPassword"
+    assert statements["UseThePlatformKey"]["Resource"]["Fn::GetAtt"][0].startswith("PlatformKey")
+    wildcard = [sid for sid, s in statements.items() if s["Resource"] == "*"]
+    assert sorted(wildcard) == ["AttachToTheVpc", "GenerateKeys"]
+
+
+def test_market_data_database(example_template: Template) -> None:
+    example_template.has_resource(
+        "AWS::RDS::DBCluster",
+        {
+            "Properties": Match.object_like(
+                {
+                    "Engine": "aurora-postgresql",
+                    "StorageEncrypted": True,
+                    "DeletionProtection": True,
+                    "Port": 5433,
+                    "EnableIAMDatabaseAuthentication": True,
+                    "EnableCloudwatchLogsExports": ["postgresql"],
+                    "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 8},
+                }
+            ),
+            "DeletionPolicy": "Snapshot",
+        },
+    )
+    example_template.resource_count_is("AWS::RDS::DBInstance", 2)
+    example_template.has_resource_properties(
+        "AWS::RDS::DBInstance", {"DBInstanceClass": "db.serverless", "MonitoringInterval": 60}
+    )
+    subnet_groups = _of_type(example_template, "AWS::RDS::DBSubnetGroup")
+    (group,) = subnet_groups.values()
+    assert all("Isolated" in ref["Ref"] for ref in group["Properties"]["SubnetIds"])
+    example_template.has_resource_properties(
+        "AWS::RDS::DBClusterParameterGroup",
+        {"Parameters": Match.object_like({"rds.force_ssl": "1"})},
+    )
+    example_template.has_resource_properties(
+        "AWS::Backup::BackupPlan",
+        {
+            "BackupPlan": Match.object_like(
+                {
+                    "BackupPlanRule": Match.array_with(
+                        [Match.object_like({"Lifecycle": {"DeleteAfterDays": 35}})]
+                    )
+                }
+            )
+        },
+    )
+
+
+def test_grant_read_is_exactly_the_secret_and_its_key(grants: Template) -> None:
+    policies = grants.find_resources("AWS::IAM::Policy")
+    (reader,) = (p for k, p in policies.items() if k.startswith("Reader"))
+    statements = reader["Properties"]["PolicyDocument"]["Statement"]
+    secret_statement = next(s for s in statements if "secretsmanager:GetSecretValue" in s["Action"])
+    assert sorted(secret_statement["Action"]) == [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+    ]
+    assert secret_statement["Resource"]["Ref"].startswith("DbSecret")
+    # the key's policy lets this role decrypt, and only through Secrets Manager
+    (key,) = grants.find_resources("AWS::KMS::Key").values()
+    decrypt = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"].get("AWS", {}).get("Fn::GetAtt", [""])[0].startswith("Reader")
+    ]
+    assert decrypt == [
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+            },
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": {"Fn::GetAtt": [decrypt[0]["Principal"]["AWS"]["Fn::GetAtt"][0], "Arn"]}
+            },
+            "Resource": "*",
+        }
+    ]
+    pull = next(s for s in statements if "ecr:BatchGetImage" in s["Action"])
+    assert pull["Resource"]["Fn::GetAtt"][0].startswith("Repo")
+    assert not any(
+        (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        != ["ecr:GetAuthorizationToken"]
+        and s["Resource"] == "*"
+        for s in statements
+    )
+
+
+def test_grant_push_is_this_repository_only(grants: Template) -> None:
+    policies = grants.find_resources("AWS::IAM::Policy")
+    (pusher,) = (p for k, p in policies.items() if k.startswith("Pusher"))
+    statements = pusher["Properties"]["PolicyDocument"]["Statement"]
+    push = next(s for s in statements if "ecr:PutImage" in s["Action"])
+    assert push["Resource"]["Fn::GetAtt"][0].startswith("Repo")
+
+
+def test_cached_public_image_uri(example: SynthesizedApp) -> None:
+    stack = example.app.node.find_child("TradingPlatform")
+    cache = stack.pull_through_cache  # type: ignore[attr-defined]
+    uri = Stack.of(cache).resolve(cache.image_uri("appmesh/aws-appmesh-envoy:v1.29.12.0-prod"))
+    rendered = json.dumps(uri)
+    assert "ecr-public/appmesh/aws-appmesh-envoy:v1.29.12.0-prod" in rendered
