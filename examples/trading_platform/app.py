@@ -11,6 +11,8 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, PCIDSS321Checks
 
+from trading_constructs import Mesh
+
 if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -32,6 +34,7 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
         description="Trading analytics platform on ECS Fargate (trading-constructs example)",
         nat_gateways=nat_gateways,
+        mesh=Mesh.from_name(str(app.node.try_get_context("mesh") or "appmesh")),
         image_tag=app.node.try_get_context("image_tag"),
         registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
         deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=True),

@@ -27,11 +27,17 @@ from constructs import Construct
 
 from trading_constructs import (
     ApiKeySecret,
+    CustomMetricTarget,
     DbEngine,
-    PullThroughCache,
+    HealthCheckOptions,
+    Mesh,
+    MeshedFargateService,
     RegistryScanning,
     RotatingDbSecret,
+    ScalingOptions,
     ScannedRepository,
+    ServiceImage,
+    ServiceSecret,
     TradingCluster,
     VpcOptions,
     acknowledge_wildcard_resource,
@@ -57,14 +63,6 @@ SERVICES = (
 )
 
 DB_PORT = 5433  # not the engine default, so scans for 5432 find nothing
-
-
-@dataclass(frozen=True)
-class ServiceImage:
-    """Where a service's image lives: its scanned repository and the tag tasks run."""
-
-    repository: ScannedRepository
-    tag: str
 
 
 _PULL_ACTIONS = (
@@ -110,6 +108,7 @@ class TradingPlatformStack(Stack):
         id: str,
         *,
         nat_gateways: int = 3,
+        mesh: Mesh | None = None,
         image_tag: str | None = None,
         registry_scanning: bool = True,
         deletion_protection: bool = True,
@@ -122,11 +121,12 @@ class TradingPlatformStack(Stack):
             "Platform",
             vpc_options=VpcOptions(nat_gateways=nat_gateways),
             interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+            mesh=mesh or Mesh.app_mesh(),
         )
         key, vpc = self.platform.key, self.platform.vpc
 
-        # Supply chain: a scanned repository per service, public images through the cache.
-        self.pull_through_cache = PullThroughCache(self, "PublicImages", key=key)
+        # Supply chain: a scanned repository per service; public images come through the
+        # cluster's pull-through cache.
         if registry_scanning:
             # One per account and region: deploying this replaces the account's setting.
             RegistryScanning(self, "RegistryScanning")
@@ -147,6 +147,66 @@ class TradingPlatformStack(Stack):
         self.db_secret.attach(self.database)
         self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
 
+        self.services = self._services()
+
+    def _services(self) -> dict[str, MeshedFargateService]:
+        """The three services; api-gateway calls both others, analytics-engine data-ingestion.
+        Each scales on CPU, memory and the metric it writes in Embedded Metric Format."""
+        health = HealthCheckOptions(
+            path="/health", command=["CMD", "python", "-m", "services.common.healthcheck"]
+        )
+        ingestion = MeshedFargateService(
+            self,
+            "DataIngestion",
+            cluster=self.platform,
+            name="data-ingestion",
+            image=self.images["data-ingestion"],
+            port=8080,
+            health_check=health,
+            environment={"PORT": "8080"},
+            secrets={
+                "MARKET_DATA_API_KEY": ServiceSecret(secret=self.api_key.secret, field="api_key")
+            },
+            scaling=ScalingOptions(
+                custom_metric=CustomMetricTarget(
+                    metric_name="TicksIngested", statistic="Sum", target=60_000
+                )
+            ),
+        )
+        analytics = MeshedFargateService(
+            self,
+            "AnalyticsEngine",
+            cluster=self.platform,
+            name="analytics-engine",
+            image=self.images["analytics-engine"],
+            port=8081,
+            cpu=1024,
+            memory_mib=2048,
+            health_check=health,
+            environment={"PORT": "8081"},
+            backends=[ingestion],
+            scaling=ScalingOptions(
+                custom_metric=CustomMetricTarget(metric_name="AnalysisBacklog", target=500)
+            ),
+        )
+        gateway = MeshedFargateService(
+            self,
+            "ApiGateway",
+            cluster=self.platform,
+            name="api-gateway",
+            image=self.images["api-gateway"],
+            port=8082,
+            health_check=health,
+            environment={"PORT": "8082"},
+            backends=[ingestion, analytics],
+            scaling=ScalingOptions(
+                min_capacity=3,
+                max_capacity=20,
+                custom_metric=CustomMetricTarget(metric_name="RequestsInFlight", target=25),
+            ),
+        )
+        return {s.name: s for s in (ingestion, analytics, gateway)}
+
     def _image(self, spec: ServiceSpec, image_tag: str | None) -> ServiceImage:
         """A scanned repository, and the image: built from this repo and copied in, or a tag
         the user's own CI pushed (``-c image_tag=...``)."""
@@ -154,7 +214,7 @@ class TradingPlatformStack(Stack):
         repository = ScannedRepository(self, f"{construct_id}Repository", key=self.platform.key)
         CfnOutput(self, f"{construct_id}RepositoryUri", value=repository.repository_uri)
         if image_tag is not None:
-            return ServiceImage(repository, image_tag)
+            return ServiceImage(repository=repository, tag=image_tag)
         asset = ecr_assets.DockerImageAsset(
             self,
             f"{construct_id}Image",
@@ -184,7 +244,7 @@ class TradingPlatformStack(Stack):
                 resources=[repository.repository.repository_arn],
             ),
         )
-        return ServiceImage(repository, asset.asset_hash)
+        return ServiceImage(repository=repository, tag=asset.asset_hash)
 
     def _image_copier(self) -> _ImageCopier:
         """One role for the copy function (cdk-ecr-deployment shares one function per stack),
@@ -374,4 +434,4 @@ class TradingPlatformStack(Stack):
         )
 
 
-__all__ = ["SERVICES", "ServiceImage", "ServiceSpec", "TradingPlatformStack"]
+__all__ = ["SERVICES", "ServiceSpec", "TradingPlatformStack"]

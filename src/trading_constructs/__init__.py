@@ -2,29 +2,48 @@
 
 from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
 from .compliance import acknowledge_wildcard_resource, ignore_redundant_role_dependency
+from .mesh import ConnectionPoolOptions, Mesh, OutlierOptions, RetryOptions, TrafficPolicy
+from .observability import LOG_RETENTION_DAYS, AlarmThresholds
 from .repository import (
     KEEP_LAST_IMAGES,
     PullThroughCache,
     RegistryScanning,
     ScannedRepository,
     ScanType,
+    ServiceImage,
 )
+from .scaling import METRIC_NAMESPACE, CustomMetricTarget, ScalingOptions
 from .secret import ROTATION_DAYS, ApiKeySecret, DbEngine, DbRotation, RotatingDbSecret
+from .service import HealthCheckOptions, MeshedFargateService, ServiceSecret
 
 __all__ = [
     "AZ_COUNT",
     "KEEP_LAST_IMAGES",
+    "LOG_RETENTION_DAYS",
+    "METRIC_NAMESPACE",
     "ROTATION_DAYS",
+    "AlarmThresholds",
     "ApiKeySecret",
     "CapacityStrategy",
+    "ConnectionPoolOptions",
+    "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
+    "HealthCheckOptions",
+    "Mesh",
+    "MeshedFargateService",
+    "OutlierOptions",
     "PullThroughCache",
     "RegistryScanning",
+    "RetryOptions",
     "RotatingDbSecret",
+    "ScalingOptions",
     "ScanType",
     "ScannedRepository",
+    "ServiceImage",
+    "ServiceSecret",
     "TradingCluster",
+    "TrafficPolicy",
     "VpcOptions",
     "acknowledge_wildcard_resource",
     "ignore_redundant_role_dependency",

@@ -13,9 +13,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
+from .mesh import Mesh, MeshBackend, TrafficPolicy
+from .repository import PullThroughCache
 
 AZ_COUNT = 3
 """The platform spans three availability zones (the seed's high-availability constraint)."""
@@ -213,6 +216,7 @@ class TradingCluster(Construct):
         container_insights: ecs.ContainerInsights = ecs.ContainerInsights.ENHANCED,
         key: kms.IKey | None = None,
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (),
+        mesh: Mesh | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         """
@@ -230,6 +234,9 @@ class TradingCluster(Construct):
         :param interface_endpoints: AWS services reached through interface endpoints with
             private DNS in the private subnets, so that traffic to them stays in the VPC (for
             example ``SECRETS_MANAGER`` for rotation functions). :default: none (through NAT)
+        :param mesh: the service mesh services join, and their default traffic policy.
+            :default: ``Mesh.service_connect()`` (App Mesh is past its end of support; choose
+            ``Mesh.app_mesh()`` to describe an existing App Mesh platform)
         :param removal_policy: what happens to the key and flow log group when the stack is
             deleted. :default: RETAIN
         """
@@ -238,6 +245,7 @@ class TradingCluster(Construct):
         check_type(owner, "capacity", capacity, CapacityStrategy)
         check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        check_type(owner, "mesh", mesh, Mesh)
         problems = Problems(owner)
         if vpc is not None and vpc_options is not None:
             problems.note(
@@ -309,6 +317,26 @@ class TradingCluster(Construct):
         self.namespace: servicediscovery.PrivateDnsNamespace = namespace
         """The private DNS namespace in the VPC that services register in."""
 
+        self.alarm_topic: sns.Topic = sns.Topic(
+            self,
+            "Alarms",
+            display_name="Trading platform alarms",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        """Where every alarm of the platform notifies (encrypted with the platform key)."""
+
+        self.public_images: PullThroughCache = PullThroughCache(self, "PublicImages", key=self.key)
+        """The pull-through cache public images (sidecars) are pulled through."""
+
+        mesh = mesh or Mesh.service_connect()
+        self.traffic: TrafficPolicy = mesh.traffic
+        """The traffic policy services get unless they set their own."""
+        self.mesh: MeshBackend = mesh.build(
+            self, "Mesh", namespace=namespace, public_images=self.public_images
+        )
+        """The mesh backend services join."""
+
     def _interface_endpoint(
         self, service: ec2.InterfaceVpcEndpointAwsService, options: VpcOptions | None
     ) -> ec2.InterfaceVpcEndpoint:
@@ -352,6 +380,15 @@ class TradingCluster(Construct):
                         )
                     }
                 },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToNotify",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
         return key

@@ -8,11 +8,12 @@ from enum import Enum
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ._validation import Problems, check_type, construct_owner
+from ._validation import Problems, check_type, construct_owner, is_token
 from .compliance import acknowledge_wildcard_resource
 
 KEEP_LAST_IMAGES = 10
@@ -78,9 +79,20 @@ class ScannedRepository(Construct):
                 _REPOSITORY_NAME,
                 "lower-case letters, digits and . _ - / separators, 2 to 256 characters",
             )
-            if isinstance(repository_name, str) and not 2 <= len(repository_name) <= 256:
+            if (
+                isinstance(repository_name, str)
+                and not is_token(repository_name)
+                and not 2 <= len(repository_name) <= 256
+            ):
                 problems.add("repository_name", repository_name, "2 to 256 characters")
-        problems.int_range("keep_last_images", keep_last_images, 1, 1000)
+        if is_token(keep_last_images):
+            problems.add(
+                "keep_last_images",
+                keep_last_images,
+                "a concrete integer; CDK writes the lifecycle policy text at synth",
+            )
+        else:
+            problems.int_range("keep_last_images", keep_last_images, 1, 1000)
         problems.raise_if_any()
         super().__init__(scope, id)
 
@@ -111,9 +123,52 @@ class ScannedRepository(Construct):
         """Pull images from this repository only (plus the account-wide auth token call)."""
         return self.repository.grant_pull(grantee)
 
+    def pull_statements(self) -> list[iam.PolicyStatement]:
+        """The statements of ``grant_pull``, for a managed policy rather than an inline one."""
+        return [
+            _auth_token_statement(),
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                resources=[self.repository.repository_arn],
+            ),
+        ]
+
     def grant_push(self, grantee: iam.IGrantable) -> iam.Grant:
         """Push and pull images of this repository only."""
         return self.repository.grant_pull_push(grantee)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceImage:
+    """The image a service runs: a tag in one of the platform's scanned repositories."""
+
+    repository: ScannedRepository
+    """The scanned repository."""
+
+    tag: str
+    """The image tag (tags are immutable there, so a tag names one image)."""
+
+    def __post_init__(self) -> None:
+        problems = Problems("ServiceImage")
+        if not isinstance(self.repository, ScannedRepository):
+            problems.add("repository", self.repository, "a ScannedRepository")
+        problems.pattern(
+            "tag",
+            self.tag,
+            r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
+            "an image tag, 1 to 128 characters",
+        )
+        problems.raise_if_any()
+
+    def container_image(self) -> ecs.ContainerImage:
+        return ecs.ContainerImage.from_ecr_repository(self.repository.repository, self.tag)
+
+    def pull_statements(self) -> list[iam.PolicyStatement]:
+        return self.repository.pull_statements()
 
 
 class ScanType(Enum):
@@ -151,7 +206,7 @@ class RegistryScanning(Construct):
         problems.pattern(
             "repository_filter",
             repository_filter,
-            r"[a-z0-9*](?:[a-z0-9._/*-]{0,254})",
+            r"(?=.{1,255}\Z)[a-z0-9*]+(?:[._/-][a-z0-9*]+)*",
             "an ECR wildcard filter of lower-case letters, digits, . _ - / and *",
         )
         problems.raise_if_any()
@@ -215,7 +270,7 @@ class PullThroughCache(Construct):
         if key is None or not hasattr(key, "key_arn"):
             problems.add("key", key, "an aws_kms.IKey")
         problems.pattern("prefix", prefix, _PREFIX, "lower-case letters, digits, . _ - /")
-        if isinstance(prefix, str) and not 2 <= len(prefix) <= 30:
+        if isinstance(prefix, str) and not is_token(prefix) and not 2 <= len(prefix) <= 30:
             problems.add("prefix", prefix, "2 to 30 characters")
         if prefix == "ROOT":
             problems.add("prefix", prefix, "a namespace, not ROOT")
@@ -298,22 +353,36 @@ class PullThroughCache(Construct):
             f"{self.prefix}/{upstream_image}"
         )
 
+    def pull_statements(self, upstream_repository: str) -> list[iam.PolicyStatement]:
+        """What pulling one public repository through the cache takes: the first pull creates
+        its private copy, so creating and importing into that one repository are included."""
+        return [
+            _auth_token_statement(),
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:BatchImportUpstreamImage",
+                    "ecr:CreateRepository",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                resources=[self._repositories_arn(upstream_repository)],
+            ),
+        ]
+
     def grant_pull(self, grantee: iam.IGrantable, upstream_repository: str) -> iam.Grant:
-        """Pull one public repository through the cache; the first pull creates its private
-        copy, so the grant includes creating and importing into that repository only."""
+        """Pull one public repository through the cache (see ``pull_statements``)."""
+        token, pull = self.pull_statements(upstream_repository)
         iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["ecr:GetAuthorizationToken"],
-            resource_arns=["*"],  # GetAuthorizationToken has no resource-level permissions
+            grantee=grantee, actions=token.actions, resource_arns=token.resources
         )
         return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=[
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-                "ecr:BatchImportUpstreamImage",
-                "ecr:CreateRepository",
-            ],
-            resource_arns=[self._repositories_arn(upstream_repository)],
+            grantee=grantee, actions=pull.actions, resource_arns=pull.resources
         )
+
+
+def _auth_token_statement() -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        actions=["ecr:GetAuthorizationToken"],
+        resources=["*"],  # GetAuthorizationToken has no resource-level permissions
+    )

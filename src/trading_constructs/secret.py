@@ -32,6 +32,7 @@ _MAX_ROTATION_DAYS = 1000
 # Characters that break connection strings or shells; the default of CDK's DatabaseSecret.
 _EXCLUDE_FROM_PASSWORDS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 
+_HOST = r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*"
 _ROTATION_CODE = Path(__file__).parent / "rotation"
 _EVERY_90_DAYS = Duration.days(ROTATION_DAYS)
 
@@ -101,8 +102,13 @@ def _check_rotation_interval(problems: Problems, rotate_every: Duration) -> None
     if rotate_every.is_unresolved():
         return
     hours = rotate_every.to_hours(integral=False)
-    if not _MIN_ROTATION.to_hours() <= hours <= _MAX_ROTATION_DAYS * 24:
-        problems.add("rotate_every", rotate_every.to_human_string(), "4 hours to 1000 days")
+    # Secrets Manager's rate() takes whole hours or days only.
+    if hours % 1 or not _MIN_ROTATION.to_hours() <= hours <= _MAX_ROTATION_DAYS * 24:
+        problems.add(
+            "rotate_every",
+            rotate_every.to_human_string(),
+            "a whole number of hours, 4 hours to 1000 days",
+        )
 
 
 def _rotation_security_group(scope: Construct, vpc: ec2.IVpc, purpose: str) -> ec2.SecurityGroup:
@@ -191,7 +197,7 @@ class RotatingDbSecret(Construct):
         if port is not None:
             problems.int_range("port", port, 1150, 65535)
         if host is not None:
-            problems.pattern("host", host, r"[A-Za-z0-9.-]{1,253}", "a DNS name or IP address")
+            problems.pattern("host", host, _HOST, "a DNS name or IP address")
         _check_rotation_interval(problems, rotate_every)
         if secret_name is not None:
             problems.pattern(

@@ -1,0 +1,127 @@
+"""Service meshes the platform's services join: App Mesh (what the seed specifies) or ECS
+Service Connect (what deploys since App Mesh's end of support), chosen with ``Mesh``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from .._validation import Problems
+from ..repository import PullThroughCache
+from .app_mesh import END_OF_SUPPORT, ENVOY_VERSION, AppMeshBackend, AppMeshMembership
+from .backend import MeshBackend, MeshMember, MeshMembership
+from .service_connect import ServiceConnectBackend, ServiceConnectMembership
+from .traffic import ConnectionPoolOptions, OutlierOptions, RetryOptions, TrafficPolicy
+
+APP_MESH = "appmesh"
+SERVICE_CONNECT = "service-connect"
+MESH_KINDS = (APP_MESH, SERVICE_CONNECT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mesh:
+    """Which mesh a TradingCluster runs, and the traffic policy its services get by default.
+    Build one with ``Mesh.app_mesh(...)``, ``Mesh.service_connect(...)`` or
+    ``Mesh.from_name('appmesh' | 'service-connect')``."""
+
+    kind: str
+    """'appmesh' or 'service-connect'."""
+
+    traffic: TrafficPolicy = field(default_factory=TrafficPolicy)
+    """Retries, circuit breaking and timeouts of every service. :default: ``TrafficPolicy()``"""
+
+    envoy_version: str = ENVOY_VERSION
+    """The App Mesh Envoy image tag (App Mesh only). :default: 'v1.29.12.1-prod'"""
+
+    mesh_name: str | None = None
+    """The App Mesh mesh's name (App Mesh only). :default: a generated name"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("Mesh")
+        problems.one_of("kind", self.kind, MESH_KINDS)
+        if not isinstance(self.traffic, TrafficPolicy):
+            problems.add("traffic", self.traffic, "a TrafficPolicy")
+        problems.pattern(
+            "envoy_version",
+            self.envoy_version,
+            r"v\d+\.\d+\.\d+\.\d+-prod",
+            "an App Mesh Envoy release tag such as 'v1.29.12.1-prod'",
+        )
+        if self.mesh_name is not None:
+            problems.pattern(
+                "mesh_name", self.mesh_name, r"[A-Za-z0-9_-]{1,255}", "1 to 255 of A-Z a-z 0-9 _ -"
+            )
+        problems.raise_if_any()
+
+    @staticmethod
+    def app_mesh(
+        *,
+        traffic: TrafficPolicy | None = None,
+        envoy_version: str = ENVOY_VERSION,
+        mesh_name: str | None = None,
+    ) -> Mesh:
+        """AWS App Mesh with an Envoy sidecar per task. Past its end of support (2026-09-30):
+        it synthesizes, but its resources can no longer be created."""
+        return Mesh(
+            kind=APP_MESH,
+            traffic=traffic or TrafficPolicy(),
+            envoy_version=envoy_version,
+            mesh_name=mesh_name,
+        )
+
+    @staticmethod
+    def service_connect(*, traffic: TrafficPolicy | None = None) -> Mesh:
+        """ECS Service Connect: the proxy is ECS's own; only the timeouts of ``traffic`` apply."""
+        return Mesh(kind=SERVICE_CONNECT, traffic=traffic or TrafficPolicy())
+
+    @staticmethod
+    def from_name(name: str, *, traffic: TrafficPolicy | None = None) -> Mesh:
+        """The mesh a name selects, as ``-c mesh=...`` gives it."""
+        if name == APP_MESH:
+            return Mesh.app_mesh(traffic=traffic)
+        if name == SERVICE_CONNECT:
+            return Mesh.service_connect(traffic=traffic)
+        raise ValueError(
+            f"mesh={name!r} is not allowed (allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
+        )
+
+    def build(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        namespace: servicediscovery.PrivateDnsNamespace,
+        public_images: PullThroughCache,
+    ) -> MeshBackend:
+        if self.kind == APP_MESH:
+            return AppMeshBackend(
+                scope,
+                id,
+                namespace=namespace,
+                public_images=public_images,
+                mesh_name=self.mesh_name,
+                envoy_version=self.envoy_version,
+            )
+        return ServiceConnectBackend(scope, id, namespace=namespace)
+
+
+__all__ = [
+    "APP_MESH",
+    "END_OF_SUPPORT",
+    "ENVOY_VERSION",
+    "SERVICE_CONNECT",
+    "AppMeshBackend",
+    "AppMeshMembership",
+    "ConnectionPoolOptions",
+    "Mesh",
+    "MeshBackend",
+    "MeshMember",
+    "MeshMembership",
+    "OutlierOptions",
+    "RetryOptions",
+    "ServiceConnectBackend",
+    "ServiceConnectMembership",
+    "TrafficPolicy",
+]

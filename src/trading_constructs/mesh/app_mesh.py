@@ -1,0 +1,263 @@
+"""The App Mesh backend: what the seed specifies, and the example's default.
+
+AWS ended support for App Mesh on 2026-09-30: its resources can no longer be created. The
+backend stays complete so that existing meshes can be described and migrated; new platforms
+deploy with ``Mesh.service_connect()`` (``-c mesh=service-connect`` in the example).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Annotations, CfnResource, Duration, Validations
+from aws_cdk import aws_appmesh as appmesh
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from ..repository import PullThroughCache
+from .backend import MeshBackend, MeshMember, MeshMembership
+
+END_OF_SUPPORT = "2026-09-30"
+ENVOY_REPOSITORY = "appmesh/aws-appmesh-envoy"
+ENVOY_VERSION = "v1.29.12.1-prod"
+"""The App Mesh Envoy image a service runs by default."""
+ENVOY_CONTAINER = "envoy"
+ENVOY_UID = 1337
+PROXY_INGRESS_PORT = 15000
+PROXY_EGRESS_PORT = 15001
+ENVOY_ADMIN_PORT = 9901
+# Task metadata and credentials endpoints: traffic to them must not go through Envoy.
+EGRESS_IGNORED_IPS = ("169.254.170.2", "169.254.169.254")
+
+ENVOY_CPU = 128
+ENVOY_MEMORY_MIB = 128
+
+# Envoy's access log as JSON, so a metric filter can count 5xx responses.
+_ACCESS_LOG_FORMAT = {
+    "start_time": "%START_TIME%",
+    "method": "%REQ(:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "duration_ms": "%DURATION%",
+    "upstream": "%UPSTREAM_HOST%",
+}
+
+END_OF_SUPPORT_WARNING = (
+    f"AWS App Mesh reached end of support on {END_OF_SUPPORT}: its resources can no longer be "
+    "created, so this stack cannot be deployed as is. Deploy with ECS Service Connect instead: "
+    "Mesh.service_connect() (in the example app: npx cdk deploy -c mesh=service-connect)."
+)
+
+
+def _acknowledge_end_of_support(resource: Construct) -> None:
+    """cfn-lint (W3696) and CDK's own validation warn on every App Mesh resource; the backend's
+    one annotation says it instead, with the way out."""
+    reason = (
+        "App Mesh's end of support is reported once, by the trading-constructs "
+        "app-mesh-end-of-support annotation on the mesh, with the switch to Service Connect."
+    )
+    Validations.of(resource).acknowledge(
+        Acknowledgment(id="CloudFormation-Validate::W3696", reason=reason)
+    )
+    cfn = resource.node.default_child
+    if isinstance(cfn, CfnResource):
+        cfn.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3696"]}})
+
+
+class AppMeshBackend(MeshBackend):
+    """A mesh that drops traffic to anything outside it, an Envoy sidecar per task, and per
+    service a virtual node, router, route and virtual service."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        namespace: servicediscovery.PrivateDnsNamespace,
+        public_images: PullThroughCache,
+        mesh_name: str | None = None,
+        envoy_version: str = ENVOY_VERSION,
+    ) -> None:
+        super().__init__(scope, id)
+        self.namespace = namespace
+        self.public_images = public_images
+        self.envoy_version = envoy_version
+        self.mesh: appmesh.Mesh = appmesh.Mesh(
+            self, "Mesh", mesh_name=mesh_name, egress_filter=appmesh.MeshFilterType.DROP_ALL
+        )
+        """The mesh; traffic to destinations outside it is dropped."""
+        Annotations.of(self).add_warning_v2(
+            "trading-constructs:app-mesh-end-of-support", END_OF_SUPPORT_WARNING
+        )
+        _acknowledge_end_of_support(self.mesh)
+
+    @property
+    def kind(self) -> str:
+        return "appmesh"
+
+    def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration:
+        """Route the task's traffic through Envoy, except Envoy's own and metadata calls."""
+        return ecs.ProxyConfigurations.app_mesh_proxy_configuration(
+            container_name=ENVOY_CONTAINER,
+            properties=ecs.AppMeshProxyConfigurationProps(
+                app_ports=[port],
+                proxy_ingress_port=PROXY_INGRESS_PORT,
+                proxy_egress_port=PROXY_EGRESS_PORT,
+                ignored_uid=ENVOY_UID,
+                egress_ignored_i_ps=list(EGRESS_IGNORED_IPS),
+            ),
+        )
+
+    def join(self, member: MeshMember) -> AppMeshMembership:
+        return AppMeshMembership(member, self)
+
+
+class AppMeshMembership(MeshMembership):
+    """One service in App Mesh."""
+
+    def __init__(self, member: MeshMember, backend: AppMeshBackend) -> None:
+        super().__init__(member)
+        traffic, scope = member.traffic, member.scope
+        self.discovery: servicediscovery.Service = servicediscovery.Service(
+            scope,
+            "Discovery",
+            namespace=backend.namespace,
+            name=member.name,
+            dns_record_type=servicediscovery.DnsRecordType.A,
+            dns_ttl=Duration.seconds(10),
+            custom_health_check=servicediscovery.HealthCheckCustomConfig(failure_threshold=1),
+        )
+        """The Cloud Map service the tasks register in, and the virtual node reads."""
+        timeout = appmesh.HttpTimeout(
+            idle=traffic.idle_timeout, per_request=traffic.per_request_timeout
+        )
+        self.virtual_node: appmesh.VirtualNode = appmesh.VirtualNode(
+            scope,
+            "VirtualNode",
+            mesh=backend.mesh,
+            virtual_node_name=member.name,
+            service_discovery=appmesh.ServiceDiscovery.cloud_map(self.discovery),
+            listeners=[
+                appmesh.VirtualNodeListener.http(
+                    port=member.port,
+                    health_check=appmesh.HealthCheck.http(
+                        path=member.health_check_path,
+                        healthy_threshold=2,
+                        unhealthy_threshold=3,
+                    ),
+                    timeout=timeout,
+                    outlier_detection=appmesh.OutlierDetection(
+                        max_server_errors=traffic.outlier.max_server_errors,
+                        interval=traffic.outlier.interval,
+                        base_ejection_duration=traffic.outlier.base_ejection_duration,
+                        max_ejection_percent=traffic.outlier.max_ejection_percent,
+                    ),
+                    connection_pool=appmesh.HttpConnectionPool(
+                        max_connections=traffic.connection_pool.max_connections,
+                        max_pending_requests=traffic.connection_pool.max_pending_requests,
+                    ),
+                )
+            ],
+            access_log=appmesh.AccessLog.from_file_path(
+                "/dev/stdout", appmesh.LoggingFormat.from_json(_ACCESS_LOG_FORMAT)
+            ),
+        )
+        self.virtual_router: appmesh.VirtualRouter = appmesh.VirtualRouter(
+            scope,
+            "VirtualRouter",
+            mesh=backend.mesh,
+            listeners=[appmesh.VirtualRouterListener.http(member.port)],
+        )
+        retry = traffic.retry
+        self.route: appmesh.Route = self.virtual_router.add_route(
+            "Route",
+            route_spec=appmesh.RouteSpec.http(
+                weighted_targets=[
+                    appmesh.WeightedTarget(
+                        virtual_node=self.virtual_node, weight=100, port=member.port
+                    )
+                ],
+                retry_policy=appmesh.HttpRetryPolicy(
+                    retry_attempts=retry.max_retries,
+                    retry_timeout=retry.per_retry_timeout,
+                    http_retry_events=[
+                        appmesh.HttpRetryEvent[e.upper().replace("-", "_")]
+                        for e in retry.http_retry_events
+                    ],
+                    tcp_retry_events=[
+                        appmesh.TcpRetryEvent[e.upper().replace("-", "_")]
+                        for e in retry.tcp_retry_events
+                    ],
+                )
+                if retry.max_retries > 0
+                else None,
+                timeout=timeout,
+            ),
+        )
+        self.virtual_service: appmesh.VirtualService = appmesh.VirtualService(
+            scope,
+            "VirtualService",
+            virtual_service_name=f"{member.name}.{backend.namespace.namespace_name}",
+            virtual_service_provider=appmesh.VirtualServiceProvider.virtual_router(
+                self.virtual_router
+            ),
+        )
+        self.envoy = self._add_envoy(backend)
+        for resource in (self.virtual_node, self.virtual_router, self.route, self.virtual_service):
+            _acknowledge_end_of_support(resource)
+
+    def _add_envoy(self, backend: AppMeshBackend) -> ecs.ContainerDefinition:
+        member = self.member
+        repository = f"{ENVOY_REPOSITORY}:{backend.envoy_version}"
+        member.observability.count_proxy_5xx(ENVOY_CONTAINER)
+        envoy = member.task_definition.add_container(
+            ENVOY_CONTAINER,
+            container_name=ENVOY_CONTAINER,
+            image=ecs.ContainerImage.from_registry(backend.public_images.image_uri(repository)),
+            user=str(ENVOY_UID),
+            essential=True,
+            cpu=ENVOY_CPU,
+            memory_reservation_mib=ENVOY_MEMORY_MIB,
+            environment={
+                "APPMESH_RESOURCE_ARN": self.virtual_node.virtual_node_arn,
+                "ENVOY_LOG_LEVEL": "info",
+            },
+            health_check=ecs.HealthCheck(
+                command=[
+                    "CMD-SHELL",
+                    f"curl -s http://localhost:{ENVOY_ADMIN_PORT}/server_info "
+                    "| grep state | grep -q LIVE",
+                ],
+            ),
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix=ENVOY_CONTAINER,
+                log_group=member.observability.log_group(ENVOY_CONTAINER),
+            ),
+        )
+        member.app_container.add_container_dependencies(
+            ecs.ContainerDependency(
+                container=envoy, condition=ecs.ContainerDependencyCondition.HEALTHY
+            )
+        )
+        member.execution_statements.extend(backend.public_images.pull_statements(ENVOY_REPOSITORY))
+        member.task_statements.append(
+            iam.PolicyStatement(
+                sid="EnvoyConfigurationOfThisNode",
+                actions=["appmesh:StreamAggregatedResources"],
+                resources=[self.virtual_node.virtual_node_arn],
+            )
+        )
+        return envoy
+
+    def add_backend(self, backend: MeshMembership) -> None:
+        assert isinstance(backend, AppMeshMembership)
+        self.virtual_node.add_backend(appmesh.Backend.virtual_service(backend.virtual_service))
+
+    def bind_service(self, service: ecs.FargateService) -> None:
+        """Register the tasks in Cloud Map, where the virtual node finds them."""
+        service.associate_cloud_map_service(
+            service=self.discovery,
+            container=self.member.app_container,
+            container_port=self.member.port,
+        )

@@ -1,0 +1,74 @@
+"""The one small interface a service uses to join its mesh, whatever the mesh is.
+
+A service describes itself as a ``MeshMember`` and asks the cluster's backend to ``join``; it
+gets back a ``MeshMembership`` that wires callers to backends and binds the ECS service. The
+service never asks which backend it has.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from ..observability import ServiceObservability
+from .traffic import TrafficPolicy
+
+
+@dataclass(frozen=True)
+class MeshMember:
+    """What a service tells its mesh about itself."""
+
+    scope: Construct
+    name: str
+    port: int
+    health_check_path: str
+    task_definition: ecs.FargateTaskDefinition
+    app_container: ecs.ContainerDefinition
+    execution_statements: list[iam.PolicyStatement]
+    """Grow this: what the execution role needs (image pulls of sidecars)."""
+    task_statements: list[iam.PolicyStatement]
+    """Grow this: what the containers need (the proxy's configuration stream)."""
+    observability: ServiceObservability
+    traffic: TrafficPolicy
+
+
+class MeshMembership(ABC):
+    """A service's place in the mesh."""
+
+    def __init__(self, member: MeshMember) -> None:
+        self.member = member
+
+    @abstractmethod
+    def add_backend(self, backend: MeshMembership) -> None:
+        """Let this service call ``backend`` through the mesh."""
+
+    @abstractmethod
+    def bind_service(self, service: ecs.FargateService) -> None:
+        """Finish the wiring once the ECS service exists."""
+
+
+class MeshBackend(Construct):
+    """A service mesh the platform's services join."""
+
+    def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration | None:
+        """The task definition's proxy configuration, if the mesh redirects traffic itself."""
+        return None
+
+    def join(self, member: MeshMember) -> MeshMembership:
+        """Add a service to the mesh: sidecars, proxy configuration and mesh resources."""
+        raise NotImplementedError
+
+    @property
+    def kind(self) -> str:
+        """'appmesh' or 'service-connect'."""
+        raise NotImplementedError
+
+
+def allow_mesh_call(caller: ec2.IConnectable, callee: ec2.IConnectable, port: int) -> None:
+    """The security-group half of a backend: the caller may reach the callee's port."""
+    callee.connections.allow_from(caller, ec2.Port.tcp(port), "mesh call from a declared caller")

@@ -1,0 +1,153 @@
+"""Resilience between services: retries, outlier ejection and connection limits (the circuit
+breaker), and timeouts.
+
+App Mesh retry policies have no backoff field: Envoy backs off between retries itself, with
+fully jittered exponential backoff (a 25 ms base interval, at most 250 ms). Retries alone
+amplify an outage, so they come paired with outlier detection, which ejects a host after
+consecutive 5xx responses, and a connection pool that caps what one caller can queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration
+
+from .._validation import Problems
+
+HTTP_RETRY_EVENTS = ("server-error", "gateway-error", "client-error", "stream-error")
+TCP_RETRY_EVENTS = ("connection-error",)
+
+
+def _duration(problems: Problems, prop: str, value: Duration, low_ms: int, high_ms: int) -> None:
+    if not isinstance(value, Duration):
+        problems.add(prop, value, "an aws_cdk.Duration")
+    elif not value.is_unresolved() and not low_ms <= value.to_milliseconds() <= high_ms:
+        problems.add(prop, value.to_human_string(), f"{low_ms} ms to {high_ms} ms")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryOptions:
+    """Retries of a failed request (backoff is Envoy's own: jittered, exponential)."""
+
+    max_retries: int = 3
+    """Retries after the first try, 0 to 10. :default: 3"""
+
+    per_retry_timeout: Duration = field(default_factory=lambda: Duration.seconds(2))
+    """Timeout of each try, 1 ms to 5 minutes. :default: 2 seconds"""
+
+    http_retry_events: Sequence[str] = ("server-error", "gateway-error")
+    """HTTP outcomes that are retried. :default: server-error, gateway-error"""
+
+    tcp_retry_events: Sequence[str] = ("connection-error",)
+    """TCP outcomes that are retried. :default: connection-error"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("RetryOptions")
+        problems.int_range("max_retries", self.max_retries, 0, 10)
+        _duration(problems, "per_retry_timeout", self.per_retry_timeout, 1, 300_000)
+        for prop, events, allowed in (
+            ("http_retry_events", self.http_retry_events, HTTP_RETRY_EVENTS),
+            ("tcp_retry_events", self.tcp_retry_events, TCP_RETRY_EVENTS),
+        ):
+            if isinstance(events, str) or any(e not in allowed for e in events):
+                problems.add(prop, events, "a list of " + ", ".join(allowed))
+            elif len(set(events)) != len(events):
+                problems.add(prop, list(events), "each event at most once")
+        if not self.http_retry_events and not self.tcp_retry_events:
+            problems.note(
+                "http_retry_events and tcp_retry_events are both empty (allowed: at least one "
+                "event; use max_retries=0 to turn retries off)"
+            )
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutlierOptions:
+    """Outlier detection: a host with consecutive server errors is ejected for a while."""
+
+    max_server_errors: int = 5
+    """Consecutive 5xx that eject a host, 1 to 1000. :default: 5"""
+
+    interval: Duration = field(default_factory=lambda: Duration.seconds(10))
+    """How often hosts are checked, 1 s to 5 minutes. :default: 10 seconds"""
+
+    base_ejection_duration: Duration = field(default_factory=lambda: Duration.seconds(30))
+    """First ejection's length (it grows with each), 1 s to 1 hour. :default: 30 seconds"""
+
+    max_ejection_percent: int = 50
+    """Most hosts ejected at once, 1 to 100 %. :default: 50"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("OutlierOptions")
+        problems.int_range("max_server_errors", self.max_server_errors, 1, 1000)
+        _duration(problems, "interval", self.interval, 1_000, 300_000)
+        _duration(problems, "base_ejection_duration", self.base_ejection_duration, 1_000, 3_600_000)
+        problems.int_range("max_ejection_percent", self.max_ejection_percent, 1, 100)
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionPoolOptions:
+    """Caps on what one caller's proxy sends to a service: the circuit breaker's limits."""
+
+    max_connections: int = 256
+    """Concurrent connections, 1 to 10000. :default: 256"""
+
+    max_pending_requests: int = 512
+    """Requests queued while all connections are busy, 1 to 10000. :default: 512"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("ConnectionPoolOptions")
+        problems.int_range("max_connections", self.max_connections, 1, 10_000)
+        problems.int_range("max_pending_requests", self.max_pending_requests, 1, 10_000)
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrafficPolicy:
+    """How calls to one service behave: retries, circuit breaking and timeouts."""
+
+    retry: RetryOptions = field(default_factory=RetryOptions)
+    """Retries. :default: ``RetryOptions()``"""
+
+    outlier: OutlierOptions = field(default_factory=OutlierOptions)
+    """Outlier ejection. :default: ``OutlierOptions()``"""
+
+    connection_pool: ConnectionPoolOptions = field(default_factory=ConnectionPoolOptions)
+    """Connection limits. :default: ``ConnectionPoolOptions()``"""
+
+    per_request_timeout: Duration = field(default_factory=lambda: Duration.seconds(15))
+    """A request's whole budget, retries included, 1 ms to 1 hour. :default: 15 seconds"""
+
+    idle_timeout: Duration = field(default_factory=lambda: Duration.minutes(5))
+    """An idle connection's lifetime, 1 s to 1 hour. :default: 5 minutes"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("TrafficPolicy")
+        for prop, kind in (
+            ("retry", RetryOptions),
+            ("outlier", OutlierOptions),
+            ("connection_pool", ConnectionPoolOptions),
+        ):
+            if not isinstance(getattr(self, prop), kind):
+                problems.add(prop, getattr(self, prop), kind.__name__)
+        _duration(problems, "per_request_timeout", self.per_request_timeout, 1, 3_600_000)
+        _duration(problems, "idle_timeout", self.idle_timeout, 1_000, 3_600_000)
+        if not problems.problems and isinstance(self.retry, RetryOptions):
+            tries = self.retry.max_retries + 1
+            if not (
+                self.per_request_timeout.is_unresolved()
+                or self.retry.per_retry_timeout.is_unresolved()
+            ):
+                budget = self.per_request_timeout.to_milliseconds()
+                needed = self.retry.per_retry_timeout.to_milliseconds() * tries
+                if needed > budget:
+                    problems.note(
+                        f"retry: {tries} tries of per_retry_timeout="
+                        f"{self.retry.per_retry_timeout.to_human_string()} need {needed} ms, more "
+                        f"than per_request_timeout={self.per_request_timeout.to_human_string()} "
+                        "(allowed: retries that fit inside the request's timeout)"
+                    )
+        problems.raise_if_any()

@@ -1,0 +1,194 @@
+"""Logs, error metrics and alarms of one service: what a platform dashboard is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ._validation import Problems
+
+LOG_RETENTION_DAYS = 30
+"""Container logs are kept 30 days by default (the seed's constraint)."""
+
+# The retention periods CloudWatch Logs accepts (PutRetentionPolicy), as aws_logs names them.
+RETENTION_DAYS: dict[int, logs.RetentionDays] = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+ERROR_LOGS = "ErrorLogs"
+PROXY_5XX = "Proxy5xx"
+TASKS_BELOW_DESIRED = "TasksBelowDesired"
+
+# App logs are JSON with a level field; the Envoy access log is JSON with the status code.
+ERROR_LEVEL_PATTERN = logs.FilterPattern.string_value("$.level", "=", "ERROR")
+SERVER_ERROR_PATTERN = logs.FilterPattern.number_value("$.status", ">=", 500)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmThresholds:
+    """When a service's alarms fire: counts over five minutes, and missing tasks over
+    three minutes in a row."""
+
+    error_logs: int = 10
+    """ERROR-level app log lines in 5 minutes, 1 to 100000. :default: 10"""
+
+    proxy_5xx: int = 10
+    """5xx responses the proxy saw in 5 minutes, 1 to 100000. :default: 10"""
+
+    tasks_below_desired: int = 1
+    """Tasks missing from the desired count, 1 to 1000. :default: 1"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("AlarmThresholds")
+        problems.int_range("error_logs", self.error_logs, 1, 100_000)
+        problems.int_range("proxy_5xx", self.proxy_5xx, 1, 100_000)
+        problems.int_range("tasks_below_desired", self.tasks_below_desired, 1, 1000)
+        problems.raise_if_any()
+
+
+def check_retention(problems: Problems, prop: str, days: int) -> None:
+    if days not in RETENTION_DAYS:
+        problems.add(prop, days, ", ".join(str(d) for d in RETENTION_DAYS))
+
+
+class ServiceObservability(Construct):
+    """One log group per container (encrypted, retained), metric filters that count errors,
+    and alarms on them and on tasks missing from the desired count."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        service_name: str,
+        key: kms.IKey,
+        retention_days: int = LOG_RETENTION_DAYS,
+        thresholds: AlarmThresholds | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        self._service_name = service_name
+        self._key = key
+        self._retention = RETENTION_DAYS[retention_days]
+        self._removal_policy = removal_policy
+        self._thresholds = thresholds or AlarmThresholds()
+        self.namespace = f"TradingPlatform/{service_name}"
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        """Log groups by container name."""
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        """Alarms by name: ErrorLogs, Proxy5xx, TasksBelowDesired."""
+        self.metrics: dict[str, cloudwatch.IMetric] = {}
+        """The error-count metrics the filters produce, by alarm name."""
+
+    def log_group(self, container_name: str) -> logs.LogGroup:
+        """The log group of one container, created on first use."""
+        if container_name not in self.log_groups:
+            construct_id = "".join(p.capitalize() for p in container_name.split("-")) + "Logs"
+            self.log_groups[container_name] = logs.LogGroup(
+                self,
+                construct_id,
+                retention=self._retention,
+                encryption_key=self._key,
+                removal_policy=self._removal_policy,
+            )
+        return self.log_groups[container_name]
+
+    def count_errors(self, container_name: str) -> None:
+        """Count ERROR-level lines of a container's JSON logs, and alarm on them."""
+        self._count(container_name, ERROR_LOGS, ERROR_LEVEL_PATTERN, self._thresholds.error_logs)
+
+    def count_proxy_5xx(self, container_name: str) -> None:
+        """Count 5xx responses in a proxy's JSON access log, and alarm on them."""
+        self._count(container_name, PROXY_5XX, SERVER_ERROR_PATTERN, self._thresholds.proxy_5xx)
+
+    def alarm_on_proxy_5xx(self, metric: cloudwatch.IMetric) -> None:
+        """Alarm on a proxy's own 5xx metric, where it publishes one (Service Connect)."""
+        self._alarm(PROXY_5XX, metric, self._thresholds.proxy_5xx)
+
+    def _count(
+        self, container_name: str, name: str, pattern: logs.IFilterPattern, threshold: int
+    ) -> None:
+        log_group = self.log_group(container_name)
+        metric_filter = log_group.add_metric_filter(
+            f"{name}Filter",
+            filter_pattern=pattern,
+            metric_namespace=self.namespace,
+            metric_name=name,
+            metric_value="1",
+            default_value=0,
+        )
+        self._alarm(
+            name, metric_filter.metric(statistic="Sum", period=Duration.minutes(5)), threshold
+        )
+
+    def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: int) -> None:
+        self.metrics[name] = metric
+        self.alarms[name] = cloudwatch.Alarm(
+            self,
+            f"{name}Alarm",
+            metric=metric,
+            alarm_description=f"{self._service_name}: {name} reached {threshold} in 5 minutes",
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def watch_task_count(self, cluster_name: str, ecs_service_name: str) -> None:
+        """Alarm when fewer tasks run than ECS wants (Container Insights metrics)."""
+        dimensions = {"ClusterName": cluster_name, "ServiceName": ecs_service_name}
+
+        def insight(metric_name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="ECS/ContainerInsights",
+                metric_name=metric_name,
+                dimensions_map=dimensions,
+                statistic="Average",
+                period=Duration.minutes(1),
+            )
+
+        missing = cloudwatch.MathExpression(
+            expression="desired - running",
+            using_metrics={
+                "desired": insight("DesiredTaskCount"),
+                "running": insight("RunningTaskCount"),
+            },
+            label="Tasks below desired",
+            period=Duration.minutes(1),
+        )
+        self.metrics[TASKS_BELOW_DESIRED] = missing
+        self.alarms[TASKS_BELOW_DESIRED] = missing.create_alarm(
+            self,
+            f"{TASKS_BELOW_DESIRED}Alarm",
+            alarm_description=f"{self._service_name}: fewer tasks running than desired",
+            threshold=self._thresholds.tasks_below_desired,
+            evaluation_periods=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )

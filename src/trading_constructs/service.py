@@ -1,0 +1,514 @@
+"""MeshedFargateService: one microservice on Fargate, in the mesh, scaled and observed."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import jsii
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as sm
+from constructs import Construct
+
+from ._validation import Problems, check_type, construct_owner, is_token
+from .cluster import CapacityStrategy, TradingCluster
+from .compliance import acknowledge_wildcard_resource
+from .mesh import MeshMember, MeshMembership, TrafficPolicy
+from .observability import (
+    LOG_RETENTION_DAYS,
+    AlarmThresholds,
+    ServiceObservability,
+    check_retention,
+)
+from .repository import ServiceImage
+from .scaling import ScalingOptions
+
+# CPU units Fargate offers, each with the memory sizes (MiB) it can pair with.
+FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+APP_USER = "10001"
+_HTTP = typing.cast(ecs.AppProtocol, ecs.AppProtocol.http)  # a jsii static property
+# Ports the platform keeps for itself: Envoy's ingress, egress and admin ports.
+_RESERVED_PORTS = (15000, 15001, 9901)
+_SERVICE_NAME = r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthCheckOptions:
+    """The container's health check, and the path the mesh and load balancer probe."""
+
+    path: str = "/health"
+    """The HTTP path that answers 200 when the service is healthy. :default: '/health'"""
+
+    command: Sequence[str] | None = None
+    """The container health check command, ECS style (``['CMD', ...]`` or
+    ``['CMD-SHELL', '...']``). :default: ``curl -fs http://localhost:<port><path>``"""
+
+    interval: Duration = field(default_factory=lambda: Duration.seconds(15))
+    """Time between checks, 5 to 300 s. :default: 15 seconds"""
+
+    timeout: Duration = field(default_factory=lambda: Duration.seconds(5))
+    """Time a check may take, 2 to 60 s. :default: 5 seconds"""
+
+    retries: int = 3
+    """Failures before the container is unhealthy, 1 to 10. :default: 3"""
+
+    start_period: Duration = field(default_factory=lambda: Duration.seconds(20))
+    """Grace after start during which failures do not count, 0 to 300 s. :default: 20 s"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("HealthCheckOptions")
+        problems.pattern(
+            "path", self.path, r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}", "an absolute URL path"
+        )
+        if self.command is not None and (
+            isinstance(self.command, str)
+            or len(self.command) < 2
+            or self.command[0] not in ("CMD", "CMD-SHELL")
+        ):
+            problems.add("command", self.command, "['CMD', ...] or ['CMD-SHELL', '<command>']")
+        for prop, low, high in (("interval", 5, 300), ("timeout", 2, 60), ("start_period", 0, 300)):
+            value = getattr(self, prop)
+            if not isinstance(value, Duration):
+                problems.add(prop, value, "an aws_cdk.Duration")
+            elif not value.is_unresolved() and not low <= value.to_seconds() <= high:
+                problems.add(prop, value.to_human_string(), f"{low} to {high} seconds")
+        problems.int_range("retries", self.retries, 1, 10)
+        if (
+            not problems.problems
+            and not self.interval.is_unresolved()
+            and not self.timeout.is_unresolved()
+            and self.timeout.to_seconds() >= self.interval.to_seconds()
+        ):
+            problems.note(
+                f"timeout={self.timeout.to_human_string()} is not shorter than "
+                f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
+            )
+        problems.raise_if_any()
+
+    def container_health_check(self, port: int) -> ecs.HealthCheck:
+        command = list(
+            self.command or ["CMD-SHELL", f"curl -fs http://localhost:{port}{self.path}"]
+        )
+        return ecs.HealthCheck(
+            command=command,
+            interval=self.interval,
+            timeout=self.timeout,
+            retries=self.retries,
+            start_period=self.start_period,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSecret:
+    """A secret (or one JSON field of it) handed to the container as an environment variable."""
+
+    secret: sm.ISecret
+    """The secret."""
+
+    field: str | None = None
+    """One JSON key of the secret. :default: None (the whole value)"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("ServiceSecret")
+        if not hasattr(self.secret, "secret_arn"):
+            problems.add("secret", self.secret, "an aws_secretsmanager.ISecret")
+        if self.field is not None:
+            problems.pattern("field", self.field, r"[A-Za-z0-9_.-]{1,256}", "a JSON key")
+        problems.raise_if_any()
+
+
+@jsii.implements(ec2.IConnectable)
+class MeshedFargateService(Construct):
+    """One microservice: a Fargate task of its app container and the sidecars its mesh needs,
+    an ECS service on Fargate Spot with the deployment circuit breaker, its place in the mesh,
+    auto scaling on CPU, memory and its own metric, logs, error metrics and alarms, and roles
+    that can do what the service does and nothing more.
+
+    Callers are declared, not assumed: ``backends=[...]`` (or ``add_backend``) opens the mesh
+    route and the security group from this service to each backend.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: TradingCluster,
+        name: str,
+        image: ServiceImage,
+        port: int,
+        cpu: int = 512,
+        memory_mib: int = 1024,
+        health_check: HealthCheckOptions | None = None,
+        environment: Mapping[str, str] | None = None,
+        secrets: Mapping[str, ServiceSecret] | None = None,
+        backends: Sequence[MeshedFargateService] = (),
+        scaling: ScalingOptions | None = None,
+        desired_count: int | None = None,
+        capacity: CapacityStrategy | None = None,
+        traffic: TrafficPolicy | None = None,
+        log_retention_days: int = LOG_RETENTION_DAYS,
+        alarm_thresholds: AlarmThresholds | None = None,
+        readonly_root_filesystem: bool = True,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        :param cluster: the platform it runs on (its VPC, cluster, namespace, key and mesh).
+        :param name: the service's discovery name (``<name>.<namespace>``), 1 to 32 lower-case
+            letters, digits and hyphens, starting with a letter.
+        :param image: the scanned repository and tag the app container runs.
+        :param port: the app's HTTP port, 1024 to 65535, not one the mesh proxy uses.
+        :param cpu: task CPU units, a Fargate value. :default: 512
+        :param memory_mib: task memory, a size Fargate pairs with ``cpu``. :default: 1024
+        :param health_check: the container health check and health path.
+            :default: ``HealthCheckOptions()`` (GET /health)
+        :param environment: plain configuration for the app. Never secrets.
+            :default: none
+        :param secrets: environment variables read from Secrets Manager at task start.
+            :default: none
+        :param backends: services this one calls. :default: none
+        :param scaling: auto scaling. :default: ``ScalingOptions()`` (2 to 10 tasks on CPU
+            and memory), unless ``desired_count`` asks for a fixed count
+        :param desired_count: a fixed task count, 1 to 1000, instead of scaling. When scaling
+            is on, no desired count is set, so a deployment never resets the running count.
+            :default: None (scaling)
+        :param capacity: how tasks spread over FARGATE and FARGATE_SPOT.
+            :default: the cluster's strategy
+        :param traffic: retries, circuit breaking and timeouts of calls to this service.
+            :default: the cluster mesh's traffic policy
+        :param log_retention_days: days container logs are kept, a value CloudWatch Logs
+            accepts. :default: 30
+        :param alarm_thresholds: when the service's alarms fire. :default: ``AlarmThresholds()``
+        :param readonly_root_filesystem: mount the app's root filesystem read-only.
+            :default: True
+        :param removal_policy: what happens to the log groups when the stack is deleted.
+            :default: RETAIN
+        """
+        owner = construct_owner("MeshedFargateService", scope.node.path, id)
+        check_type(owner, "cluster", cluster, TradingCluster)
+        check_type(owner, "image", image, ServiceImage)
+        check_type(owner, "health_check", health_check, HealthCheckOptions)
+        check_type(owner, "scaling", scaling, ScalingOptions)
+        check_type(owner, "capacity", capacity, CapacityStrategy)
+        check_type(owner, "traffic", traffic, TrafficPolicy)
+        check_type(owner, "alarm_thresholds", alarm_thresholds, AlarmThresholds)
+        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        if image is None:
+            raise TypeError(f"{owner}: image=None is not allowed (allowed: a ServiceImage)")
+        if cluster is None:
+            raise TypeError(f"{owner}: cluster=None is not allowed (allowed: a TradingCluster)")
+        problems = Problems(owner)
+        _check_props(
+            problems,
+            name=name,
+            port=port,
+            cpu=cpu,
+            memory_mib=memory_mib,
+            environment=environment or {},
+            secrets=secrets or {},
+            scaling=scaling,
+            desired_count=desired_count,
+            log_retention_days=log_retention_days,
+        )
+        for backend in backends:
+            if not isinstance(backend, MeshedFargateService):
+                problems.add("backends", backend, "MeshedFargateService instances")
+        problems.raise_if_any()
+        super().__init__(scope, id)
+
+        self.name = name
+        self.port = port
+        self.cluster = cluster
+        health = health_check or HealthCheckOptions()
+        self.health_check: HealthCheckOptions = health
+        """The health check options, for a load balancer in front of the service."""
+
+        self.observability: ServiceObservability = ServiceObservability(
+            self,
+            "Observability",
+            service_name=name,
+            key=cluster.key,
+            retention_days=log_retention_days,
+            thresholds=alarm_thresholds,
+            removal_policy=removal_policy,
+        )
+        """Log groups, error metrics and alarms."""
+
+        execution_statements = image.pull_statements()
+        task_statements: list[iam.PolicyStatement] = []
+        self.execution_role: iam.Role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"Starts {name} tasks: its images, its log groups, its secrets",
+        )
+        """The role ECS starts tasks with."""
+        self.task_role: iam.Role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"What {name}'s containers may call in AWS",
+        )
+        """The role the containers run with."""
+
+        self.task_definition: ecs.FargateTaskDefinition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=cpu,
+            memory_limit_mib=memory_mib,
+            execution_role=self.execution_role.without_policy_updates(),
+            task_role=self.task_role.without_policy_updates(),
+            proxy_configuration=cluster.mesh.proxy_configuration(port),
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        """The task definition: the app container and its mesh sidecars."""
+
+        container_secrets = {}
+        for variable, reference in (secrets or {}).items():
+            container_secrets[variable] = ecs.Secret.from_secrets_manager(
+                reference.secret, reference.field
+            )
+            execution_statements.extend(_secret_statements(reference.secret))
+        self.app_container: ecs.ContainerDefinition = self.task_definition.add_container(
+            "App",
+            container_name=name,
+            image=image.container_image(),
+            port_mappings=[ecs.PortMapping(container_port=port, name=name, app_protocol=_HTTP)],
+            environment=dict(environment or {}),
+            secrets=container_secrets,
+            health_check=health.container_health_check(port),
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix=name, log_group=self.observability.log_group(name)
+            ),
+            user=APP_USER,
+            readonly_root_filesystem=readonly_root_filesystem,
+            # A Fargate Spot interruption gives two minutes; the app drains in far less.
+            stop_timeout=Duration.seconds(30),
+            essential=True,
+        )
+        """The app container."""
+        self.observability.count_errors(name)
+
+        self.security_group: ec2.SecurityGroup = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description=f"{name}: admits declared callers only",
+            allow_all_outbound=False,
+        )
+        """Admits only declared callers; reaches only its backends and AWS APIs."""
+        self.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs: ECR, logs, secrets, mesh"
+        )
+        self.connections: ec2.Connections = self.security_group.connections
+        """The service's connections, for security group rules."""
+
+        self.membership: MeshMembership = cluster.mesh.join(
+            MeshMember(
+                scope=self,
+                name=name,
+                port=port,
+                health_check_path=health.path,
+                task_definition=self.task_definition,
+                app_container=self.app_container,
+                execution_statements=execution_statements,
+                task_statements=task_statements,
+                observability=self.observability,
+                traffic=traffic or cluster.traffic,
+            )
+        )
+        """The service's place in the mesh (its virtual node, router and virtual service on
+        App Mesh)."""
+
+        scaled = scaling is not None or desired_count is None
+        self.service: ecs.FargateService = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster.cluster,
+            task_definition=self.task_definition,
+            capacity_provider_strategies=(capacity or cluster.capacity).to_strategy(),
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            desired_count=None if scaled else desired_count,
+            security_groups=[self.security_group],
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            assign_public_ip=False,
+            enable_ecs_managed_tags=True,
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+        )
+        """The ECS service."""
+        self.membership.bind_service(self.service)
+
+        self.scaling: ecs.ScalableTaskCount | None = (
+            (scaling or ScalingOptions()).apply(self.service, name) if scaled else None
+        )
+        """The scalable task count, None when the count is fixed."""
+        self.observability.watch_task_count(cluster.cluster.cluster_name, self.service.service_name)
+
+        for log_group in self.observability.log_groups.values():
+            execution_statements.append(
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn],
+                )
+            )
+        self._policies(execution_statements, task_statements)
+        Validations.of(self.task_definition).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-ECS2",
+                reason="Environment variables carry plain configuration only (ports, peer "
+                "URLs, the proxy's mesh resource ARN); secrets reach containers as ECS secrets "
+                "read from Secrets Manager at task start.",
+            )
+        )
+        for alarm in self.observability.alarms.values():
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
+        for backend in backends:
+            self.add_backend(backend)
+
+    def _policies(
+        self,
+        execution_statements: list[iam.PolicyStatement],
+        task_statements: list[iam.PolicyStatement],
+    ) -> None:
+        """Managed policies (not inline) that exist before the service starts a task."""
+        execution = iam.ManagedPolicy(
+            self, "ExecutionPolicy", roles=[self.execution_role], statements=execution_statements
+        )
+        acknowledge_wildcard_resource(
+            execution,
+            "*",
+            reason="ecr:GetAuthorizationToken has no resource-level permissions; every image "
+            "pull, log write and secret read names its repository, log group or secret.",
+        )
+        self.service.node.add_dependency(execution)
+        if task_statements:
+            task = iam.ManagedPolicy(
+                self, "TaskPolicy", roles=[self.task_role], statements=task_statements
+            )
+            self.service.node.add_dependency(task)
+
+    def add_backend(self, backend: MeshedFargateService) -> None:
+        """Let this service call ``backend``: the mesh route, and the security group rule on
+        both sides (egress here, ingress there, on the backend's port only)."""
+        if not isinstance(backend, MeshedFargateService):
+            raise TypeError(
+                f"MeshedFargateService {self.node.path!r}: backend={backend!r} is not allowed "
+                "(allowed: a MeshedFargateService)"
+            )
+        if backend is self:
+            raise ValueError(
+                f"MeshedFargateService {self.node.path!r}: a service cannot be its own backend"
+            )
+        self.membership.add_backend(backend.membership)
+        backend.connections.allow_from(
+            self.connections, ec2.Port.tcp(backend.port), f"{self.name} calls {backend.name}"
+        )
+
+    @property
+    def log_groups(self) -> dict[str, logs.LogGroup]:
+        """Log groups by container name."""
+        return self.observability.log_groups
+
+    @property
+    def alarms(self) -> dict[str, cloudwatch.Alarm]:
+        """Alarms by name: ErrorLogs, Proxy5xx, TasksBelowDesired."""
+        return self.observability.alarms
+
+
+def _secret_statements(secret: sm.ISecret) -> list[iam.PolicyStatement]:
+    statements = [
+        iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
+        )
+    ]
+    if secret.encryption_key is not None:
+        statements.append(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[secret.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{secret.stack.region}.amazonaws.com"
+                    }
+                },
+            )
+        )
+    return statements
+
+
+def _check_props(
+    problems: Problems,
+    *,
+    name: str,
+    port: int,
+    cpu: int,
+    memory_mib: int,
+    environment: Mapping[str, str],
+    secrets: Mapping[str, ServiceSecret],
+    scaling: ScalingOptions | None,
+    desired_count: int | None,
+    log_retention_days: int,
+) -> None:
+    problems.pattern(
+        "name",
+        name,
+        _SERVICE_NAME,
+        "1 to 32 lower-case letters, digits and hyphens, "
+        "starting with a letter and not ending with a hyphen",
+    )
+    problems.int_range("port", port, 1024, 65535)
+    if not is_token(port) and port in _RESERVED_PORTS:
+        problems.add("port", port, "a port other than the mesh proxy's 15000, 15001 and 9901")
+    if is_token(cpu) or is_token(memory_mib):
+        pass
+    elif cpu not in FARGATE_CPU_MEMORY:
+        problems.add("cpu", cpu, ", ".join(str(c) for c in FARGATE_CPU_MEMORY))
+    elif memory_mib not in FARGATE_CPU_MEMORY[cpu]:
+        sizes = FARGATE_CPU_MEMORY[cpu]
+        problems.add(
+            "memory_mib",
+            memory_mib,
+            f"with cpu={cpu}: {sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}",
+        )
+    for variable in [*environment, *secrets]:
+        problems.pattern(
+            "environment/secrets",
+            variable,
+            r"[A-Za-z_][A-Za-z0-9_]{0,254}",
+            "variable names of letters, digits and underscores",
+        )
+    clash = set(environment) & set(secrets)
+    if clash:
+        problems.add("secrets", sorted(clash), "names not also set in environment")
+    for variable, reference in secrets.items():
+        if not isinstance(reference, ServiceSecret):
+            problems.add(f"secrets[{variable!r}]", reference, "a ServiceSecret")
+    if scaling is not None and desired_count is not None:
+        problems.note(
+            f"scaling and desired_count={desired_count} were both given (allowed: scaling, "
+            "which owns the count, or desired_count with scaling=None)"
+        )
+    if desired_count is not None:
+        problems.int_range("desired_count", desired_count, 1, 1000)
+    check_retention(problems, "log_retention_days", log_retention_days)
