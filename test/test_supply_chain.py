@@ -112,7 +112,7 @@ def test_the_creation_role_may_only_create_cached_repositories(
     example_template: Template,
 ) -> None:
     policies = _of_type(example_template, "AWS::IAM::ManagedPolicy")
-    (creation,) = (p for k, p in policies.items() if k.startswith("PublicImagesCreationPolicy"))
+    (creation,) = (p for k, p in policies.items() if k.startswith("PlatformPublicImagesCreationPolicy"))
     statements = creation["Properties"]["PolicyDocument"]["Statement"]
     ecr_statement = next(s for s in statements if "ecr:CreateRepository" in s["Action"])
     resource = json.dumps(ecr_statement["Resource"])
@@ -415,7 +415,7 @@ def test_grant_push_is_this_repository_only(grants: Template) -> None:
 
 def test_cached_public_image_uri(example: SynthesizedApp) -> None:
     stack = example.app.node.find_child("TradingPlatform")
-    cache = stack.pull_through_cache  # type: ignore[attr-defined]
+    cache = stack.platform.public_images  # type: ignore[attr-defined]
     uri = Stack.of(cache).resolve(cache.image_uri("appmesh/aws-appmesh-envoy:v1.29.12.0-prod"))
     rendered = json.dumps(uri)
     assert "ecr-public/appmesh/aws-appmesh-envoy:v1.29.12.0-prod" in rendered
