@@ -64,6 +64,14 @@ def example_template(example: SynthesizedApp) -> Template:
     return example.template("TradingPlatform")
 
 
+@pytest.fixture(scope="session")
+def service_connect(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The example as it deploys today: ``cdk synth -c mesh=service-connect``."""
+    outdir = tmp_path_factory.mktemp("service-connect")
+    context = CDK_CONTEXT | {"mesh": "service-connect"}
+    return synthesize(create_app(context=context, outdir=str(outdir)))
+
+
 @dataclass(frozen=True)
 class ClusterStacks:
     """Stacks of the cluster alone, in the shapes users build it."""

@@ -100,9 +100,11 @@ def _all_templates(*apps: SynthesizedApp) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def every_template(
-    example: SynthesizedApp, cluster_stacks: ClusterStacks
+    example: SynthesizedApp, service_connect: SynthesizedApp, cluster_stacks: ClusterStacks
 ) -> list[tuple[str, dict[str, Any]]]:
-    return _all_templates(example, cluster_stacks.app)
+    return _all_templates(example, cluster_stacks.app) + [
+        (f"service-connect/{name}", body) for name, body in service_connect.templates.items()
+    ]
 
 
 def test_cfn_lint_finds_nothing_in_any_template(
@@ -136,6 +138,16 @@ def test_cdk_nag_packs_report_no_unacknowledged_finding(example: SynthesizedApp)
         "Annotation::trading-constructs:app-mesh-end-of-support at TradingPlatform/Platform/Mesh"
     ]
     assert example.synth_error is None
+
+
+def test_the_service_connect_platform_has_no_finding_at_all(
+    service_connect: SynthesizedApp,
+) -> None:
+    # GIVEN the example on Service Connect  THEN not even the App Mesh warning is left
+    assert service_connect.validation_report is None or not any(
+        report.get("violations") for report in service_connect.validation_report["pluginReports"]
+    )
+    assert service_connect.synth_error is None
 
 
 def test_the_packs_do_catch_a_finding(tmp_path: Path) -> None:

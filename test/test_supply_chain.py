@@ -112,7 +112,8 @@ def test_the_creation_role_may_only_create_cached_repositories(
     example_template: Template,
 ) -> None:
     policies = _of_type(example_template, "AWS::IAM::ManagedPolicy")
-    (creation,) = (p for k, p in policies.items() if k.startswith("PlatformPublicImagesCreationPolicy"))
+    prefix = "PlatformPublicImagesCreationPolicy"
+    (creation,) = (p for k, p in policies.items() if k.startswith(prefix))
     statements = creation["Properties"]["PolicyDocument"]["Statement"]
     ecr_statement = next(s for s in statements if "ecr:CreateRepository" in s["Action"])
     resource = json.dumps(ecr_statement["Resource"])

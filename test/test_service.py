@@ -1,0 +1,410 @@
+"""MeshedFargateService on the example (seed items 2, 3, 5, 8, 9, 11, 12 and the mesh, Spot,
+logs and scaling constraints), on App Mesh and on Service Connect."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from conftest import SynthesizedApp
+
+SERVICES = {"data-ingestion": 8080, "analytics-engine": 8081, "api-gateway": 8082}
+PREFIXES = {
+    "data-ingestion": "DataIngestion",
+    "analytics-engine": "AnalyticsEngine",
+    "api-gateway": "ApiGateway",
+}
+CUSTOM_METRICS = {
+    "data-ingestion": ("TicksIngested", "Sum", 60000),
+    "analytics-engine": ("AnalysisBacklog", "Average", 500),
+    "api-gateway": ("RequestsInFlight", "Average", 25),
+}
+
+
+def _of_type(template: Template, kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = template.find_resources(kind)
+    return found
+
+
+def _one(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
+    (resource,) = (r for k, r in resources.items() if k.startswith(prefix))
+    return resource
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+@pytest.fixture(scope="session")
+def sc_template(service_connect: SynthesizedApp) -> Template:
+    return service_connect.template("TradingPlatform")
+
+
+# -- ECS services -----------------------------------------------------------------------------
+
+
+def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
+    example_template: Template,
+) -> None:
+    services = _of_type(example_template, "AWS::ECS::Service")
+    assert len(services) == 3
+    for service in services.values():
+        properties = service["Properties"]
+        assert properties["CapacityProviderStrategy"] == [
+            {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 1},
+            {"CapacityProvider": "FARGATE_SPOT", "Weight": 4},
+        ]
+        assert properties["DeploymentConfiguration"] == {
+            "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+            "MaximumPercent": 200,
+            "MinimumHealthyPercent": 100,
+        }
+        # scaling owns the count: a deployment never resets it
+        assert "DesiredCount" not in properties
+        network = properties["NetworkConfiguration"]["AwsvpcConfiguration"]
+        assert network["AssignPublicIp"] == "DISABLED"
+        assert all("PrivateSubnet" in s["Ref"] for s in network["Subnets"])
+
+
+def test_services_register_in_cloud_map(example_template: Template) -> None:
+    for name, prefix in PREFIXES.items():
+        service = _one(_of_type(example_template, "AWS::ECS::Service"), f"{prefix}Service")
+        (registry,) = service["Properties"]["ServiceRegistries"]
+        assert registry["RegistryArn"]["Fn::GetAtt"][0].startswith(f"{prefix}Discovery")
+        discovery = _one(
+            _of_type(example_template, "AWS::ServiceDiscovery::Service"), f"{prefix}Discovery"
+        )
+        assert discovery["Properties"]["Name"] == name
+        assert discovery["Properties"]["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "A"}]
+
+
+# -- task definitions -------------------------------------------------------------------------
+
+
+def test_every_container_has_a_health_check_and_logs(example_template: Template) -> None:
+    for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            assert "HealthCheck" in container, container["Name"]
+            assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+
+
+def test_app_container_runs_non_root_read_only_after_envoy_is_healthy(
+    example_template: Template,
+) -> None:
+    for name, prefix in PREFIXES.items():
+        task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
+        containers = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
+        app, envoy = containers[name], containers["envoy"]
+        assert app["User"] == "10001"
+        assert app["ReadonlyRootFilesystem"] is True
+        assert app["DependsOn"] == [{"Condition": "HEALTHY", "ContainerName": "envoy"}]
+        assert app["HealthCheck"]["Command"] == [
+            "CMD",
+            "python",
+            "-m",
+            "services.common.healthcheck",
+        ]
+        assert app["PortMappings"][0]["ContainerPort"] == SERVICES[name]
+        assert envoy["User"] == "1337"
+        env = {e["Name"]: e["Value"] for e in envoy["Environment"]}
+        assert env["APPMESH_RESOURCE_ARN"]["Ref"].startswith(f"{prefix}VirtualNode")
+        assert "LIVE" in envoy["HealthCheck"]["Command"][1]
+
+
+def test_app_mesh_proxy_configuration(example_template: Template) -> None:
+    for name, prefix in PREFIXES.items():
+        task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
+        proxy = task["Properties"]["ProxyConfiguration"]
+        assert proxy["Type"] == "APPMESH" and proxy["ContainerName"] == "envoy"
+        settings = {p["Name"]: p["Value"] for p in proxy["ProxyConfigurationProperties"]}
+        assert settings == {
+            "AppPorts": str(SERVICES[name]),
+            "ProxyIngressPort": "15000",
+            "ProxyEgressPort": "15001",
+            "IgnoredUID": "1337",
+            "EgressIgnoredIPs": "169.254.170.2,169.254.169.254",
+        }
+
+
+def test_every_image_comes_from_private_ecr(example_template: Template) -> None:
+    for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            image = json.dumps(container["Image"])
+            assert ".dkr.ecr." in image, container["Name"]
+            assert "public.ecr.aws" not in image and "docker.io" not in image
+            if container["Name"] == "envoy":
+                assert "/ecr-public/appmesh/aws-appmesh-envoy:v1.29.12.1-prod" in image
+            else:
+                assert "Repository" in image  # the service's own scanned repository
+
+
+def test_secrets_reach_the_container_through_ecs_secrets(example_template: Template) -> None:
+    task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), "DataIngestionTask")
+    (app,) = (
+        c for c in task["Properties"]["ContainerDefinitions"] if c["Name"] == "data-ingestion"
+    )
+    (secret,) = app["Secrets"]
+    assert secret["Name"] == "MARKET_DATA_API_KEY"
+    assert ":api_key::" in json.dumps(secret["ValueFrom"])
+    assert all("KEY" not in e["Name"] for e in app.get("Environment", []))
+
+
+# -- IAM --------------------------------------------------------------------------------------
+
+
+def test_no_wildcard_action_and_star_only_where_no_resource_level_exists(
+    example_template: Template,
+) -> None:
+    no_resource_level = {
+        "ecr:GetAuthorizationToken",
+        "secretsmanager:GetRandomPassword",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+    for kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+        for logical_id, policy in _of_type(example_template, kind).items():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions = _actions(statement)
+                assert not any("*" in a for a in actions), (logical_id, actions)
+                if statement["Resource"] == "*":
+                    assert set(actions) <= no_resource_level, (logical_id, actions)
+
+
+def test_execution_role_pulls_own_image_writes_own_logs_reads_own_secret(
+    example_template: Template,
+) -> None:
+    policy = _one(_of_type(example_template, "AWS::IAM::ManagedPolicy"), "DataIngestionExecution")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    resources = json.dumps([s["Resource"] for s in statements])
+    for foreign in ("AnalyticsEngine", "ApiGateway", "MarketDataDbSecret"):
+        assert foreign not in resources
+    pull = next(s for s in statements if "ecr:BatchGetImage" in _actions(s))
+    assert pull["Resource"]["Fn::GetAtt"][0].startswith("DataIngestionRepository")
+    logs = next(s for s in statements if "logs:PutLogEvents" in _actions(s))
+    assert sorted(
+        r["Fn::GetAtt"][0][: len("DataIngestionObservability")] for r in logs["Resource"]
+    ) == ["DataIngestionObservability", "DataIngestionObservability"]
+    secret = next(s for s in statements if "secretsmanager:GetSecretValue" in _actions(s))
+    assert secret["Resource"]["Ref"].startswith("MarketDataApiKeySecret")
+    decrypt = next(s for s in statements if "kms:Decrypt" in _actions(s))
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == (
+        "secretsmanager.us-east-1.amazonaws.com"
+    )
+
+
+def test_task_role_streams_only_its_own_virtual_node(example_template: Template) -> None:
+    for prefix in PREFIXES.values():
+        policy = _one(_of_type(example_template, "AWS::IAM::ManagedPolicy"), f"{prefix}TaskPolicy")
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Action"] == "appmesh:StreamAggregatedResources"
+        assert statement["Resource"]["Ref"].startswith(f"{prefix}VirtualNode")
+
+
+def test_roles_have_no_inline_policies(example_template: Template) -> None:
+    for logical_id, role in _of_type(example_template, "AWS::IAM::Role").items():
+        if logical_id.startswith(tuple(PREFIXES.values())):
+            assert "Policies" not in role["Properties"]
+    assert not any(
+        k.startswith(tuple(PREFIXES.values()))
+        for k in _of_type(example_template, "AWS::IAM::Policy")
+    )
+
+
+# -- security groups --------------------------------------------------------------------------
+
+
+def test_security_groups_admit_only_declared_callers(example_template: Template) -> None:
+    ingress = _of_type(example_template, "AWS::EC2::SecurityGroupIngress")
+    into = {}
+    for rule in ingress.values():
+        properties = rule["Properties"]
+        target = properties["GroupId"]["Fn::GetAtt"][0]
+        source = properties.get("SourceSecurityGroupId", {}).get("Fn::GetAtt", [""])[0]
+        for prefix in PREFIXES.values():
+            if target.startswith(f"{prefix}SecurityGroup"):
+                into.setdefault(prefix, set()).add(
+                    (source.split("SecurityGroup")[0], properties["FromPort"])
+                )
+    assert into == {
+        "DataIngestion": {("AnalyticsEngine", 8080), ("ApiGateway", 8080)},
+        "AnalyticsEngine": {("ApiGateway", 8081)},
+    }
+
+
+# -- App Mesh ---------------------------------------------------------------------------------
+
+
+def test_mesh_drops_traffic_leaving_it(example_template: Template) -> None:
+    example_template.has_resource_properties(
+        "AWS::AppMesh::Mesh", {"Spec": {"EgressFilter": {"Type": "DROP_ALL"}}}
+    )
+
+
+def test_virtual_nodes_with_outlier_detection_pool_health_check_and_cloud_map(
+    example_template: Template,
+) -> None:
+    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
+    assert len(nodes) == 3
+    for name, prefix in PREFIXES.items():
+        spec = _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]
+        (listener,) = spec["Listeners"]
+        assert listener["PortMapping"] == {"Port": SERVICES[name], "Protocol": "http"}
+        assert listener["OutlierDetection"]["MaxServerErrors"] == 5
+        assert listener["ConnectionPool"] == {
+            "HTTP": {"MaxConnections": 256, "MaxPendingRequests": 512}
+        }
+        assert listener["HealthCheck"]["Path"] == "/health"
+        assert listener["Timeout"]["HTTP"]["PerRequest"] == {"Unit": "ms", "Value": 15000}
+        assert spec["ServiceDiscovery"]["AWSCloudMap"]["NamespaceName"] == "trading.local"
+
+
+def test_routes_carry_the_retry_policy(example_template: Template) -> None:
+    routes = _of_type(example_template, "AWS::AppMesh::Route")
+    assert len(routes) == 3
+    for route in routes.values():
+        http = route["Properties"]["Spec"]["HttpRoute"]
+        assert http["RetryPolicy"] == {
+            "HttpRetryEvents": ["server-error", "gateway-error"],
+            "MaxRetries": 3,
+            "PerRetryTimeout": {"Unit": "ms", "Value": 2000},
+            "TcpRetryEvents": ["connection-error"],
+        }
+        (target,) = http["Action"]["WeightedTargets"]
+        assert target["Weight"] == 100
+    example_template.resource_count_is("AWS::AppMesh::VirtualRouter", 3)
+
+
+def test_virtual_services_and_backends(example_template: Template) -> None:
+    services = _of_type(example_template, "AWS::AppMesh::VirtualService")
+    names = sorted(s["Properties"]["VirtualServiceName"] for s in services.values())
+    assert names == sorted(f"{n}.trading.local" for n in SERVICES)
+    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
+    backends = {
+        prefix: sorted(
+            b["VirtualService"]["VirtualServiceName"]
+            for b in _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"].get("Backends", [])
+        )
+        for prefix in PREFIXES.values()
+    }
+    assert backends == {
+        "DataIngestion": [],
+        "AnalyticsEngine": ["data-ingestion.trading.local"],
+        "ApiGateway": ["analytics-engine.trading.local", "data-ingestion.trading.local"],
+    }
+
+
+def test_app_mesh_end_of_support_is_announced(example: SynthesizedApp) -> None:
+    stack = example.app.node.find_child("TradingPlatform")
+    mesh = stack.node.find_child("Platform").node.find_child("Mesh")
+    warnings = [m.data for m in mesh.node.metadata if m.type == "aws:cdk:warning"]
+    assert any("2026-09-30" in str(w) and "mesh=service-connect" in str(w) for w in warnings)
+
+
+# -- scaling and observability ----------------------------------------------------------------
+
+
+def test_each_service_scales_on_cpu_memory_and_its_own_metric(example_template: Template) -> None:
+    policies = _of_type(example_template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    assert len(policies) == 9
+    for name, prefix in PREFIXES.items():
+        mine = {k: p for k, p in policies.items() if k.startswith(prefix)}
+        configs = [
+            p["Properties"]["TargetTrackingScalingPolicyConfiguration"] for p in mine.values()
+        ]
+        predefined = sorted(
+            c["PredefinedMetricSpecification"]["PredefinedMetricType"]
+            for c in configs
+            if "PredefinedMetricSpecification" in c
+        )
+        assert predefined == [
+            "ECSServiceAverageCPUUtilization",
+            "ECSServiceAverageMemoryUtilization",
+        ]
+        (custom,) = (c for c in configs if "CustomizedMetricSpecification" in c)
+        metric, statistic, target = CUSTOM_METRICS[name]
+        assert custom["CustomizedMetricSpecification"] == {
+            "Dimensions": [{"Name": "Service", "Value": name}],
+            "MetricName": metric,
+            "Namespace": "TradingPlatform",
+            "Statistic": statistic,
+        }
+        assert custom["TargetValue"] == target
+    targets = _of_type(example_template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    gateway = _one(targets, "ApiGateway")["Properties"]
+    assert (gateway["MinCapacity"], gateway["MaxCapacity"]) == (3, 20)
+
+
+def test_log_groups_30_days_encrypted_retained(example_template: Template) -> None:
+    groups = {
+        k: g
+        for k, g in _of_type(example_template, "AWS::Logs::LogGroup").items()
+        if k.startswith(tuple(PREFIXES.values()))
+    }
+    assert len(groups) == 6  # app and envoy, per service
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == 30
+        assert group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0].startswith("PlatformKey")
+        assert group["DeletionPolicy"] == "Retain"
+
+
+def test_metric_filters_count_app_errors_and_envoy_5xx(example_template: Template) -> None:
+    filters = _of_type(example_template, "AWS::Logs::MetricFilter")
+    patterns = sorted(
+        (
+            f["Properties"]["MetricTransformations"][0]["MetricName"],
+            f["Properties"]["FilterPattern"],
+        )
+        for f in filters.values()
+    )
+    assert patterns == sorted(
+        [("ErrorLogs", '{ $.level = "ERROR" }')] * 3 + [("Proxy5xx", "{ $.status >= 500 }")] * 3
+    )
+
+
+def test_alarms_on_errors_5xx_and_missing_tasks_notify_the_topic(
+    example_template: Template,
+) -> None:
+    alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) == 9
+    for alarm in alarms.values():
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert action["Ref"].startswith("PlatformAlarms")
+        (ok_action,) = alarm["Properties"]["OKActions"]
+        assert ok_action == action
+    missing = [a for k, a in alarms.items() if "TasksBelowDesired" in k]
+    assert len(missing) == 3
+    expression = missing[0]["Properties"]["Metrics"][0]
+    assert expression["Expression"] == "desired - running"
+    example_template.has_resource_properties(
+        "AWS::SNS::Topic",
+        {"KmsMasterKeyId": {"Fn::GetAtt": [Match.string_like_regexp("PlatformKey"), "Arn"]}},
+    )
+
+
+# -- Service Connect --------------------------------------------------------------------------
+
+
+def test_service_connect_replaces_app_mesh(sc_template: Template) -> None:
+    assert not any(
+        r["Type"].startswith("AWS::AppMesh::") for r in sc_template.to_json()["Resources"].values()
+    )
+    for name, prefix in PREFIXES.items():
+        service = _one(_of_type(sc_template, "AWS::ECS::Service"), f"{prefix}Service")
+        config = service["Properties"]["ServiceConnectConfiguration"]
+        assert config["Enabled"] is True
+        (entry,) = config["Services"]
+        assert entry["DiscoveryName"] == name
+        assert entry["PortName"] == name
+        assert entry["ClientAliases"] == [{"DnsName": name, "Port": SERVICES[name]}]
+        assert entry["Timeout"] == {"IdleTimeoutSeconds": 300, "PerRequestTimeoutSeconds": 15}
+        assert config["AccessLogConfiguration"]["Format"] == "JSON"
+        task = _one(_of_type(sc_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
+        assert "ProxyConfiguration" not in task["Properties"]
+        assert [c["Name"] for c in task["Properties"]["ContainerDefinitions"]] == [name]
