@@ -408,3 +408,10 @@ def test_service_connect_replaces_app_mesh(sc_template: Template) -> None:
         task = _one(_of_type(sc_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
         assert "ProxyConfiguration" not in task["Properties"]
         assert [c["Name"] for c in task["Properties"]["ContainerDefinitions"]] == [name]
+
+
+def test_an_unknown_mesh_is_a_clear_error() -> None:
+    from examples.trading_platform.app import create_app
+
+    with pytest.raises(ValueError, match=r"mesh='istio' is not allowed \(allowed: 'appmesh', "):
+        create_app(context={"mesh": "istio"})
