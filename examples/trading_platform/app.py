@@ -36,6 +36,7 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         nat_gateways=nat_gateways,
         mesh=Mesh.from_name(str(app.node.try_get_context("mesh") or "appmesh")),
         image_tag=app.node.try_get_context("image_tag"),
+        certificate_arn=app.node.try_get_context("certificate_arn"),
         registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
         deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=True),
     )

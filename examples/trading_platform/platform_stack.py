@@ -16,6 +16,7 @@ from aws_cdk import (
     Validations,
 )
 from aws_cdk import aws_backup as backup
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -29,6 +30,7 @@ from trading_constructs import (
     ApiKeySecret,
     CustomMetricTarget,
     DbEngine,
+    Deployment,
     HealthCheckOptions,
     Mesh,
     MeshedFargateService,
@@ -39,9 +41,10 @@ from trading_constructs import (
     ServiceImage,
     ServiceSecret,
     TradingCluster,
+    TradingEdge,
     VpcOptions,
     acknowledge_wildcard_resource,
-    ignore_redundant_role_dependency,
+    ignore_redundant_depends_on,
 )
 
 SERVICES_DIR = Path(__file__).resolve().parent / "services"
@@ -112,6 +115,7 @@ class TradingPlatformStack(Stack):
         image_tag: str | None = None,
         registry_scanning: bool = True,
         deletion_protection: bool = True,
+        certificate_arn: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -148,6 +152,20 @@ class TradingPlatformStack(Stack):
         self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
 
         self.services = self._services()
+        self.edge = TradingEdge(
+            self,
+            "Edge",
+            cluster=self.platform,
+            service=self.services["api-gateway"],
+            certificate=(
+                acm.Certificate.from_certificate_arn(self, "Certificate", certificate_arn)
+                if certificate_arn
+                else None
+            ),
+            waf=True,
+            deletion_protection=deletion_protection,
+        )
+        CfnOutput(self, "LoadBalancerDns", value=self.edge.load_balancer.load_balancer_dns_name)
 
     def _services(self) -> dict[str, MeshedFargateService]:
         """The three services; api-gateway calls both others, analytics-engine data-ingestion.
@@ -199,6 +217,7 @@ class TradingPlatformStack(Stack):
             health_check=health,
             environment={"PORT": "8082"},
             backends=[ingestion, analytics],
+            deployment=Deployment.blue_green(bake_time=Duration.minutes(10)),
             scaling=ScalingOptions(
                 min_capacity=3,
                 max_capacity=20,
@@ -301,7 +320,7 @@ class TradingPlatformStack(Stack):
         handler = function.node.default_child
         assert isinstance(handler, lambda_.CfnFunction)
         handler.reserved_concurrent_executions = len(SERVICES)
-        ignore_redundant_role_dependency(function)
+        ignore_redundant_depends_on(function)
         Validations.of(function).acknowledge(
             Acknowledgment(
                 id="NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",

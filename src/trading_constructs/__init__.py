@@ -1,7 +1,8 @@
 """AWS CDK v2 constructs for a containerized microservice trading analytics platform."""
 
 from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
-from .compliance import acknowledge_wildcard_resource, ignore_redundant_role_dependency
+from .compliance import acknowledge_wildcard_resource, ignore_redundant_depends_on
+from .edge import DomainOptions, TargetHealthOptions, TradingEdge
 from .mesh import ConnectionPoolOptions, Mesh, OutlierOptions, RetryOptions, TrafficPolicy
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
 from .repository import (
@@ -14,7 +15,7 @@ from .repository import (
 )
 from .scaling import METRIC_NAMESPACE, CustomMetricTarget, ScalingOptions
 from .secret import ROTATION_DAYS, ApiKeySecret, DbEngine, DbRotation, RotatingDbSecret
-from .service import HealthCheckOptions, MeshedFargateService, ServiceSecret
+from .service import Deployment, HealthCheckOptions, MeshedFargateService, ServiceSecret
 
 __all__ = [
     "AZ_COUNT",
@@ -29,6 +30,8 @@ __all__ = [
     "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
+    "Deployment",
+    "DomainOptions",
     "HealthCheckOptions",
     "Mesh",
     "MeshedFargateService",
@@ -42,9 +45,11 @@ __all__ = [
     "ScannedRepository",
     "ServiceImage",
     "ServiceSecret",
+    "TargetHealthOptions",
     "TradingCluster",
+    "TradingEdge",
     "TrafficPolicy",
     "VpcOptions",
     "acknowledge_wildcard_resource",
-    "ignore_redundant_role_dependency",
+    "ignore_redundant_depends_on",
 ]

@@ -37,11 +37,11 @@ def acknowledge_wildcard_resource(construct: IConstruct, resource: str, reason: 
     )
 
 
-def ignore_redundant_role_dependency(function: IConstruct) -> None:
-    """aws-cdk-lib's Lambda makes its function both ``DependsOn`` and ``GetAtt`` its role;
-    cfn-lint calls the first redundant (W3005). It is harmless, so it is silenced on this one
-    function, in the template where cfn-lint reads it, and the function's other dependencies
-    (its VPC routes) stay."""
-    resource = function.node.default_child
+def ignore_redundant_depends_on(construct: IConstruct) -> None:
+    """aws-cdk-lib sometimes makes a resource both ``DependsOn`` and ``Ref``/``GetAtt`` another
+    (a Lambda function its role, an ECS service its listener rule); cfn-lint calls the first
+    redundant (W3005). It is harmless, so it is silenced on this one resource, in the template
+    where cfn-lint reads it, and the resource's other dependencies stay."""
+    resource = construct.node.default_child
     if isinstance(resource, CfnResource):
         resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})

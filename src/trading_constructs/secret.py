@@ -20,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
-from .compliance import ignore_redundant_role_dependency
+from .compliance import ignore_redundant_depends_on
 
 ROTATION_DAYS = 90
 """How often secrets rotate by default (the seed's 90 days)."""
@@ -393,7 +393,7 @@ class ApiKeySecret(Construct):
         )
         """The rotation function."""
         self._grant_rotation(role, key, log_group, dead_letters)
-        ignore_redundant_role_dependency(self.function)
+        ignore_redundant_depends_on(self.function)
         self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
             "Rotation", rotation_lambda=self.function, automatically_after=rotate_every
         )

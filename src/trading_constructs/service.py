@@ -114,6 +114,48 @@ class HealthCheckOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """How a new revision replaces the running one: ``Deployment.rolling()`` or
+    ``Deployment.blue_green(bake_time=...)`` (ECS native blue/green behind a TradingEdge)."""
+
+    strategy: ecs.DeploymentStrategy = ecs.DeploymentStrategy.ROLLING
+    """ROLLING or BLUE_GREEN. :default: ROLLING"""
+
+    bake_time: Duration | None = None
+    """Blue/green only: how long both revisions stay up after the shift, so a rollback is
+    instant, 0 to 1440 minutes. :default: None (rolling)"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("Deployment")
+        problems.one_of(
+            "strategy",
+            self.strategy,
+            [ecs.DeploymentStrategy.ROLLING, ecs.DeploymentStrategy.BLUE_GREEN],
+        )
+        if self.strategy == ecs.DeploymentStrategy.ROLLING and self.bake_time is not None:
+            problems.note("bake_time applies to blue/green only (allowed: None with ROLLING)")
+        if self.bake_time is not None:
+            if not isinstance(self.bake_time, Duration):
+                problems.add("bake_time", self.bake_time, "an aws_cdk.Duration")
+            elif not self.bake_time.is_unresolved() and not (
+                0 <= self.bake_time.to_minutes(integral=False) <= 1440
+            ):
+                problems.add("bake_time", self.bake_time.to_human_string(), "0 to 1440 minutes")
+        problems.raise_if_any()
+
+    @staticmethod
+    def rolling() -> Deployment:
+        return Deployment()
+
+    @staticmethod
+    def blue_green(*, bake_time: Duration | None = None) -> Deployment:
+        return Deployment(
+            strategy=ecs.DeploymentStrategy.BLUE_GREEN,
+            bake_time=bake_time if bake_time is not None else Duration.minutes(10),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceSecret:
     """A secret (or one JSON field of it) handed to the container as an environment variable."""
 
@@ -161,6 +203,7 @@ class MeshedFargateService(Construct):
         scaling: ScalingOptions | None = None,
         desired_count: int | None = None,
         capacity: CapacityStrategy | None = None,
+        deployment: Deployment | None = None,
         traffic: TrafficPolicy | None = None,
         log_retention_days: int = LOG_RETENTION_DAYS,
         alarm_thresholds: AlarmThresholds | None = None,
@@ -189,6 +232,8 @@ class MeshedFargateService(Construct):
             :default: None (scaling)
         :param capacity: how tasks spread over FARGATE and FARGATE_SPOT.
             :default: the cluster's strategy
+        :param deployment: rolling, or ECS native blue/green (needs a TradingEdge in front).
+            :default: ``Deployment.rolling()``
         :param traffic: retries, circuit breaking and timeouts of calls to this service.
             :default: the cluster mesh's traffic policy
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
@@ -206,6 +251,7 @@ class MeshedFargateService(Construct):
         check_type(owner, "scaling", scaling, ScalingOptions)
         check_type(owner, "capacity", capacity, CapacityStrategy)
         check_type(owner, "traffic", traffic, TrafficPolicy)
+        check_type(owner, "deployment", deployment, Deployment)
         check_type(owner, "alarm_thresholds", alarm_thresholds, AlarmThresholds)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
         if image is None:
@@ -233,6 +279,8 @@ class MeshedFargateService(Construct):
 
         self.name = name
         self.port = port
+        self.deployment: Deployment = deployment or Deployment.rolling()
+        """How new revisions replace running ones."""
         self.cluster = cluster
         health = health_check or HealthCheckOptions()
         self.health_check: HealthCheckOptions = health
@@ -354,6 +402,8 @@ class MeshedFargateService(Construct):
             assign_public_ip=False,
             enable_ecs_managed_tags=True,
             propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            deployment_strategy=self.deployment.strategy,
+            bake_time=self.deployment.bake_time,
         )
         """The ECS service."""
         self.membership.bind_service(self.service)
@@ -424,6 +474,11 @@ class MeshedFargateService(Construct):
         backend.connections.allow_from(
             self.connections, ec2.Port.tcp(backend.port), f"{self.name} calls {backend.name}"
         )
+
+    @property
+    def blue_green(self) -> bool:
+        """Whether the service deploys blue/green (and so needs a TradingEdge in front)."""
+        return self.deployment.strategy == ecs.DeploymentStrategy.BLUE_GREEN
 
     @property
     def log_groups(self) -> dict[str, logs.LogGroup]:

@@ -1,0 +1,587 @@
+"""TradingEdge: the internet-facing load balancer in front of the platform's public service."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import (
+    Acknowledgment,
+    Annotations,
+    ArnFormat,
+    Duration,
+    Names,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from ._validation import Problems, check_type, construct_owner, is_token
+from .cluster import TradingCluster
+from .compliance import ignore_redundant_depends_on
+from .service import MeshedFargateService
+
+# ALB: at most 5 condition values per rule, path patterns up to 128 characters of this set.
+_MAX_PATTERNS_PER_RULE = 5
+_PATH_PATTERN = r"[A-Za-z0-9_\-.$/~\"'@:+?*&]{1,128}"
+_HTTP_CODES = r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*"
+_MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+_THIRTY_SECONDS = Duration.seconds(30)
+FIRST_RULE_PRIORITY = 10
+RULE_PRIORITY_STEP = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetHealthOptions:
+    """How the load balancer decides a task is healthy (on the service's health path)."""
+
+    interval: Duration = field(default_factory=lambda: Duration.seconds(15))
+    """Time between checks, 5 to 300 s. :default: 15 seconds"""
+
+    timeout: Duration = field(default_factory=lambda: Duration.seconds(5))
+    """Time a check may take, 2 to 120 s, shorter than the interval. :default: 5 seconds"""
+
+    healthy_threshold: int = 2
+    """Passes in a row that make a target healthy, 2 to 10. :default: 2"""
+
+    unhealthy_threshold: int = 3
+    """Failures in a row that make it unhealthy, 2 to 10. :default: 3"""
+
+    healthy_http_codes: str = "200"
+    """Codes that count as healthy, 200 to 499, like '200' or '200-299'. :default: '200'"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("TargetHealthOptions")
+        for prop, low, high in (("interval", 5, 300), ("timeout", 2, 120)):
+            value = getattr(self, prop)
+            if not isinstance(value, Duration):
+                problems.add(prop, value, "an aws_cdk.Duration")
+            elif not value.is_unresolved() and not low <= value.to_seconds() <= high:
+                problems.add(prop, value.to_human_string(), f"{low} to {high} seconds")
+        problems.int_range("healthy_threshold", self.healthy_threshold, 2, 10)
+        problems.int_range("unhealthy_threshold", self.unhealthy_threshold, 2, 10)
+        problems.pattern(
+            "healthy_http_codes", self.healthy_http_codes, _HTTP_CODES, "codes like '200,202-299'"
+        )
+        if not problems.problems and not is_token(self.healthy_http_codes):
+            codes = [int(c) for c in re.findall(r"\d{3}", self.healthy_http_codes)]
+            if any(not 200 <= c <= 499 for c in codes):
+                problems.add("healthy_http_codes", self.healthy_http_codes, "codes 200 to 499")
+            if self.timeout.to_seconds() >= self.interval.to_seconds():
+                problems.note(
+                    f"timeout={self.timeout.to_human_string()} is not shorter than "
+                    f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
+                )
+        problems.raise_if_any()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainOptions:
+    """A public DNS name for the platform: a certificate is issued for it through ACM with DNS
+    validation in the hosted zone, and an alias record points it at the load balancer."""
+
+    domain_name: str
+    """The name, e.g. 'api.trading.example.com'."""
+
+    hosted_zone: route53.IHostedZone
+    """The public hosted zone the name is in."""
+
+    def __post_init__(self) -> None:
+        problems = Problems("DomainOptions")
+        problems.dns_name("domain_name", self.domain_name)
+        if not hasattr(self.hosted_zone, "hosted_zone_id"):
+            problems.add("hosted_zone", self.hosted_zone, "an aws_route53.IHostedZone")
+        problems.raise_if_any()
+
+
+class TradingEdge(Construct):
+    """An internet-facing ALB in the public subnets that routes paths to one service: HTTPS
+    with TLS 1.2+ (HTTP redirected) when it has a certificate, access logs to an encrypted,
+    retained bucket, invalid header fields dropped, an optional AWS WAF web ACL, and a security
+    group that reaches only the service's port.
+
+    A service deployed ``Deployment.blue_green()`` gets ECS native blue/green: an alternate
+    target group, the production rule, and a test rule on ``test_port`` open only to
+    ``test_cidrs``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: TradingCluster,
+        service: MeshedFargateService,
+        path_patterns: Sequence[str] = ("/api/*", "/health"),
+        certificate: acm.ICertificate | None = None,
+        domain: DomainOptions | None = None,
+        ingress_cidrs: Sequence[str] = ("0.0.0.0/0",),
+        test_port: int = 9443,
+        test_cidrs: Sequence[str] = (),
+        health: TargetHealthOptions | None = None,
+        deregistration_delay: Duration = _THIRTY_SECONDS,
+        waf: bool = False,
+        deletion_protection: bool = True,
+        access_log_days: int = 90,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        :param cluster: the platform (its VPC's public subnets and alarm topic).
+        :param service: the public service, e.g. api-gateway.
+        :param path_patterns: paths routed to the service, ALB patterns of up to 128
+            characters; at most 5 with blue/green (one production rule).
+            :default: ('/api/*', '/health')
+        :param certificate: the TLS certificate; HTTPS on 443, HTTP redirected.
+            :default: none (see ``domain``)
+        :param domain: a name to issue a certificate for, with DNS validation, and to alias to
+            the load balancer. :default: none; with neither, HTTP only and a synth warning
+        :param ingress_cidrs: IPv4 ranges that may reach 80/443. :default: the internet
+        :param test_port: the blue/green test listener's port. :default: 9443
+        :param test_cidrs: IPv4 ranges that may reach the test listener. :default: none (only
+            from inside the VPC)
+        :param health: the target group's health check on the service's health path.
+            :default: ``TargetHealthOptions()``
+        :param deregistration_delay: how long a stopping task drains, 0 to 3600 s.
+            :default: 30 seconds (fast deploys; requests are short)
+        :param waf: attach an AWS WAF web ACL with AWS managed rule groups. :default: False
+        :param deletion_protection: protect the load balancer from deletion. :default: True
+        :param access_log_days: days access logs are kept, 1 to 3650. :default: 90
+        :param removal_policy: what happens to the access log bucket when the stack is
+            deleted. :default: RETAIN
+        """
+        owner = construct_owner("TradingEdge", scope.node.path, id)
+        check_type(owner, "cluster", cluster, TradingCluster)
+        check_type(owner, "service", service, MeshedFargateService)
+        check_type(owner, "domain", domain, DomainOptions)
+        check_type(owner, "health", health, TargetHealthOptions)
+        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        problems = Problems(owner)
+        if cluster is None or service is None:
+            problems.note("cluster and service are required")
+        patterns = [path_patterns] if isinstance(path_patterns, str) else list(path_patterns)
+        blue_green = service is not None and service.blue_green
+        if not patterns:
+            problems.add("path_patterns", patterns, "at least one path pattern")
+        for pattern in patterns:
+            problems.pattern(
+                "path_patterns", pattern, _PATH_PATTERN, "1 to 128 of A-Z a-z 0-9 _-.$/~\"'@:+?*&"
+            )
+        if len(set(patterns)) != len(patterns):
+            problems.add("path_patterns", patterns, "each pattern once")
+        if blue_green and len(patterns) > _MAX_PATTERNS_PER_RULE:
+            problems.add(
+                "path_patterns",
+                patterns,
+                f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
+            )
+        if certificate is not None and domain is not None:
+            problems.note("certificate and domain were both given (allowed: one of them)")
+        for cidr in [*ingress_cidrs, *test_cidrs]:
+            problems.cidr("ingress_cidrs/test_cidrs", cidr, 0, 32)
+        problems.int_range("test_port", test_port, 1024, 65535)
+        if not is_token(test_port) and test_port in (80, 443):
+            problems.add("test_port", test_port, "a port other than 80 and 443")
+        if not isinstance(deregistration_delay, Duration):
+            problems.add("deregistration_delay", deregistration_delay, "an aws_cdk.Duration")
+        elif not deregistration_delay.is_unresolved() and not (
+            0 <= deregistration_delay.to_seconds() <= 3600
+        ):
+            problems.add(
+                "deregistration_delay", deregistration_delay.to_human_string(), "0 to 3600 s"
+            )
+        problems.int_range("access_log_days", access_log_days, 1, 3650)
+        problems.raise_if_any()
+        super().__init__(scope, id)
+        health = health or TargetHealthOptions()
+        self.service = service
+
+        self.security_group: ec2.SecurityGroup = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description="Public load balancer: reaches only the public service port",
+            allow_all_outbound=False,
+        )
+        """The load balancer's security group."""
+        self.load_balancer: elb.ApplicationLoadBalancer = elb.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=cluster.vpc,
+            internet_facing=True,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
+            security_group=self.security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=deletion_protection,
+        )
+        """The application load balancer."""
+        self.access_logs: s3.Bucket = self._access_log_bucket(access_log_days, removal_policy)
+        """The encrypted, retained bucket access logs go to."""
+        self.load_balancer.log_access_logs(self.access_logs, "alb")
+
+        if domain is not None:
+            certificate = acm.Certificate(
+                self,
+                "Certificate",
+                domain_name=domain.domain_name,
+                validation=acm.CertificateValidation.from_dns(domain.hosted_zone),
+            )
+        self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
+        """The production listener (443 with a certificate, else 80)."""
+
+        port = service.port
+        target_health = elb.HealthCheck(
+            path=service.health_check.path,
+            interval=health.interval,
+            timeout=health.timeout,
+            healthy_threshold_count=health.healthy_threshold,
+            unhealthy_threshold_count=health.unhealthy_threshold,
+            healthy_http_codes=health.healthy_http_codes,
+        )
+        groups = ["Blue", "Green"] if blue_green else ["Blue"]
+        self.target_groups: list[elb.ApplicationTargetGroup] = [
+            elb.ApplicationTargetGroup(
+                self,
+                f"{slot}TargetGroup",
+                vpc=cluster.vpc,
+                port=port,
+                protocol=elb.ApplicationProtocol.HTTP,
+                target_type=elb.TargetType.IP,
+                health_check=target_health,
+                deregistration_delay=deregistration_delay,
+            )
+            for slot in groups
+        ]
+        """The target groups: production (blue), and the alternate (green) for blue/green."""
+        self.target_group = self.target_groups[0]
+
+        self.rules: list[elb.ApplicationListenerRule] = [
+            elb.ApplicationListenerRule(
+                self,
+                f"PathRule{index + 1}",
+                listener=self.listener,
+                priority=FIRST_RULE_PRIORITY + index * RULE_PRIORITY_STEP,
+                conditions=[elb.ListenerCondition.path_patterns(chunk)],
+                action=elb.ListenerAction.forward([self.target_group]),
+            )
+            for index, chunk in enumerate(_chunks(patterns, _MAX_PATTERNS_PER_RULE))
+        ]
+        """The path rules, priorities 10, 20, ... in pattern order."""
+
+        self.security_group.connections.allow_to(
+            service.connections, ec2.Port.tcp(port), "the public service's port only"
+        )
+        self.test_listener: elb.ApplicationListener | None = None
+        """The blue/green test listener, on ``test_port``."""
+        alternate = None
+        if blue_green:
+            alternate = self._blue_green(test_port, test_cidrs, patterns, certificate)
+        self.target_group.add_target(
+            service.service.load_balancer_target(
+                container_name=service.name, container_port=port, alternate_target=alternate
+            )
+        )
+        alternate_role = service.service.node.try_find_child("AlternateRole")
+        if alternate_role is not None:
+            Validations.of(alternate_role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
+                    "policy/AmazonECSInfrastructureRolePolicyForLoadBalancers]",
+                    reason="The role ECS assumes to swap listener rules between blue and green "
+                    "target groups; AWS maintains this policy with the feature.",
+                )
+            )
+        cfn_service = service.service.node.default_child
+        assert isinstance(cfn_service, ecs.CfnService)
+        # Tasks get a minute to pass their first load balancer health checks.
+        cfn_service.health_check_grace_period_seconds = 60
+        ignore_redundant_depends_on(service.service)
+        self.alarms: dict[str, cloudwatch.Alarm] = self._alarms(cluster)
+        """Load balancer alarms: target 5xx, unhealthy hosts, p99 latency."""
+        if waf:
+            self._web_acl(cluster.key, removal_policy)
+        else:
+            Validations.of(self.load_balancer).acknowledge(
+                *(
+                    Acknowledgment(
+                        id=f"{pack}::{pack}-ALBWAFEnabled",
+                        reason="The user chose waf=False for this TradingEdge.",
+                    )
+                    for pack in ("NIST.800.53.R5", "PCI.DSS.321")
+                )
+            )
+
+    def _listeners(
+        self, certificate: acm.ICertificate | None, ingress_cidrs: Sequence[str]
+    ) -> elb.ApplicationListener:
+        not_found = elb.ListenerAction.fixed_response(
+            404, content_type="application/json", message_body='{"error": "not found"}'
+        )
+        if any(cidr in ("0.0.0.0/0",) for cidr in ingress_cidrs):
+            Validations.of(self.security_group).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-EC23",
+                    reason="An internet-facing load balancer: the world may reach ports 80 "
+                    "and 443 only (ingress_cidrs narrows it).",
+                )
+            )
+        for cidr in ingress_cidrs:
+            ports = (80, 443) if certificate is not None else (80,)
+            for port in ports:
+                self.security_group.add_ingress_rule(
+                    ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"clients on {port}"
+                )
+        if certificate is None:
+            Annotations.of(self).add_warning_v2(
+                "trading-constructs:edge-without-https",
+                "TradingEdge serves plain HTTP: pass certificate=... or domain=DomainOptions("
+                "...) (in the example app: -c certificate_arn=arn:aws:acm:...) to serve HTTPS "
+                "with TLS 1.2+ and redirect HTTP to it.",
+            )
+            listener = self.load_balancer.add_listener(
+                "Http", port=80, open=False, default_action=not_found
+            )
+            self._acknowledge_plain_http(self)
+            return listener
+        redirect = self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
+        Validations.of(redirect).acknowledge(
+            *(
+                Acknowledgment(
+                    id=f"{pack}::{pack}-ELBv2ACMCertificateRequired",
+                    reason="Port 80 serves nothing: it only redirects to HTTPS on 443.",
+                )
+                for pack in ("NIST.800.53.R5", "PCI.DSS.321")
+            )
+        )
+        return self.load_balancer.add_listener(
+            "Https",
+            port=443,
+            open=False,
+            certificates=[elb.ListenerCertificate.from_certificate_manager(certificate)],
+            ssl_policy=elb.SslPolicy.RECOMMENDED_TLS,
+            default_action=not_found,
+        )
+
+    @staticmethod
+    def _acknowledge_plain_http(scope: Construct) -> None:
+        reason = (
+            "No certificate was given to this TradingEdge, so it serves HTTP only, and says "
+            "so in a synth warning with the way to add one."
+        )
+        Validations.of(scope).acknowledge(
+            *(
+                Acknowledgment(id=rule, reason=reason)
+                for rule in (
+                    "NIST.800.53.R5::NIST.800.53.R5-ALBHttpToHttpsRedirection",
+                    "NIST.800.53.R5::NIST.800.53.R5-ELBTlsHttpsListenersOnly",
+                    "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
+                    "PCI.DSS.321::PCI.DSS.321-ALBHttpToHttpsRedirection",
+                    "PCI.DSS.321::PCI.DSS.321-ELBTlsHttpsListenersOnly",
+                    "PCI.DSS.321::PCI.DSS.321-ELBv2ACMCertificateRequired",
+                    "AwsSolutions::AwsSolutions-ELB1",
+                )
+            )
+        )
+
+    def _blue_green(
+        self,
+        test_port: int,
+        test_cidrs: Sequence[str],
+        patterns: list[str],
+        certificate: acm.ICertificate | None,
+    ) -> ecs.AlternateTarget:
+        """ECS swaps the production rule between blue and green; the test rule sends test
+        traffic to the new revision before it takes production."""
+        secure = certificate is not None
+        test_listener = self.load_balancer.add_listener(
+            "Test",
+            port=test_port,
+            protocol=elb.ApplicationProtocol.HTTPS if secure else elb.ApplicationProtocol.HTTP,
+            certificates=[elb.ListenerCertificate.from_certificate_manager(certificate)]
+            if certificate is not None
+            else None,
+            ssl_policy=elb.SslPolicy.RECOMMENDED_TLS if secure else None,
+            open=False,
+            default_action=elb.ListenerAction.fixed_response(404),
+        )
+        for cidr in test_cidrs:
+            self.security_group.add_ingress_rule(
+                ec2.Peer.ipv4(cidr), ec2.Port.tcp(test_port), "blue/green test traffic"
+            )
+        self.test_listener = test_listener
+        test_rule = elb.ApplicationListenerRule(
+            self,
+            "TestRule",
+            listener=test_listener,
+            priority=FIRST_RULE_PRIORITY,
+            conditions=[elb.ListenerCondition.path_patterns(patterns)],
+            action=elb.ListenerAction.forward([self.target_groups[1]]),
+        )
+        return ecs.AlternateTarget(
+            "Alternate",
+            alternate_target_group=self.target_groups[1],
+            production_listener=ecs.ListenerRuleConfiguration.application_listener_rule(
+                self.rules[0]
+            ),
+            test_listener=ecs.ListenerRuleConfiguration.application_listener_rule(test_rule),
+        )
+
+    def _access_log_bucket(self, days: int, removal_policy: RemovalPolicy) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            # ALB access log delivery writes with SSE-S3 only; KMS keys are not supported.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(days),
+                    noncurrent_version_expiration=Duration.days(1),
+                )
+            ],
+            removal_policy=removal_policy,
+        )
+        reasons = {
+            "AwsSolutions::AwsSolutions-S1": "This bucket is where access logs are written; "
+            "logging its own access would write logs about logs.",
+            "NIST.800.53.R5::NIST.800.53.R5-S3BucketLoggingEnabled": "This bucket is the access "
+            "log destination; logging its own access would write logs about logs.",
+            "PCI.DSS.321::PCI.DSS.321-S3BucketLoggingEnabled": "This bucket is the access log "
+            "destination; logging its own access would write logs about logs.",
+            "NIST.800.53.R5::NIST.800.53.R5-S3DefaultEncryptionKMS": "Load balancer access log "
+            "delivery supports SSE-S3 only; the bucket is encrypted with SSE-S3.",
+            "PCI.DSS.321::PCI.DSS.321-S3DefaultEncryptionKMS": "Load balancer access log "
+            "delivery supports SSE-S3 only; the bucket is encrypted with SSE-S3.",
+            "NIST.800.53.R5::NIST.800.53.R5-S3BucketReplicationEnabled": "Access logs expire "
+            "after their retention; a second copy in another region is not kept for them.",
+            "PCI.DSS.321::PCI.DSS.321-S3BucketReplicationEnabled": "Access logs expire after "
+            "their retention; a second copy in another region is not kept for them.",
+        }
+        Validations.of(bucket).acknowledge(
+            *(Acknowledgment(id=rule, reason=reason) for rule, reason in reasons.items())
+        )
+        return bucket
+
+    def _alarms(self, cluster: TradingCluster) -> dict[str, cloudwatch.Alarm]:
+        alb = self.load_balancer.metrics
+        target_group = self.target_group.metrics
+        five = Duration.minutes(5)
+        specs = {
+            "Target5xx": (
+                alb.http_code_target(
+                    elb.HttpCodeTarget.TARGET_5XX_COUNT, period=five, statistic="Sum"
+                ),
+                10,
+                ">=",
+            ),
+            "UnhealthyHosts": (
+                target_group.unhealthy_host_count(period=Duration.minutes(1), statistic="Maximum"),
+                1,
+                ">=",
+            ),
+            "LatencyP99": (alb.target_response_time(period=five, statistic="p99"), 1.0, ">="),
+        }
+        alarms: dict[str, cloudwatch.Alarm] = {}
+        for name, (metric, threshold, _) in specs.items():
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{name}Alarm",
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=3 if name == "UnhealthyHosts" else 1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"Public load balancer: {name} reached {threshold}",
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
+            alarms[name] = alarm
+        return alarms
+
+    def _web_acl(self, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
+        rules = [
+            wafv2.CfnWebACL.RuleProperty(
+                name=group,
+                priority=index,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=group
+                    )
+                ),
+                visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                    cloud_watch_metrics_enabled=True,
+                    metric_name=group,
+                    sampled_requests_enabled=True,
+                ),
+            )
+            for index, group in enumerate(_MANAGED_RULE_GROUPS)
+        ]
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            rules=rules,
+            visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True,
+                metric_name="TradingEdge",
+                sampled_requests_enabled=True,
+            ),
+        )
+        wafv2.CfnWebACLAssociation(
+            self,
+            "WebAclAssociation",
+            resource_arn=self.load_balancer.load_balancer_arn,
+            web_acl_arn=self.web_acl.attr_arn,
+        )
+        # WAF logs to a group whose name starts aws-waf-logs-, encrypted with the platform key.
+        waf_logs = logs.LogGroup(
+            self,
+            "WebAclLogs",
+            log_group_name=f"aws-waf-logs-{Names.unique_resource_name(self, max_length=80)}",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=key,
+            removal_policy=removal_policy,
+        )
+        wafv2.CfnLoggingConfiguration(
+            self,
+            "WebAclLogging",
+            resource_arn=self.web_acl.attr_arn,
+            log_destination_configs=[
+                Stack.of(self).format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name=waf_logs.log_group_name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+            redacted_fields=[
+                wafv2.CfnLoggingConfiguration.FieldToMatchProperty(
+                    single_header={"Name": "authorization"}
+                )
+            ],
+        )
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
