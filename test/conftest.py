@@ -16,6 +16,9 @@ from examples.trading_platform.app import create_app
 from trading_constructs import TradingCluster
 
 ENV = Environment(region="us-east-1")
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+)
 ROOT = Path(__file__).resolve().parents[1]
 # The feature flags `cdk synth` runs with: tests synthesize what the CLI synthesizes.
 CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -66,9 +69,10 @@ def example_template(example: SynthesizedApp) -> Template:
 
 @pytest.fixture(scope="session")
 def service_connect(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The example as it deploys today: ``cdk synth -c mesh=service-connect``."""
+    """The example as it deploys today: ``cdk synth -c mesh=service-connect`` with a
+    certificate, so the load balancer serves HTTPS."""
     outdir = tmp_path_factory.mktemp("service-connect")
-    context = CDK_CONTEXT | {"mesh": "service-connect"}
+    context = CDK_CONTEXT | {"mesh": "service-connect", "certificate_arn": CERTIFICATE_ARN}
     return synthesize(create_app(context=context, outdir=str(outdir)))
 
 

@@ -51,7 +51,7 @@ def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
 ) -> None:
     services = _of_type(example_template, "AWS::ECS::Service")
     assert len(services) == 3
-    for service in services.values():
+    for logical_id, service in services.items():
         properties = service["Properties"]
         assert properties["CapacityProviderStrategy"] == [
             {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 1},
@@ -61,6 +61,8 @@ def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
             "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
             "MaximumPercent": 200,
             "MinimumHealthyPercent": 100,
+            "Strategy": "BLUE_GREEN" if logical_id.startswith("ApiGateway") else "ROLLING",
+            **({"BakeTimeInMinutes": 10} if logical_id.startswith("ApiGateway") else {}),
         }
         # scaling owns the count: a deployment never resets it
         assert "DesiredCount" not in properties
@@ -235,6 +237,7 @@ def test_security_groups_admit_only_declared_callers(example_template: Template)
     assert into == {
         "DataIngestion": {("AnalyticsEngine", 8080), ("ApiGateway", 8080)},
         "AnalyticsEngine": {("ApiGateway", 8081)},
+        "ApiGateway": {("Edge", 8082)},  # the load balancer, and nothing else
     }
 
 
@@ -372,7 +375,7 @@ def test_alarms_on_errors_5xx_and_missing_tasks_notify_the_topic(
     example_template: Template,
 ) -> None:
     alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 9
+    assert len(alarms) == 12  # 3 per service, 3 on the load balancer
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert action["Ref"].startswith("PlatformAlarms")
@@ -413,5 +416,7 @@ def test_service_connect_replaces_app_mesh(sc_template: Template) -> None:
 def test_an_unknown_mesh_is_a_clear_error() -> None:
     from examples.trading_platform.app import create_app
 
-    with pytest.raises(ValueError, match=r"mesh='istio' is not allowed \(allowed: 'appmesh', "):
+    with pytest.raises(
+        ValueError, match=r"^Mesh: mesh='istio' is not allowed \(allowed: 'appmesh', "
+    ):
         create_app(context={"mesh": "istio"})

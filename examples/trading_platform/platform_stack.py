@@ -34,6 +34,7 @@ from trading_constructs import (
     HealthCheckOptions,
     Mesh,
     MeshedFargateService,
+    PlatformDashboard,
     RegistryScanning,
     RotatingDbSecret,
     ScalingOptions,
@@ -166,6 +167,9 @@ class TradingPlatformStack(Stack):
             deletion_protection=deletion_protection,
         )
         CfnOutput(self, "LoadBalancerDns", value=self.edge.load_balancer.load_balancer_dns_name)
+        self.dashboard = PlatformDashboard(
+            self, "Dashboard", services=list(self.services.values()), edge=self.edge
+        )
 
     def _services(self) -> dict[str, MeshedFargateService]:
         """The three services; api-gateway calls both others, analytics-engine data-ingestion.

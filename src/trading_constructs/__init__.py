@@ -2,6 +2,7 @@
 
 from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
 from .compliance import acknowledge_wildcard_resource, ignore_redundant_depends_on
+from .dashboard import PlatformDashboard
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
 from .mesh import ConnectionPoolOptions, Mesh, OutlierOptions, RetryOptions, TrafficPolicy
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
@@ -36,6 +37,7 @@ __all__ = [
     "Mesh",
     "MeshedFargateService",
     "OutlierOptions",
+    "PlatformDashboard",
     "PullThroughCache",
     "RegistryScanning",
     "RetryOptions",

@@ -7,18 +7,21 @@ Unresolved tokens are skipped: CloudFormation checks those at deploy time, we ca
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import Token
+from aws_cdk import Duration, Token
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def is_token(value: object) -> bool:
     """True for a value CDK resolves later (a token string, number or list)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return False  # NaN and infinities are never tokens, and jsii cannot carry them
     return Token.is_unresolved(value)
 
 
@@ -47,6 +50,19 @@ class Problems:
         raise ValueError(f"{self.owner}: {len(self.problems)} invalid props:\n{lines}")
 
     # -- checks that skip tokens ---------------------------------------------------------
+
+    def seconds(self, prop: str, value: object, low: int, high: int) -> None:
+        """A Duration of whole seconds within a range (ECS and scaling take whole seconds)."""
+        if not isinstance(value, Duration):
+            self.add(prop, value, "an aws_cdk.Duration")
+            return
+        if value.is_unresolved():
+            return
+        seconds = value.to_seconds(integral=False)
+        if seconds % 1:
+            self.add(prop, value.to_human_string(), "whole seconds")
+        elif not low <= seconds <= high:
+            self.add(prop, value.to_human_string(), f"{low} to {high} seconds")
 
     def int_range(self, prop: str, value: int | float, low: int, high: int) -> None:
         if is_token(value):

@@ -278,6 +278,9 @@ class TradingCluster(Construct):
         problems.raise_if_any()
         super().__init__(scope, id)
 
+        self.service_names: set[str] = set()
+        """Names of the services on this cluster: each must be unique in the namespace."""
+
         self.capacity: CapacityStrategy = capacity or CapacityStrategy()
         """The cluster's default capacity provider strategy."""
 

@@ -73,7 +73,7 @@ class AlarmThresholds:
 
 
 def check_retention(problems: Problems, prop: str, days: int) -> None:
-    if days not in RETENTION_DAYS:
+    if isinstance(days, bool) or not isinstance(days, int) or days not in RETENTION_DAYS:
         problems.add(prop, days, ", ".join(str(d) for d in RETENTION_DAYS))
 
 
@@ -173,6 +173,8 @@ class ServiceObservability(Construct):
                 period=Duration.minutes(1),
             )
 
+        self.metrics["DesiredTaskCount"] = insight("DesiredTaskCount")
+        self.metrics["RunningTaskCount"] = insight("RunningTaskCount")
         missing = cloudwatch.MathExpression(
             expression="desired - running",
             using_metrics={

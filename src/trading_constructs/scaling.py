@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from aws_cdk import Duration
@@ -50,6 +51,7 @@ class CustomMetricTarget:
         if not is_token(self.target) and (
             isinstance(self.target, bool)
             or not isinstance(self.target, int | float)
+            or not math.isfinite(self.target)
             or self.target <= 0
         ):
             problems.add("target", self.target, "a number above 0")
@@ -116,11 +118,7 @@ class ScalingOptions:
         ):
             problems.add("custom_metric", self.custom_metric, "a CustomMetricTarget or None")
         for prop in ("scale_out_cooldown", "scale_in_cooldown"):
-            value = getattr(self, prop)
-            if not isinstance(value, Duration):
-                problems.add(prop, value, "an aws_cdk.Duration")
-            elif not value.is_unresolved() and not 0 <= value.to_seconds() <= 3600:
-                problems.add(prop, value.to_human_string(), "0 to 3600 seconds")
+            problems.seconds(prop, getattr(self, prop), 0, 3600)
         problems.raise_if_any()
 
     def apply(self, service: ecs.FargateService, service_name: str) -> ecs.ScalableTaskCount:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,11 +83,7 @@ class HealthCheckOptions:
         ):
             problems.add("command", self.command, "['CMD', ...] or ['CMD-SHELL', '<command>']")
         for prop, low, high in (("interval", 5, 300), ("timeout", 2, 60), ("start_period", 0, 300)):
-            value = getattr(self, prop)
-            if not isinstance(value, Duration):
-                problems.add(prop, value, "an aws_cdk.Duration")
-            elif not value.is_unresolved() and not low <= value.to_seconds() <= high:
-                problems.add(prop, value.to_human_string(), f"{low} to {high} seconds")
+            problems.seconds(prop, getattr(self, prop), low, high)
         problems.int_range("retries", self.retries, 1, 10)
         if (
             not problems.problems
@@ -274,8 +271,11 @@ class MeshedFargateService(Construct):
         for backend in backends:
             if not isinstance(backend, MeshedFargateService):
                 problems.add("backends", backend, "MeshedFargateService instances")
+        if not is_token(name) and name in cluster.service_names:
+            problems.add("name", name, "a name no other service on this cluster has")
         problems.raise_if_any()
         super().__init__(scope, id)
+        cluster.service_names.add(name)
 
         self.name = name
         self.port = port
@@ -537,15 +537,21 @@ def _check_props(
         problems.add("port", port, "a port other than the mesh proxy's 15000, 15001 and 9901")
     if is_token(cpu) or is_token(memory_mib):
         pass
-    elif cpu not in FARGATE_CPU_MEMORY:
+    elif isinstance(cpu, bool) or not isinstance(cpu, int) or cpu not in FARGATE_CPU_MEMORY:
         problems.add("cpu", cpu, ", ".join(str(c) for c in FARGATE_CPU_MEMORY))
-    elif memory_mib not in FARGATE_CPU_MEMORY[cpu]:
+    elif (
+        isinstance(memory_mib, bool)
+        or not isinstance(memory_mib, int)
+        or memory_mib not in FARGATE_CPU_MEMORY[cpu]
+    ):
         sizes = FARGATE_CPU_MEMORY[cpu]
-        problems.add(
-            "memory_mib",
-            memory_mib,
-            f"with cpu={cpu}: {sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}",
+        steps = {b - a for a, b in itertools.pairwise(sizes)}
+        listed = (
+            ", ".join(map(str, sizes))
+            if len(steps) > 1
+            else f"{sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}"
         )
+        problems.add("memory_mib", memory_mib, f"with cpu={cpu}: {listed}")
     for variable in [*environment, *secrets]:
         problems.pattern(
             "environment/secrets",
@@ -553,6 +559,9 @@ def _check_props(
             r"[A-Za-z_][A-Za-z0-9_]{0,254}",
             "variable names of letters, digits and underscores",
         )
+    for variable, value in environment.items():
+        if not isinstance(value, str):
+            problems.add(f"environment[{variable!r}]", value, "a string")
     clash = set(environment) & set(secrets)
     if clash:
         problems.add("secrets", sorted(clash), "names not also set in environment")

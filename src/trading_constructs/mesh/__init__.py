@@ -84,7 +84,8 @@ class Mesh:
         if name == SERVICE_CONNECT:
             return Mesh.service_connect(traffic=traffic)
         raise ValueError(
-            f"mesh={name!r} is not allowed (allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
+            f"Mesh: mesh={name!r} is not allowed "
+            f"(allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
         )
 
     def build(

@@ -1,0 +1,138 @@
+"""PlatformDashboard: one CloudWatch dashboard for the platform's services and its edge."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_elasticloadbalancingv2 as elb
+from constructs import Construct
+
+from ._validation import Problems, construct_owner
+from .edge import TradingEdge
+from .observability import ERROR_LOGS, PROXY_5XX
+from .service import MeshedFargateService
+
+_WIDTH = 24
+_ONE_MINUTE = Duration.minutes(1)
+
+
+class PlatformDashboard(Construct):
+    """Per service: CPU, memory, running against desired tasks, error counts and alarm states;
+    for the load balancer: requests, p50/p99 latency, 4xx/5xx and healthy hosts."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        services: Sequence[MeshedFargateService],
+        edge: TradingEdge | None = None,
+        dashboard_name: str | None = None,
+    ) -> None:
+        """
+        :param services: the services to show, in order.
+        :param edge: the load balancer to show. :default: none
+        :param dashboard_name: 1 to 255 of A-Z a-z 0-9 - _. :default: a generated name
+        """
+        problems = Problems(construct_owner("PlatformDashboard", scope.node.path, id))
+        if not services or any(not isinstance(s, MeshedFargateService) for s in services):
+            problems.add("services", list(services), "one or more MeshedFargateService")
+        if edge is not None and not isinstance(edge, TradingEdge):
+            problems.add("edge", edge, "a TradingEdge or None")
+        if dashboard_name is not None:
+            problems.pattern(
+                "dashboard_name", dashboard_name, r"[A-Za-z0-9_-]{1,255}", "1-255 of A-Za-z0-9-_"
+            )
+        problems.raise_if_any()
+        super().__init__(scope, id)
+        self.dashboard: cloudwatch.Dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=dashboard_name,
+            default_interval=Duration.hours(3),
+        )
+        """The CloudWatch dashboard."""
+        for service in services:
+            self._service_row(service)
+        if edge is not None:
+            self._edge_row(edge)
+
+    def _service_row(self, service: MeshedFargateService) -> None:
+        metrics = service.observability.metrics
+        title = service.name
+        errors = [metrics[name] for name in (ERROR_LOGS, PROXY_5XX) if name in metrics]
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(markdown=f"## {title}", width=_WIDTH, height=1),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title=f"{title}: CPU and memory (%)",
+                left=[
+                    service.service.metric_cpu_utilization(period=_ONE_MINUTE),
+                    service.service.metric_memory_utilization(period=_ONE_MINUTE),
+                ],
+                left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"{title}: running and desired tasks",
+                left=[metrics["RunningTaskCount"], metrics["DesiredTaskCount"]],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(title=f"{title}: errors", left=errors, width=6),
+            cloudwatch.AlarmStatusWidget(
+                title=f"{title}: alarms", alarms=list(service.alarms.values()), width=6
+            ),
+        )
+
+    def _edge_row(self, edge: TradingEdge) -> None:
+        alb = edge.load_balancer.metrics
+        target_group = edge.target_group.metrics
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(markdown="## Load balancer", width=_WIDTH, height=1)
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Requests",
+                left=[alb.request_count(period=_ONE_MINUTE, statistic="Sum")],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title="Latency p50 / p99 (s)",
+                left=[
+                    alb.target_response_time(period=_ONE_MINUTE, statistic="p50", label="p50"),
+                    alb.target_response_time(period=_ONE_MINUTE, statistic="p99", label="p99"),
+                ],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title="4xx / 5xx",
+                left=[
+                    alb.http_code_target(
+                        elb.HttpCodeTarget.TARGET_4XX_COUNT, period=_ONE_MINUTE, statistic="Sum"
+                    ),
+                    alb.http_code_target(
+                        elb.HttpCodeTarget.TARGET_5XX_COUNT, period=_ONE_MINUTE, statistic="Sum"
+                    ),
+                    alb.http_code_elb(
+                        elb.HttpCodeElb.ELB_5XX_COUNT, period=_ONE_MINUTE, statistic="Sum"
+                    ),
+                ],
+                width=6,
+            ),
+            cloudwatch.GraphWidget(
+                title="Healthy / unhealthy hosts",
+                left=[
+                    target_group.healthy_host_count(period=_ONE_MINUTE, statistic="Minimum"),
+                    target_group.unhealthy_host_count(period=_ONE_MINUTE, statistic="Maximum"),
+                ],
+                width=6,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(
+                title="Load balancer alarms", alarms=list(edge.alarms.values()), width=_WIDTH
+            )
+        )

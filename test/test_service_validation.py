@@ -1,0 +1,1247 @@
+"""Bad input to MeshedFargateService and the options it takes fails where it is given, naming
+the prop, the value and what is allowed; valid edge values pass.
+
+No test synthesizes: each checks what the constructor or the options class does with its input.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_secretsmanager as sm
+
+from trading_constructs import (
+    AlarmThresholds,
+    CapacityStrategy,
+    ConnectionPoolOptions,
+    CustomMetricTarget,
+    HealthCheckOptions,
+    Mesh,
+    MeshedFargateService,
+    OutlierOptions,
+    RetryOptions,
+    ScalingOptions,
+    ScannedRepository,
+    ServiceImage,
+    ServiceSecret,
+    TradingCluster,
+    TrafficPolicy,
+)
+from trading_constructs.service import FARGATE_CPU_MEMORY
+
+Props = dict[str, Any]
+
+
+def bad(prop: str, value: object, allowed: str) -> str:
+    """The regex of one problem: ``prop=<value!r> is not allowed (allowed: ...<allowed>``."""
+    return re.escape(f"{prop}={value!r} is not allowed (allowed: ") + ".*" + re.escape(allowed)
+
+
+def case(id: str, props: Props | Callable[[Platform], Props], message: str) -> Any:
+    return pytest.param(props, message, id=id)
+
+
+def seconds(n: int) -> Duration:
+    return Duration.seconds(n)
+
+
+# -- the platform services are built on ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One cluster, repository and secret that every service test builds on."""
+
+    stack: Stack
+    cluster: TradingCluster
+    repository: ScannedRepository
+    image: ServiceImage
+    secret: sm.Secret
+
+    def base(self) -> Props:
+        """Valid props of a service but its name: each test overrides the one it is about."""
+        return {"cluster": self.cluster, "image": self.image, "port": 8080}
+
+
+@pytest.fixture(scope="module")
+def platform() -> Platform:
+    # One cluster for the module (~0.3 s each): a failing service adds nothing to the tree,
+    # since validation runs before Construct.__init__, and `build` removes the ones that pass.
+    stack = Stack(App(), "Test", env=Environment(region="us-east-1"))
+    cluster = TradingCluster(stack, "Platform")  # Service Connect, the default mesh
+    repository = ScannedRepository(stack, "Repo", key=cluster.key)
+    secret = sm.Secret(stack, "ApiKey", encryption_key=cluster.key)
+    image = ServiceImage(repository=repository, tag="v1")
+    return Platform(stack, cluster, repository, image, secret)
+
+
+_service_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def build(platform: Platform) -> Iterator[Callable[..., MeshedFargateService]]:
+    """Build a service on the shared platform; whatever a test adds is removed after it."""
+    before = {child.node.id for child in platform.stack.node.children}
+
+    def make(id: str = "Svc", **props: Any) -> MeshedFargateService:
+        # Each service gets a name no other service on the shared cluster has.
+        name = f"svc{next(_service_numbers)}"
+        return MeshedFargateService(
+            platform.stack, id, **{**platform.base(), "name": name, **props}
+        )
+
+    yield make
+    for child in list(platform.stack.node.children):
+        if child.node.id not in before:
+            platform.stack.node.try_remove_child(child.node.id)
+
+
+def resolve_props(props: Props | Callable[[Platform], Props], platform: Platform) -> Props:
+    return props(platform) if callable(props) else props
+
+
+# -- MeshedFargateService: values ----------------------------------------------------------
+
+SERVICE = "^MeshedFargateService 'Test/Svc': "
+NAME = "1 to 32 lower-case letters, digits and hyphens, starting with a letter"
+PORT = "an integer from 1024 to 65535"
+RESERVED = "a port other than the mesh proxy's 15000, 15001 and 9901"
+CPU = "256, 512, 1024, 2048, 4096, 8192, 16384"
+COUNT = "an integer from 1 to 1000"
+RETENTION = "1, 3, 5, 7, 14, 30, 60, 90"
+VARIABLE = "variable names of letters, digits and underscores"
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        case("name-upper-case", {"name": "Orders"}, bad("name", "Orders", NAME)),
+        case("name-leading-digit", {"name": "1orders"}, bad("name", "1orders", NAME)),
+        case("name-leading-hyphen", {"name": "-orders"}, bad("name", "-orders", NAME)),
+        case("name-trailing-hyphen", {"name": "orders-"}, bad("name", "orders-", NAME)),
+        case("name-underscore", {"name": "order_book"}, bad("name", "order_book", NAME)),
+        case("name-dot", {"name": "orders.v1"}, bad("name", "orders.v1", NAME)),
+        case("name-empty", {"name": ""}, bad("name", "", NAME)),
+        case("name-33-chars", {"name": "a" * 33}, bad("name", "a" * 33, NAME)),
+        case("name-none", {"name": None}, bad("name", None, NAME)),
+        case("port-1023", {"port": 1023}, bad("port", 1023, PORT)),
+        case("port-0", {"port": 0}, bad("port", 0, PORT)),
+        case("port-65536", {"port": 65536}, bad("port", 65536, PORT)),
+        case("port-bool", {"port": True}, bad("port", True, PORT)),
+        case("port-float", {"port": 8080.0}, bad("port", 8080.0, PORT)),
+        case("port-envoy-ingress", {"port": 15000}, bad("port", 15000, RESERVED)),
+        case("port-envoy-egress", {"port": 15001}, bad("port", 15001, RESERVED)),
+        case("port-envoy-admin", {"port": 9901}, bad("port", 9901, RESERVED)),
+        case("cpu-300", {"cpu": 300}, bad("cpu", 300, CPU)),
+        case("cpu-128", {"cpu": 128, "memory_mib": 512}, bad("cpu", 128, CPU)),
+        case("cpu-32768", {"cpu": 32768}, bad("cpu", 32768, CPU)),
+        case("cpu-string", {"cpu": "512"}, bad("cpu", "512", CPU)),
+        case(
+            "memory-above-256-cpu",
+            {"cpu": 256, "memory_mib": 4096},
+            bad("memory_mib", 4096, "with cpu=256: 512, 1024, 2048"),
+        ),
+        case(
+            "memory-off-the-256-cpu-sizes",
+            {"cpu": 256, "memory_mib": 1536},
+            bad("memory_mib", 1536, "with cpu=256: 512, 1024, 2048"),
+        ),
+        case(
+            "memory-below-1024-cpu",
+            {"cpu": 1024, "memory_mib": 1024},
+            bad("memory_mib", 1024, "with cpu=1024: 2048 to 8192 in steps of 1024"),
+        ),
+        case(
+            "memory-off-step-8192-cpu",
+            {"cpu": 8192, "memory_mib": 18432},
+            bad("memory_mib", 18432, "with cpu=8192: 16384 to 61440 in steps of 4096"),
+        ),
+        case(
+            "memory-above-16384-cpu",
+            {"cpu": 16384, "memory_mib": 131072},
+            bad("memory_mib", 131072, "with cpu=16384: 32768 to 122880 in steps of 8192"),
+        ),
+        case(
+            "scaling-and-desired-count",
+            {"scaling": ScalingOptions(), "desired_count": 2},
+            re.escape(
+                "scaling and desired_count=2 were both given (allowed: scaling, which owns the "
+                "count, or desired_count with scaling=None)"
+            ),
+        ),
+        case("desired-count-0", {"desired_count": 0}, bad("desired_count", 0, COUNT)),
+        case("desired-count-negative", {"desired_count": -1}, bad("desired_count", -1, COUNT)),
+        case("desired-count-1001", {"desired_count": 1001}, bad("desired_count", 1001, COUNT)),
+        case(
+            "log-retention-31",
+            {"log_retention_days": 31},
+            bad("log_retention_days", 31, RETENTION),
+        ),
+        case("log-retention-0", {"log_retention_days": 0}, bad("log_retention_days", 0, "1, 3")),
+        case(
+            "log-retention-3650",
+            {"log_retention_days": 3650},
+            bad("log_retention_days", 3650, "3288, 3653"),
+        ),
+        case(
+            "env-name-leading-digit",
+            {"environment": {"1PORT": "8080"}},
+            bad("environment/secrets", "1PORT", VARIABLE),
+        ),
+        case(
+            "env-name-hyphen",
+            {"environment": {"LOG-LEVEL": "info"}},
+            bad("environment/secrets", "LOG-LEVEL", VARIABLE),
+        ),
+        case(
+            "env-name-space",
+            {"environment": {"LOG LEVEL": "info"}},
+            bad("environment/secrets", "LOG LEVEL", VARIABLE),
+        ),
+        case(
+            "env-name-empty",
+            {"environment": {"": "info"}},
+            bad("environment/secrets", "", VARIABLE),
+        ),
+        case(
+            "env-name-256-chars",
+            {"environment": {"V" * 256: "1"}},
+            bad("environment/secrets", "V" * 256, VARIABLE),
+        ),
+        case(
+            "secret-name-hyphen",
+            lambda p: {"secrets": {"api-key": ServiceSecret(secret=p.secret)}},
+            bad("environment/secrets", "api-key", VARIABLE),
+        ),
+        case(
+            "env-and-secret-clash",
+            lambda p: {
+                "environment": {"API_KEY": "not-a-secret", "LOG_LEVEL": "info"},
+                "secrets": {"API_KEY": ServiceSecret(secret=p.secret)},
+            },
+            bad("secrets", ["API_KEY"], "names not also set in environment"),
+        ),
+        case(
+            "secret-is-an-arn",
+            {"secrets": {"API_KEY": "arn:aws:secretsmanager:us-east-1:1:secret:k"}},
+            bad(
+                "secrets['API_KEY']", "arn:aws:secretsmanager:us-east-1:1:secret:k", "ServiceSecret"
+            ),
+        ),
+        case(
+            "secret-is-an-unwrapped-isecret",
+            lambda p: {"secrets": {"API_KEY": p.secret}},
+            re.escape("secrets['API_KEY']=<aws_cdk.aws_secretsmanager.Secret object at ")
+            + r".*\(allowed: a ServiceSecret\)",
+        ),
+        case(
+            "backend-is-a-name",
+            {"backends": ["orders"]},
+            bad("backends", "orders", "MeshedFargateService instances"),
+        ),
+        case(
+            "backend-is-none",
+            {"backends": [None]},
+            bad("backends", None, "MeshedFargateService instances"),
+        ),
+        case(
+            "backend-is-the-cluster",
+            lambda p: {"backends": [p.cluster]},
+            re.escape("backends=<trading_constructs.cluster.TradingCluster object at ")
+            + r".*\(allowed: MeshedFargateService instances\)",
+        ),
+    ],
+)
+def test_bad_service_props(
+    platform: Platform,
+    build: Callable[..., MeshedFargateService],
+    props: Props | Callable[[Platform], Props],
+    message: str,
+) -> None:
+    # WHEN one prop breaks a rule  THEN it alone is named, with what is allowed
+    with pytest.raises(ValueError, match=f"{SERVICE}{message}"):
+        build(**resolve_props(props, platform))
+    # AND nothing was added to the tree: the checks run before the construct exists
+    assert platform.stack.node.try_find_child("Svc") is None
+
+
+# -- MeshedFargateService: types -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("props", "message"),
+    [
+        case("cluster-name", {"cluster": "Platform"}, bad("cluster", "Platform", "TradingCluster")),
+        case(
+            "cluster-ecs-cluster",
+            lambda p: {"cluster": p.cluster.cluster},
+            re.escape("cluster=<aws_cdk.aws_ecs.Cluster object at ")
+            + r".*\(allowed: TradingCluster\)",
+        ),
+        case("cluster-none", {"cluster": None}, bad("cluster", None, "a TradingCluster")),
+        case("image-uri", {"image": "orders:v1"}, bad("image", "orders:v1", "ServiceImage")),
+        case(
+            "image-repository",
+            lambda p: {"image": p.repository},
+            re.escape("image=<trading_constructs.repository.ScannedRepository object at ")
+            + r".*\(allowed: ServiceImage\)",
+        ),
+        case("image-none", {"image": None}, bad("image", None, "a ServiceImage")),
+        case(
+            "health-check-dict",
+            {"health_check": {"path": "/ready"}},
+            bad("health_check", {"path": "/ready"}, "HealthCheckOptions"),
+        ),
+        case(
+            "scaling-dict",
+            {"scaling": {"min_capacity": 1}},
+            bad("scaling", {"min_capacity": 1}, "ScalingOptions"),
+        ),
+        case(
+            "scaling-custom-metric",
+            {"scaling": CustomMetricTarget(metric_name="InFlight", target=10)},
+            r"scaling=CustomMetricTarget\(.*\(allowed: ScalingOptions\)",
+        ),
+        case(
+            "capacity-dict",
+            {"capacity": {"spot_weight": 1}},
+            bad("capacity", {"spot_weight": 1}, "CapacityStrategy"),
+        ),
+        case(
+            "traffic-retry-options",
+            {"traffic": RetryOptions()},
+            r"traffic=RetryOptions\(.*\(allowed: TrafficPolicy\)",
+        ),
+        case("traffic-mesh", {"traffic": Mesh.service_connect()}, r"traffic=Mesh\(.*TrafficPolicy"),
+        case(
+            "alarm-thresholds-dict",
+            {"alarm_thresholds": {"error_logs": 5}},
+            bad("alarm_thresholds", {"error_logs": 5}, "AlarmThresholds"),
+        ),
+        case(
+            "removal-policy-string",
+            {"removal_policy": "retain"},
+            bad("removal_policy", "retain", "RemovalPolicy"),
+        ),
+        case(
+            "removal-policy-bool",
+            {"removal_policy": True},
+            bad("removal_policy", True, "RemovalPolicy"),
+        ),
+    ],
+)
+def test_service_wrong_types_are_type_errors(
+    platform: Platform,
+    build: Callable[..., MeshedFargateService],
+    props: Props | Callable[[Platform], Props],
+    message: str,
+) -> None:
+    # WHEN a prop is of the wrong type  THEN a TypeError names it, before jsii fails on it
+    with pytest.raises(TypeError, match=f"{SERVICE}{message}"):
+        build(**resolve_props(props, platform))
+    assert platform.stack.node.try_find_child("Svc") is None
+
+
+def test_a_wrong_type_is_raised_before_value_problems(
+    build: Callable[..., MeshedFargateService],
+) -> None:
+    # GIVEN a wrong type and bad values in one call
+    # THEN the TypeError comes first, alone: the values are judged once the types are right
+    with pytest.raises(TypeError, match=f"{SERVICE}scaling=60 is not allowed") as raised:
+        build(name="Bad", port=80, scaling=60)
+    assert "port=" not in str(raised.value)
+
+
+def test_all_problems_of_one_service_come_in_one_error(
+    platform: Platform, build: Callable[..., MeshedFargateService]
+) -> None:
+    # WHEN one call breaks eight rules
+    with pytest.raises(ValueError) as raised:
+        build(
+            name="Orders",
+            port=15001,
+            cpu=1024,
+            memory_mib=512,
+            environment={"LOG-LEVEL": "info"},
+            scaling=ScalingOptions(),
+            desired_count=0,
+            log_retention_days=31,
+            backends=["orders"],
+        )
+    # THEN one error lists them all, in the order of the props
+    first, *problems = str(raised.value).splitlines()
+    assert first == "MeshedFargateService 'Test/Svc': 8 invalid props:"
+    assert [p.split(" is not allowed")[0].split(" were both given")[0] for p in problems] == [
+        "  - name='Orders'",
+        "  - port=15001",
+        "  - memory_mib=512",
+        "  - environment/secrets='LOG-LEVEL'",
+        "  - scaling and desired_count=0",
+        "  - desired_count=0",
+        "  - log_retention_days=31",
+        "  - backends='orders'",
+    ]
+    assert platform.stack.node.try_find_child("Svc") is None
+
+
+def test_a_service_cannot_be_its_own_backend(build: Callable[..., MeshedFargateService]) -> None:
+    service = build()
+    with pytest.raises(ValueError, match=f"{SERVICE}a service cannot be its own backend$"):
+        service.add_backend(service)
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        case("name", "orders", bad("backend", "orders", "a MeshedFargateService")),
+        case("none", None, bad("backend", None, "a MeshedFargateService")),
+        case(
+            "cluster",
+            lambda p: p.cluster,
+            re.escape("backend=<trading_constructs.cluster.TradingCluster object at ")
+            + r".*\(allowed: a MeshedFargateService\)",
+        ),
+    ],
+)
+def test_a_backend_must_be_a_service(
+    platform: Platform,
+    build: Callable[..., MeshedFargateService],
+    backend: Any,
+    message: str,
+) -> None:
+    service = build()
+    with pytest.raises(TypeError, match=f"{SERVICE}{message}"):
+        service.add_backend(backend(platform) if callable(backend) else backend)
+
+
+# -- MeshedFargateService: valid edges -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory_mib"),
+    [
+        pytest.param(cpu, memory, id=f"{cpu}-{memory}")
+        for cpu, sizes in FARGATE_CPU_MEMORY.items()
+        for memory in sorted({sizes[0], sizes[-1]})
+    ]
+    + [pytest.param(256, 1024, id="256-1024"), pytest.param(4096, 16384, id="4096-16384")],
+)
+def test_fargate_cpu_memory_edges_pass(
+    build: Callable[..., MeshedFargateService], cpu: int, memory_mib: int
+) -> None:
+    task_definition = build(cpu=cpu, memory_mib=memory_mib).task_definition.node.default_child
+    assert isinstance(task_definition, ecs.CfnTaskDefinition)
+    assert (task_definition.cpu, task_definition.memory) == (str(cpu), str(memory_mib))
+
+
+@pytest.mark.parametrize("port", [1024, 9900, 9902, 14999, 15002, 65535])
+def test_port_edges_pass(build: Callable[..., MeshedFargateService], port: int) -> None:
+    assert build(port=port).port == port
+
+
+@pytest.mark.parametrize("name", ["a", "a" * 32, "a1", "order-book-2", "z" + "-9" * 15 + "x"])
+def test_name_edges_pass(build: Callable[..., MeshedFargateService], name: str) -> None:
+    assert build(name=name).app_container.container_name == name
+
+
+@pytest.mark.parametrize("days", [1, 3653])
+def test_log_retention_edges_pass(build: Callable[..., MeshedFargateService], days: int) -> None:
+    assert build(log_retention_days=days).log_groups
+
+
+@pytest.mark.parametrize("count", [1, 1000])
+def test_a_fixed_desired_count_turns_scaling_off(
+    platform: Platform, build: Callable[..., MeshedFargateService], count: int
+) -> None:
+    # WHEN a fixed count is asked for, with scaling=None
+    service = build(desired_count=count, scaling=None)
+    # THEN the service has that count and no scaling
+    assert service.scaling is None
+    cfn_service = service.service.node.default_child
+    assert isinstance(cfn_service, ecs.CfnService)
+    assert platform.stack.resolve(cfn_service.desired_count) == count
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [None, ScalingOptions(min_capacity=1, max_capacity=1)],
+    ids=["default", "given"],
+)
+def test_a_scaled_service_sets_no_desired_count(
+    platform: Platform, build: Callable[..., MeshedFargateService], scaling: Any
+) -> None:
+    service = build(scaling=scaling)
+    assert service.scaling is not None
+    cfn_service = service.service.node.default_child
+    assert isinstance(cfn_service, ecs.CfnService)
+    assert platform.stack.resolve(cfn_service.desired_count) is None
+
+
+def test_variables_secrets_and_backends_at_their_edges_pass(
+    platform: Platform, build: Callable[..., MeshedFargateService]
+) -> None:
+    backend = build("Backend", name="orders", port=9090)
+    service = build(
+        environment={"_PRIVATE": "1", "V" * 255: "x", "logLevel": "info"},
+        secrets={
+            "API_KEY": ServiceSecret(secret=platform.secret),
+            "DB_PASSWORD": ServiceSecret(secret=platform.secret, field="password"),
+        },
+        backends=[backend],
+        health_check=HealthCheckOptions(path="/ready"),
+        capacity=CapacityStrategy(fargate_base=0, spot_base=1),
+        traffic=TrafficPolicy(per_request_timeout=seconds(30)),
+        alarm_thresholds=AlarmThresholds(error_logs=1),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    assert service.health_check.path == "/ready"
+
+
+# -- HealthCheckOptions --------------------------------------------------------------------
+
+COMMAND = "['CMD', ...] or ['CMD-SHELL', '<command>']"
+PATH = "an absolute URL path"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("path-relative", {"path": "health"}, bad("path", "health", PATH)),
+        case("path-empty", {"path": ""}, bad("path", "", PATH)),
+        case("path-space", {"path": "/health check"}, bad("path", "/health check", PATH)),
+        case("path-query", {"path": "/health?full=1"}, bad("path", "/health?full=1", PATH)),
+        case("path-1025-chars", {"path": "/" + "a" * 1024}, bad("path", "/" + "a" * 1024, PATH)),
+        case("path-none", {"path": None}, bad("path", None, PATH)),
+        case(
+            "command-string",
+            {"command": "curl -f localhost"},
+            bad("command", "curl -f localhost", COMMAND),
+        ),
+        case("command-alone", {"command": ["CMD"]}, bad("command", ["CMD"], COMMAND)),
+        case("command-empty", {"command": []}, bad("command", [], COMMAND)),
+        case(
+            "command-no-cmd",
+            {"command": ["curl", "-f", "localhost"]},
+            bad("command", ["curl", "-f", "localhost"], COMMAND),
+        ),
+        case(
+            "command-lower-case",
+            {"command": ["cmd-shell", "exit 0"]},
+            bad("command", ["cmd-shell", "exit 0"], COMMAND),
+        ),
+        case("interval-4s", {"interval": seconds(4)}, bad("interval", "4 seconds", "5 to 300")),
+        case(
+            "interval-301s",
+            {"interval": seconds(301)},
+            bad("interval", "5 minutes 1 second", "5 to 300 seconds"),
+        ),
+        case("interval-int", {"interval": 15}, bad("interval", 15, "an aws_cdk.Duration")),
+        case("timeout-1s", {"timeout": seconds(1)}, bad("timeout", "1 second", "2 to 60 seconds")),
+        case(
+            "timeout-61s",
+            {"timeout": seconds(61), "interval": seconds(120)},
+            bad("timeout", "1 minute 1 second", "2 to 60 seconds"),
+        ),
+        case(
+            "start-period-301s",
+            {"start_period": seconds(301)},
+            bad("start_period", "5 minutes 1 second", "0 to 300 seconds"),
+        ),
+        case(
+            "start-period-string",
+            {"start_period": "20s"},
+            bad("start_period", "20s", "an aws_cdk.Duration"),
+        ),
+        case("retries-0", {"retries": 0}, bad("retries", 0, "an integer from 1 to 10")),
+        case("retries-11", {"retries": 11}, bad("retries", 11, "an integer from 1 to 10")),
+        case("retries-bool", {"retries": True}, bad("retries", True, "an integer from 1 to 10")),
+        case(
+            "timeout-equals-interval",
+            {"interval": seconds(15), "timeout": seconds(15)},
+            re.escape(
+                "timeout=15 seconds is not shorter than interval=15 seconds "
+                "(allowed: timeout < interval)"
+            ),
+        ),
+        case(
+            "timeout-above-interval",
+            {"interval": seconds(10), "timeout": seconds(20)},
+            re.escape("timeout=20 seconds is not shorter than interval=10 seconds"),
+        ),
+    ],
+)
+def test_bad_health_check_options(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^HealthCheckOptions: {message}"):
+        HealthCheckOptions(**options)
+
+
+def test_health_check_timeout_order_is_judged_only_once_the_ranges_pass() -> None:
+    # GIVEN an interval out of range and a timeout longer than it
+    with pytest.raises(ValueError) as raised:
+        HealthCheckOptions(interval=seconds(4), timeout=seconds(5))
+    # THEN only the range is reported: the order follows once the interval is fixed
+    assert str(raised.value) == (
+        "HealthCheckOptions: interval='4 seconds' is not allowed (allowed: 5 to 300 seconds)"
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"interval": seconds(5), "timeout": seconds(2), "start_period": seconds(0), "retries": 1},
+        {
+            "interval": seconds(300),
+            "timeout": seconds(60),
+            "start_period": seconds(300),
+            "retries": 10,
+        },
+        {"interval": seconds(6), "timeout": seconds(5)},
+        {"path": "/"},
+        {"path": "/" + "a" * 1023},
+        {"path": "/v1/health;detail=true,ready:%20~ok"},
+        {"command": ["CMD", "true"]},
+        {"command": ("CMD-SHELL", "exit 0")},
+    ],
+    ids=[
+        "low",
+        "high",
+        "timeout-just-below-interval",
+        "root",
+        "1024-chars",
+        "sub-delims",
+        "cmd",
+        "cmd-shell-tuple",
+    ],
+)
+def test_health_check_edges_pass(options: Props) -> None:
+    health = HealthCheckOptions(**options)
+    assert health.container_health_check(8080).command[0] in ("CMD", "CMD-SHELL")
+
+
+# -- ScalingOptions ------------------------------------------------------------------------
+
+CAPACITY = "an integer from 1 to 1000"
+PERCENT = "an integer from 10 to 90"
+COOLDOWN = "0 to 3600 seconds"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("min-0", {"min_capacity": 0}, bad("min_capacity", 0, CAPACITY)),
+        case("min-1001", {"min_capacity": 1001}, bad("min_capacity", 1001, CAPACITY)),
+        case("min-bool", {"min_capacity": True}, bad("min_capacity", True, CAPACITY)),
+        case("max-0", {"max_capacity": 0}, bad("max_capacity", 0, CAPACITY)),
+        case("max-1001", {"max_capacity": 1001}, bad("max_capacity", 1001, CAPACITY)),
+        case(
+            "max-below-min",
+            {"min_capacity": 5, "max_capacity": 4},
+            re.escape(
+                "max_capacity=4 is below min_capacity=5 (allowed: max_capacity >= min_capacity)"
+            ),
+        ),
+        case(
+            "max-below-default-min",
+            {"max_capacity": 1},
+            re.escape("max_capacity=1 is below min_capacity=2"),
+        ),
+        case("cpu-target-5", {"cpu_target_percent": 5}, bad("cpu_target_percent", 5, PERCENT)),
+        case("cpu-target-95", {"cpu_target_percent": 95}, bad("cpu_target_percent", 95, PERCENT)),
+        case(
+            "cpu-target-float",
+            {"cpu_target_percent": 60.5},
+            bad("cpu_target_percent", 60.5, PERCENT),
+        ),
+        case(
+            "memory-target-5",
+            {"memory_target_percent": 5},
+            bad("memory_target_percent", 5, PERCENT),
+        ),
+        case(
+            "memory-target-95",
+            {"memory_target_percent": 95},
+            bad("memory_target_percent", 95, PERCENT),
+        ),
+        case(
+            "scale-out-cooldown-3601s",
+            {"scale_out_cooldown": seconds(3601)},
+            bad("scale_out_cooldown", "1 hour 1 second", COOLDOWN),
+        ),
+        case(
+            "scale-in-cooldown-2h",
+            {"scale_in_cooldown": Duration.hours(2)},
+            bad("scale_in_cooldown", "2 hours", COOLDOWN),
+        ),
+        case(
+            "scale-in-cooldown-int",
+            {"scale_in_cooldown": 300},
+            bad("scale_in_cooldown", 300, "an aws_cdk.Duration"),
+        ),
+        case(
+            "custom-metric-dict",
+            {"custom_metric": {"metric_name": "InFlight", "target": 10}},
+            bad(
+                "custom_metric",
+                {"metric_name": "InFlight", "target": 10},
+                "a CustomMetricTarget or None",
+            ),
+        ),
+        case(
+            "custom-metric-name",
+            {"custom_metric": "InFlight"},
+            bad("custom_metric", "InFlight", "a CustomMetricTarget or None"),
+        ),
+    ],
+)
+def test_bad_scaling_options(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^ScalingOptions: {message}"):
+        ScalingOptions(**options)
+
+
+def test_scaling_problems_are_reported_together() -> None:
+    with pytest.raises(ValueError) as raised:
+        ScalingOptions(min_capacity=0, cpu_target_percent=95, scale_in_cooldown=Duration.hours(2))
+    message = str(raised.value)
+    assert message.startswith("ScalingOptions: 3 invalid props:\n  - min_capacity=0")
+    # AND the capacity order is not judged while a capacity is out of range
+    assert "is below" not in message
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_capacity": 1, "max_capacity": 1},
+        {"min_capacity": 1000, "max_capacity": 1000},
+        {"cpu_target_percent": 10, "memory_target_percent": 90},
+        {"cpu_target_percent": 90, "memory_target_percent": 10},
+        {"scale_out_cooldown": seconds(0), "scale_in_cooldown": seconds(3600)},
+        {"custom_metric": CustomMetricTarget(metric_name="InFlight", target=0.001)},
+    ],
+    ids=["one-task", "most-tasks", "cpu-low", "cpu-high", "cooldowns", "custom-metric"],
+)
+def test_scaling_edges_pass(options: Props) -> None:
+    assert ScalingOptions(**options).max_capacity >= 1
+
+
+# -- CustomMetricTarget --------------------------------------------------------------------
+
+NAMESPACE = "not starting with 'AWS/' (reserved for AWS)"
+STATISTIC = "'Average', 'Sum', 'Maximum', 'Minimum', 'SampleCount'"
+TARGET = "a number above 0"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("namespace-aws-ecs", {"namespace": "AWS/ECS"}, bad("namespace", "AWS/ECS", NAMESPACE)),
+        case("namespace-aws", {"namespace": "AWS/"}, bad("namespace", "AWS/", NAMESPACE)),
+        case("namespace-empty", {"namespace": ""}, bad("namespace", "", NAMESPACE)),
+        case("namespace-256", {"namespace": "n" * 256}, bad("namespace", "n" * 256, NAMESPACE)),
+        case("statistic-avg", {"statistic": "avg"}, bad("statistic", "avg", STATISTIC)),
+        case("statistic-lower", {"statistic": "average"}, bad("statistic", "average", STATISTIC)),
+        case("statistic-p99", {"statistic": "p99"}, bad("statistic", "p99", STATISTIC)),
+        case("target-0", {"target": 0}, bad("target", 0, TARGET)),
+        case("target-negative", {"target": -5.5}, bad("target", -5.5, TARGET)),
+        case("target-bool", {"target": True}, bad("target", True, TARGET)),
+        case("target-string", {"target": "10"}, bad("target", "10", TARGET)),
+        case("name-empty", {"metric_name": ""}, bad("metric_name", "", "1 to 255 characters")),
+        case(
+            "name-256",
+            {"metric_name": "m" * 256},
+            bad("metric_name", "m" * 256, "1 to 255 characters"),
+        ),
+        case("name-none", {"metric_name": None}, bad("metric_name", None, "1 to 255 characters")),
+    ],
+)
+def test_bad_custom_metric_target(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^CustomMetricTarget: {message}"):
+        CustomMetricTarget(**{"metric_name": "InFlight", "target": 10, **options})
+
+
+@pytest.mark.parametrize("statistic", ["Average", "Sum", "Maximum", "Minimum", "SampleCount"])
+def test_every_target_tracking_statistic_passes(statistic: str) -> None:
+    target = CustomMetricTarget(
+        metric_name="m" * 255, target=1e-6, statistic=statistic, namespace="TradingPlatform/x"
+    )
+    assert target.metric("orders").statistic == statistic
+
+
+# -- RetryOptions --------------------------------------------------------------------------
+
+HTTP_EVENTS = "a list of server-error, gateway-error, client-error, stream-error"
+TCP_EVENTS = "a list of connection-error"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("max-retries-11", {"max_retries": 11}, bad("max_retries", 11, "from 0 to 10")),
+        case("max-retries-negative", {"max_retries": -1}, bad("max_retries", -1, "from 0 to 10")),
+        case(
+            "per-retry-timeout-0",
+            {"per_retry_timeout": Duration.millis(0)},
+            bad("per_retry_timeout", "0 millis", "1 ms to 300000 ms"),
+        ),
+        case(
+            "per-retry-timeout-6min",
+            {"per_retry_timeout": Duration.minutes(6)},
+            bad("per_retry_timeout", "6 minutes", "1 ms to 300000 ms"),
+        ),
+        case(
+            "per-retry-timeout-int",
+            {"per_retry_timeout": 2},
+            bad("per_retry_timeout", 2, "an aws_cdk.Duration"),
+        ),
+        case(
+            "http-event-unknown",
+            {"http_retry_events": ["5xx"]},
+            bad("http_retry_events", ["5xx"], HTTP_EVENTS),
+        ),
+        case(
+            "http-event-string",
+            {"http_retry_events": "server-error"},
+            bad("http_retry_events", "server-error", HTTP_EVENTS),
+        ),
+        case(
+            "tcp-event-unknown",
+            {"tcp_retry_events": ["timeout"]},
+            bad("tcp_retry_events", ["timeout"], TCP_EVENTS),
+        ),
+        case(
+            "http-event-twice",
+            {"http_retry_events": ("server-error", "server-error")},
+            bad("http_retry_events", ["server-error", "server-error"], "each event at most once"),
+        ),
+        case(
+            "tcp-event-twice",
+            {"tcp_retry_events": ["connection-error", "connection-error"]},
+            bad(
+                "tcp_retry_events",
+                ["connection-error", "connection-error"],
+                "each event at most once",
+            ),
+        ),
+        case(
+            "events-both-empty",
+            {"http_retry_events": (), "tcp_retry_events": ()},
+            re.escape(
+                "http_retry_events and tcp_retry_events are both empty (allowed: at least one "
+                "event; use max_retries=0 to turn retries off)"
+            ),
+        ),
+    ],
+)
+def test_bad_retry_options(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^RetryOptions: {message}"):
+        RetryOptions(**options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_retries": 0, "per_retry_timeout": Duration.millis(1)},
+        {"max_retries": 10, "per_retry_timeout": Duration.minutes(5)},
+        {"http_retry_events": ["server-error", "gateway-error", "client-error", "stream-error"]},
+        {"http_retry_events": (), "tcp_retry_events": ["connection-error"]},
+        {"http_retry_events": ["stream-error"], "tcp_retry_events": ()},
+    ],
+    ids=["fewest", "most", "every-http-event", "tcp-only", "http-only"],
+)
+def test_retry_edges_pass(options: Props) -> None:
+    assert RetryOptions(**options).max_retries in range(11)
+
+
+# -- OutlierOptions and ConnectionPoolOptions ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case(
+            "max-server-errors-0",
+            {"max_server_errors": 0},
+            bad("max_server_errors", 0, "from 1 to 1000"),
+        ),
+        case(
+            "max-server-errors-1001",
+            {"max_server_errors": 1001},
+            bad("max_server_errors", 1001, "from 1 to 1000"),
+        ),
+        case(
+            "interval-999ms",
+            {"interval": Duration.millis(999)},
+            bad("interval", "999 millis", "1000 ms to 300000 ms"),
+        ),
+        case(
+            "interval-6min",
+            {"interval": Duration.minutes(6)},
+            bad("interval", "6 minutes", "1000 ms to 300000 ms"),
+        ),
+        case(
+            "ejection-999ms",
+            {"base_ejection_duration": Duration.millis(999)},
+            bad("base_ejection_duration", "999 millis", "1000 ms to 3600000 ms"),
+        ),
+        case(
+            "ejection-2h",
+            {"base_ejection_duration": Duration.hours(2)},
+            bad("base_ejection_duration", "2 hours", "1000 ms to 3600000 ms"),
+        ),
+        case(
+            "ejection-percent-0",
+            {"max_ejection_percent": 0},
+            bad("max_ejection_percent", 0, "from 1 to 100"),
+        ),
+        case(
+            "ejection-percent-101",
+            {"max_ejection_percent": 101},
+            bad("max_ejection_percent", 101, "from 1 to 100"),
+        ),
+    ],
+)
+def test_bad_outlier_options(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^OutlierOptions: {message}"):
+        OutlierOptions(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("connections-0", {"max_connections": 0}, bad("max_connections", 0, "1 to 10000")),
+        case(
+            "connections-10001",
+            {"max_connections": 10_001},
+            bad("max_connections", 10_001, "1 to 10000"),
+        ),
+        case(
+            "pending-0",
+            {"max_pending_requests": 0},
+            bad("max_pending_requests", 0, "1 to 10000"),
+        ),
+        case(
+            "pending-10001",
+            {"max_pending_requests": 10_001},
+            bad("max_pending_requests", 10_001, "1 to 10000"),
+        ),
+        case(
+            "pending-bool",
+            {"max_pending_requests": True},
+            bad("max_pending_requests", True, "1 to 10000"),
+        ),
+    ],
+)
+def test_bad_connection_pool_options(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^ConnectionPoolOptions: {message}"):
+        ConnectionPoolOptions(**options)
+
+
+def test_outlier_and_connection_pool_edges_pass() -> None:
+    OutlierOptions(
+        max_server_errors=1,
+        interval=seconds(1),
+        base_ejection_duration=seconds(1),
+        max_ejection_percent=1,
+    )
+    OutlierOptions(
+        max_server_errors=1000,
+        interval=Duration.minutes(5),
+        base_ejection_duration=Duration.hours(1),
+        max_ejection_percent=100,
+    )
+    ConnectionPoolOptions(max_connections=1, max_pending_requests=1)
+    ConnectionPoolOptions(max_connections=10_000, max_pending_requests=10_000)
+
+
+# -- TrafficPolicy -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case(
+            "retry-dict",
+            {"retry": {"max_retries": 1}},
+            bad("retry", {"max_retries": 1}, "RetryOptions"),
+        ),
+        case("outlier-string", {"outlier": "strict"}, bad("outlier", "strict", "OutlierOptions")),
+        case(
+            "connection-pool-int",
+            {"connection_pool": 256},
+            bad("connection_pool", 256, "ConnectionPoolOptions"),
+        ),
+        case(
+            "per-request-timeout-0",
+            {"per_request_timeout": Duration.millis(0)},
+            bad("per_request_timeout", "0 millis", "1 ms to 3600000 ms"),
+        ),
+        case(
+            "per-request-timeout-2h",
+            {"per_request_timeout": Duration.hours(2)},
+            bad("per_request_timeout", "2 hours", "1 ms to 3600000 ms"),
+        ),
+        case(
+            "idle-timeout-999ms",
+            {"idle_timeout": Duration.millis(999)},
+            bad("idle_timeout", "999 millis", "1000 ms to 3600000 ms"),
+        ),
+        case(
+            "idle-timeout-2h",
+            {"idle_timeout": Duration.hours(2)},
+            bad("idle_timeout", "2 hours", "1000 ms to 3600000 ms"),
+        ),
+        case(
+            "4-tries-of-5s-in-15s",
+            {"retry": RetryOptions(max_retries=3, per_retry_timeout=seconds(5))},
+            re.escape(
+                "retry: 4 tries of per_retry_timeout=5 seconds need 20000 ms, more than "
+                "per_request_timeout=15 seconds (allowed: retries that fit inside the "
+                "request's timeout)"
+            ),
+        ),
+        case(
+            "default-retries-in-5s",
+            {"per_request_timeout": seconds(5)},
+            re.escape("retry: 4 tries of per_retry_timeout=2 seconds need 8000 ms, more than"),
+        ),
+        case(
+            "11-tries-of-1s-in-10s",
+            {
+                "retry": RetryOptions(max_retries=10, per_retry_timeout=seconds(1)),
+                "per_request_timeout": seconds(10),
+            },
+            re.escape("retry: 11 tries of per_retry_timeout=1 second need 11000 ms"),
+        ),
+        case(
+            "one-ms-over",
+            {
+                "retry": RetryOptions(max_retries=1, per_retry_timeout=Duration.millis(501)),
+                "per_request_timeout": seconds(1),
+            },
+            re.escape("retry: 2 tries of per_retry_timeout=501 millis need 1002 ms"),
+        ),
+    ],
+)
+def test_bad_traffic_policy(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^TrafficPolicy: {message}"):
+        TrafficPolicy(**options)
+
+
+def test_the_retry_budget_is_judged_only_once_the_timeouts_pass() -> None:
+    # GIVEN retries that do not fit, and an idle timeout out of range
+    with pytest.raises(ValueError) as raised:
+        TrafficPolicy(
+            retry=RetryOptions(max_retries=3, per_retry_timeout=seconds(5)),
+            idle_timeout=Duration.millis(1),
+        )
+    # THEN the range comes alone
+    assert str(raised.value).startswith("TrafficPolicy: idle_timeout='1 milli' is not allowed")
+
+
+@pytest.mark.parametrize(
+    ("max_retries", "per_retry_timeout", "per_request_timeout"),
+    [
+        pytest.param(2, seconds(5), seconds(15), id="3-tries-of-5s-in-15s"),
+        pytest.param(10, Duration.millis(1), Duration.millis(11), id="11-tries-of-1ms-in-11ms"),
+        pytest.param(0, Duration.minutes(5), Duration.minutes(5), id="one-try-of-5min"),
+        pytest.param(3, seconds(2), seconds(8), id="default-retries-in-8s"),
+        pytest.param(10, Duration.minutes(5), Duration.minutes(55), id="most-tries-in-55min"),
+    ],
+)
+def test_retries_that_exactly_fit_the_timeout_pass(
+    max_retries: int, per_retry_timeout: Duration, per_request_timeout: Duration
+) -> None:
+    retry = RetryOptions(max_retries=max_retries, per_retry_timeout=per_retry_timeout)
+    policy = TrafficPolicy(retry=retry, per_request_timeout=per_request_timeout)
+    assert policy.retry is retry
+
+
+def test_traffic_edges_pass() -> None:
+    TrafficPolicy(
+        retry=RetryOptions(max_retries=0, per_retry_timeout=Duration.millis(1)),
+        per_request_timeout=Duration.millis(1),
+        idle_timeout=seconds(1),
+    )
+    TrafficPolicy(per_request_timeout=Duration.hours(1), idle_timeout=Duration.hours(1))
+
+
+# -- Mesh ----------------------------------------------------------------------------------
+
+KINDS = "'appmesh', 'service-connect'"
+ENVOY = "an App Mesh Envoy release tag such as 'v1.29.12.1-prod'"
+MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("kind-istio", {"kind": "istio"}, bad("kind", "istio", KINDS)),
+        case("kind-camel-case", {"kind": "AppMesh"}, bad("kind", "AppMesh", KINDS)),
+        case("kind-underscore", {"kind": "service_connect"}, bad("kind", "service_connect", KINDS)),
+        case("kind-none", {"kind": None}, bad("kind", None, KINDS)),
+        case(
+            "envoy-without-v",
+            {"kind": "appmesh", "envoy_version": "1.29.12.1-prod"},
+            bad("envoy_version", "1.29.12.1-prod", ENVOY),
+        ),
+        case(
+            "envoy-without-prod",
+            {"kind": "appmesh", "envoy_version": "v1.29.12.1"},
+            bad("envoy_version", "v1.29.12.1", ENVOY),
+        ),
+        case(
+            "envoy-three-parts",
+            {"kind": "appmesh", "envoy_version": "v1.29.12-prod"},
+            bad("envoy_version", "v1.29.12-prod", ENVOY),
+        ),
+        case(
+            "envoy-latest",
+            {"kind": "appmesh", "envoy_version": "latest"},
+            bad("envoy_version", "latest", ENVOY),
+        ),
+        case(
+            "mesh-name-space",
+            {"kind": "appmesh", "mesh_name": "trading mesh"},
+            bad("mesh_name", "trading mesh", MESH_NAME),
+        ),
+        case(
+            "mesh-name-empty",
+            {"kind": "appmesh", "mesh_name": ""},
+            bad("mesh_name", "", MESH_NAME),
+        ),
+        case(
+            "mesh-name-256",
+            {"kind": "appmesh", "mesh_name": "m" * 256},
+            bad("mesh_name", "m" * 256, MESH_NAME),
+        ),
+        case(
+            "traffic-dict",
+            {"kind": "service-connect", "traffic": {"per_request_timeout": 15}},
+            bad("traffic", {"per_request_timeout": 15}, "a TrafficPolicy"),
+        ),
+    ],
+)
+def test_bad_mesh(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^Mesh: {message}"):
+        Mesh(**options)
+
+
+@pytest.mark.parametrize("name", ["istio", "AppMesh", "app-mesh", "", "service_connect"])
+def test_an_unknown_mesh_name_is_an_error(name: str) -> None:
+    # The name comes from `-c mesh=...`, so the error names that context key
+    with pytest.raises(ValueError, match=f"^Mesh: {bad('mesh', name, KINDS)}\\)$"):
+        Mesh.from_name(name)
+
+
+def test_the_factories_validate_too() -> None:
+    with pytest.raises(ValueError, match=f"^Mesh: {bad('envoy_version', 'v1.29', ENVOY)}"):
+        Mesh.app_mesh(envoy_version="v1.29")
+    with pytest.raises(ValueError, match=f"^Mesh: {bad('mesh_name', 'a/b', MESH_NAME)}"):
+        Mesh.app_mesh(mesh_name="a/b")
+
+
+@pytest.mark.parametrize("name", ["appmesh", "service-connect"])
+def test_known_mesh_names_pass(name: str) -> None:
+    traffic = TrafficPolicy(per_request_timeout=seconds(30))
+    mesh = Mesh.from_name(name, traffic=traffic)
+    assert (mesh.kind, mesh.traffic) == (name, traffic)
+
+
+def test_mesh_edges_pass() -> None:
+    mesh = Mesh.app_mesh(envoy_version="v10.0.0.0-prod", mesh_name="M_" + "m" * 253)
+    assert len(mesh.mesh_name or "") == 255
+    assert Mesh.app_mesh(mesh_name="a").mesh_name == "a"
+
+
+# -- AlarmThresholds -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        case("error-logs-0", {"error_logs": 0}, bad("error_logs", 0, "from 1 to 100000")),
+        case(
+            "error-logs-100001",
+            {"error_logs": 100_001},
+            bad("error_logs", 100_001, "from 1 to 100000"),
+        ),
+        case("proxy-5xx-0", {"proxy_5xx": 0}, bad("proxy_5xx", 0, "from 1 to 100000")),
+        case("proxy-5xx-float", {"proxy_5xx": 2.5}, bad("proxy_5xx", 2.5, "from 1 to 100000")),
+        case(
+            "tasks-below-desired-0",
+            {"tasks_below_desired": 0},
+            bad("tasks_below_desired", 0, "from 1 to 1000"),
+        ),
+        case(
+            "tasks-below-desired-1001",
+            {"tasks_below_desired": 1001},
+            bad("tasks_below_desired", 1001, "from 1 to 1000"),
+        ),
+    ],
+)
+def test_bad_alarm_thresholds(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^AlarmThresholds: {message}"):
+        AlarmThresholds(**options)
+
+
+def test_alarm_threshold_edges_pass() -> None:
+    AlarmThresholds(error_logs=1, proxy_5xx=1, tasks_below_desired=1)
+    AlarmThresholds(error_logs=100_000, proxy_5xx=100_000, tasks_below_desired=1000)
+
+
+def test_alarm_threshold_problems_are_reported_together() -> None:
+    with pytest.raises(ValueError, match=r"^AlarmThresholds: 3 invalid props:\n  - error_logs=0"):
+        AlarmThresholds(error_logs=0, proxy_5xx=0, tasks_below_desired=0)
+
+
+# -- gaps found and closed: values AWS or jsii would reject --------------------------------
+
+
+def test_two_services_of_one_name_on_one_cluster_is_an_error(
+    build: Callable[..., MeshedFargateService],
+) -> None:
+    build("First", name="orders-dup")
+    with pytest.raises(ValueError, match=r"^MeshedFargateService 'Test/Second': name='orders-dup'"):
+        build("Second", name="orders-dup")
+
+
+@pytest.mark.parametrize("days", [True, 30.0])
+def test_log_retention_days_must_be_an_int(
+    build: Callable[..., MeshedFargateService], days: object
+) -> None:
+    with pytest.raises(ValueError, match=f"{SERVICE}log_retention_days={days!r}"):
+        build(log_retention_days=days)
+
+
+def test_environment_values_must_be_strings(build: Callable[..., MeshedFargateService]) -> None:
+    with pytest.raises(ValueError, match=re.escape("environment['PORT']=8080")):
+        build(environment={"PORT": 8080})
+
+
+def test_the_256_cpu_memory_message_does_not_promise_1536(
+    build: Callable[..., MeshedFargateService],
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        build(cpu=256, memory_mib=1536)
+    assert "in steps of 512" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "build_options",
+    [
+        lambda: HealthCheckOptions(interval=Duration.millis(5500)),
+        lambda: ScalingOptions(scale_in_cooldown=Duration.millis(1500)),
+    ],
+    ids=["health-check-interval", "scaling-cooldown"],
+)
+def test_fractional_seconds_are_value_errors(build_options: Callable[[], object]) -> None:
+    with pytest.raises(
+        ValueError, match=r"^\w+: \w+='[^']+ millis' is not allowed .*whole seconds"
+    ):
+        build_options()
