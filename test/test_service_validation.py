@@ -26,13 +26,13 @@ from trading_constructs import (
     Mesh,
     MeshedFargateService,
     OutlierOptions,
+    ResiliencePolicy,
     RetryOptions,
     ScalingOptions,
     ScannedRepository,
     ServiceImage,
     ServiceSecret,
     TradingCluster,
-    TrafficPolicy,
 )
 from trading_constructs.service import FARGATE_CPU_MEMORY
 
@@ -315,11 +315,15 @@ def test_bad_service_props(
             bad("capacity", {"spot_weight": 1}, "CapacityStrategy"),
         ),
         case(
-            "traffic-retry-options",
-            {"traffic": RetryOptions()},
-            r"traffic=RetryOptions\(.*\(allowed: TrafficPolicy\)",
+            "resilience-retry-options",
+            {"resilience": RetryOptions()},
+            r"resilience=RetryOptions\(.*\(allowed: ResiliencePolicy\)",
         ),
-        case("traffic-mesh", {"traffic": Mesh.service_connect()}, r"traffic=Mesh\(.*TrafficPolicy"),
+        case(
+            "resilience-mesh",
+            {"resilience": Mesh.service_connect()},
+            r"resilience=Mesh\(.*ResiliencePolicy",
+        ),
         case(
             "alarm-thresholds-dict",
             {"alarm_thresholds": {"error_logs": 5}},
@@ -497,7 +501,7 @@ def test_variables_secrets_and_backends_at_their_edges_pass(
         backends=[backend],
         health_check=HealthCheckOptions(path="/ready"),
         capacity=CapacityStrategy(fargate_base=0, spot_base=1),
-        traffic=TrafficPolicy(per_request_timeout=seconds(30)),
+        resilience=ResiliencePolicy(per_request_timeout=seconds(30)),
         alarm_thresholds=AlarmThresholds(error_logs=1),
         removal_policy=RemovalPolicy.DESTROY,
     )
@@ -959,7 +963,7 @@ def test_outlier_and_connection_pool_edges_pass() -> None:
     ConnectionPoolOptions(max_connections=10_000, max_pending_requests=10_000)
 
 
-# -- TrafficPolicy -------------------------------------------------------------------------
+# -- ResiliencePolicy -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -1028,20 +1032,20 @@ def test_outlier_and_connection_pool_edges_pass() -> None:
         ),
     ],
 )
-def test_bad_traffic_policy(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^TrafficPolicy: {message}"):
-        TrafficPolicy(**options)
+def test_bad_resilience_policy(options: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^ResiliencePolicy: {message}"):
+        ResiliencePolicy(**options)
 
 
 def test_the_retry_budget_is_judged_only_once_the_timeouts_pass() -> None:
     # GIVEN retries that do not fit, and an idle timeout out of range
     with pytest.raises(ValueError) as raised:
-        TrafficPolicy(
+        ResiliencePolicy(
             retry=RetryOptions(max_retries=3, per_retry_timeout=seconds(5)),
             idle_timeout=Duration.millis(1),
         )
     # THEN the range comes alone
-    assert str(raised.value).startswith("TrafficPolicy: idle_timeout='1 milli' is not allowed")
+    assert str(raised.value).startswith("ResiliencePolicy: idle_timeout='1 milli' is not allowed")
 
 
 @pytest.mark.parametrize(
@@ -1058,17 +1062,17 @@ def test_retries_that_exactly_fit_the_timeout_pass(
     max_retries: int, per_retry_timeout: Duration, per_request_timeout: Duration
 ) -> None:
     retry = RetryOptions(max_retries=max_retries, per_retry_timeout=per_retry_timeout)
-    policy = TrafficPolicy(retry=retry, per_request_timeout=per_request_timeout)
+    policy = ResiliencePolicy(retry=retry, per_request_timeout=per_request_timeout)
     assert policy.retry is retry
 
 
-def test_traffic_edges_pass() -> None:
-    TrafficPolicy(
+def test_resilience_edges_pass() -> None:
+    ResiliencePolicy(
         retry=RetryOptions(max_retries=0, per_retry_timeout=Duration.millis(1)),
         per_request_timeout=Duration.millis(1),
         idle_timeout=seconds(1),
     )
-    TrafficPolicy(per_request_timeout=Duration.hours(1), idle_timeout=Duration.hours(1))
+    ResiliencePolicy(per_request_timeout=Duration.hours(1), idle_timeout=Duration.hours(1))
 
 
 # -- Mesh ----------------------------------------------------------------------------------
@@ -1121,9 +1125,9 @@ MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
             bad("mesh_name", "m" * 256, MESH_NAME),
         ),
         case(
-            "traffic-dict",
-            {"kind": "service-connect", "traffic": {"per_request_timeout": 15}},
-            bad("traffic", {"per_request_timeout": 15}, "a TrafficPolicy"),
+            "resilience-dict",
+            {"kind": "service-connect", "resilience": {"per_request_timeout": 15}},
+            bad("resilience", {"per_request_timeout": 15}, "a ResiliencePolicy"),
         ),
     ],
 )
@@ -1148,9 +1152,9 @@ def test_the_factories_validate_too() -> None:
 
 @pytest.mark.parametrize("name", ["appmesh", "service-connect"])
 def test_known_mesh_names_pass(name: str) -> None:
-    traffic = TrafficPolicy(per_request_timeout=seconds(30))
-    mesh = Mesh.from_name(name, traffic=traffic)
-    assert (mesh.kind, mesh.traffic) == (name, traffic)
+    resilience = ResiliencePolicy(per_request_timeout=seconds(30))
+    mesh = Mesh.from_name(name, resilience=resilience)
+    assert (mesh.kind, mesh.resilience) == (name, resilience)
 
 
 def test_mesh_edges_pass() -> None:

@@ -4,7 +4,7 @@ from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
 from .compliance import acknowledge_wildcard_resource, ignore_redundant_depends_on
 from .dashboard import PlatformDashboard
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
-from .mesh import ConnectionPoolOptions, Mesh, OutlierOptions, RetryOptions, TrafficPolicy
+from .mesh import ConnectionPoolOptions, Mesh, OutlierOptions, ResiliencePolicy, RetryOptions
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
 from .repository import (
     KEEP_LAST_IMAGES,
@@ -40,6 +40,7 @@ __all__ = [
     "PlatformDashboard",
     "PullThroughCache",
     "RegistryScanning",
+    "ResiliencePolicy",
     "RetryOptions",
     "RotatingDbSecret",
     "ScalingOptions",
@@ -50,7 +51,6 @@ __all__ = [
     "TargetHealthOptions",
     "TradingCluster",
     "TradingEdge",
-    "TrafficPolicy",
     "VpcOptions",
     "acknowledge_wildcard_resource",
     "ignore_redundant_depends_on",

@@ -17,7 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
-from .mesh import Mesh, MeshBackend, TrafficPolicy
+from .mesh import Mesh, MeshBackend, ResiliencePolicy
 from .repository import PullThroughCache
 
 AZ_COUNT = 3
@@ -333,7 +333,7 @@ class TradingCluster(Construct):
         """The pull-through cache public images (sidecars) are pulled through."""
 
         mesh = mesh or Mesh.service_connect()
-        self.traffic: TrafficPolicy = mesh.traffic
+        self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
         self.mesh: MeshBackend = mesh.build(
             self, "Mesh", namespace=namespace, public_images=self.public_images

@@ -21,7 +21,7 @@ from constructs import Construct
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import CapacityStrategy, TradingCluster
 from .compliance import acknowledge_wildcard_resource
-from .mesh import MeshMember, MeshMembership, TrafficPolicy
+from .mesh import MeshMember, MeshMembership, ResiliencePolicy
 from .observability import (
     LOG_RETENTION_DAYS,
     AlarmThresholds,
@@ -201,7 +201,7 @@ class MeshedFargateService(Construct):
         desired_count: int | None = None,
         capacity: CapacityStrategy | None = None,
         deployment: Deployment | None = None,
-        traffic: TrafficPolicy | None = None,
+        resilience: ResiliencePolicy | None = None,
         log_retention_days: int = LOG_RETENTION_DAYS,
         alarm_thresholds: AlarmThresholds | None = None,
         readonly_root_filesystem: bool = True,
@@ -231,7 +231,7 @@ class MeshedFargateService(Construct):
             :default: the cluster's strategy
         :param deployment: rolling, or ECS native blue/green (needs a TradingEdge in front).
             :default: ``Deployment.rolling()``
-        :param traffic: retries, circuit breaking and timeouts of calls to this service.
+        :param resilience: retries, circuit breaking and timeouts of calls to this service.
             :default: the cluster mesh's traffic policy
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
             accepts. :default: 30
@@ -247,7 +247,7 @@ class MeshedFargateService(Construct):
         check_type(owner, "health_check", health_check, HealthCheckOptions)
         check_type(owner, "scaling", scaling, ScalingOptions)
         check_type(owner, "capacity", capacity, CapacityStrategy)
-        check_type(owner, "traffic", traffic, TrafficPolicy)
+        check_type(owner, "resilience", resilience, ResiliencePolicy)
         check_type(owner, "deployment", deployment, Deployment)
         check_type(owner, "alarm_thresholds", alarm_thresholds, AlarmThresholds)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
@@ -380,7 +380,7 @@ class MeshedFargateService(Construct):
                 execution_statements=execution_statements,
                 task_statements=task_statements,
                 observability=self.observability,
-                traffic=traffic or cluster.traffic,
+                resilience=resilience or cluster.resilience,
             )
         )
         """The service's place in the mesh (its virtual node, router and virtual service on

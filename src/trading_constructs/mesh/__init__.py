@@ -12,8 +12,8 @@ from .._validation import Problems
 from ..repository import PullThroughCache
 from .app_mesh import END_OF_SUPPORT, ENVOY_VERSION, AppMeshBackend, AppMeshMembership
 from .backend import MeshBackend, MeshMember, MeshMembership
+from .resilience import ConnectionPoolOptions, OutlierOptions, ResiliencePolicy, RetryOptions
 from .service_connect import ServiceConnectBackend, ServiceConnectMembership
-from .traffic import ConnectionPoolOptions, OutlierOptions, RetryOptions, TrafficPolicy
 
 APP_MESH = "appmesh"
 SERVICE_CONNECT = "service-connect"
@@ -29,8 +29,8 @@ class Mesh:
     kind: str
     """'appmesh' or 'service-connect'."""
 
-    traffic: TrafficPolicy = field(default_factory=TrafficPolicy)
-    """Retries, circuit breaking and timeouts of every service. :default: ``TrafficPolicy()``"""
+    resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
+    """Retries, circuit breaking and timeouts of every service. :default: ``ResiliencePolicy()``"""
 
     envoy_version: str = ENVOY_VERSION
     """The App Mesh Envoy image tag (App Mesh only). :default: 'v1.29.12.1-prod'"""
@@ -41,8 +41,8 @@ class Mesh:
     def __post_init__(self) -> None:
         problems = Problems("Mesh")
         problems.one_of("kind", self.kind, MESH_KINDS)
-        if not isinstance(self.traffic, TrafficPolicy):
-            problems.add("traffic", self.traffic, "a TrafficPolicy")
+        if not isinstance(self.resilience, ResiliencePolicy):
+            problems.add("resilience", self.resilience, "a ResiliencePolicy")
         problems.pattern(
             "envoy_version",
             self.envoy_version,
@@ -58,7 +58,7 @@ class Mesh:
     @staticmethod
     def app_mesh(
         *,
-        traffic: TrafficPolicy | None = None,
+        resilience: ResiliencePolicy | None = None,
         envoy_version: str = ENVOY_VERSION,
         mesh_name: str | None = None,
     ) -> Mesh:
@@ -66,23 +66,23 @@ class Mesh:
         it synthesizes, but its resources can no longer be created."""
         return Mesh(
             kind=APP_MESH,
-            traffic=traffic or TrafficPolicy(),
+            resilience=resilience or ResiliencePolicy(),
             envoy_version=envoy_version,
             mesh_name=mesh_name,
         )
 
     @staticmethod
-    def service_connect(*, traffic: TrafficPolicy | None = None) -> Mesh:
-        """ECS Service Connect: the proxy is ECS's own; only the timeouts of ``traffic`` apply."""
-        return Mesh(kind=SERVICE_CONNECT, traffic=traffic or TrafficPolicy())
+    def service_connect(*, resilience: ResiliencePolicy | None = None) -> Mesh:
+        """ECS Service Connect: the proxy is ECS's own; the timeouts of ``resilience`` apply."""
+        return Mesh(kind=SERVICE_CONNECT, resilience=resilience or ResiliencePolicy())
 
     @staticmethod
-    def from_name(name: str, *, traffic: TrafficPolicy | None = None) -> Mesh:
+    def from_name(name: str, *, resilience: ResiliencePolicy | None = None) -> Mesh:
         """The mesh a name selects, as ``-c mesh=...`` gives it."""
         if name == APP_MESH:
-            return Mesh.app_mesh(traffic=traffic)
+            return Mesh.app_mesh(resilience=resilience)
         if name == SERVICE_CONNECT:
-            return Mesh.service_connect(traffic=traffic)
+            return Mesh.service_connect(resilience=resilience)
         raise ValueError(
             f"Mesh: mesh={name!r} is not allowed "
             f"(allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
@@ -121,8 +121,8 @@ __all__ = [
     "MeshMember",
     "MeshMembership",
     "OutlierOptions",
+    "ResiliencePolicy",
     "RetryOptions",
     "ServiceConnectBackend",
     "ServiceConnectMembership",
-    "TrafficPolicy",
 ]

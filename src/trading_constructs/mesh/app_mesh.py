@@ -118,7 +118,7 @@ class AppMeshMembership(MeshMembership):
 
     def __init__(self, member: MeshMember, backend: AppMeshBackend) -> None:
         super().__init__(member)
-        traffic, scope = member.traffic, member.scope
+        resilience, scope = member.resilience, member.scope
         self.discovery: servicediscovery.Service = servicediscovery.Service(
             scope,
             "Discovery",
@@ -130,7 +130,7 @@ class AppMeshMembership(MeshMembership):
         )
         """The Cloud Map service the tasks register in, and the virtual node reads."""
         timeout = appmesh.HttpTimeout(
-            idle=traffic.idle_timeout, per_request=traffic.per_request_timeout
+            idle=resilience.idle_timeout, per_request=resilience.per_request_timeout
         )
         self.virtual_node: appmesh.VirtualNode = appmesh.VirtualNode(
             scope,
@@ -148,14 +148,14 @@ class AppMeshMembership(MeshMembership):
                     ),
                     timeout=timeout,
                     outlier_detection=appmesh.OutlierDetection(
-                        max_server_errors=traffic.outlier.max_server_errors,
-                        interval=traffic.outlier.interval,
-                        base_ejection_duration=traffic.outlier.base_ejection_duration,
-                        max_ejection_percent=traffic.outlier.max_ejection_percent,
+                        max_server_errors=resilience.outlier.max_server_errors,
+                        interval=resilience.outlier.interval,
+                        base_ejection_duration=resilience.outlier.base_ejection_duration,
+                        max_ejection_percent=resilience.outlier.max_ejection_percent,
                     ),
                     connection_pool=appmesh.HttpConnectionPool(
-                        max_connections=traffic.connection_pool.max_connections,
-                        max_pending_requests=traffic.connection_pool.max_pending_requests,
+                        max_connections=resilience.connection_pool.max_connections,
+                        max_pending_requests=resilience.connection_pool.max_pending_requests,
                     ),
                 )
             ],
@@ -169,7 +169,7 @@ class AppMeshMembership(MeshMembership):
             mesh=backend.mesh,
             listeners=[appmesh.VirtualRouterListener.http(member.port)],
         )
-        retry = traffic.retry
+        retry = resilience.retry
         self.route: appmesh.Route = self.virtual_router.add_route(
             "Route",
             route_spec=appmesh.RouteSpec.http(

@@ -16,7 +16,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ..observability import ServiceObservability
-from .traffic import TrafficPolicy
+from .resilience import ResiliencePolicy
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class MeshMember:
     task_statements: list[iam.PolicyStatement]
     """Grow this: what the containers need (the proxy's configuration stream)."""
     observability: ServiceObservability
-    traffic: TrafficPolicy
+    resilience: ResiliencePolicy
 
 
 class MeshMembership(ABC):

@@ -3,7 +3,7 @@
 ECS injects and manages the Service Connect proxy itself (its image comes from AWS, not from a
 repository of ours); services find each other by their discovery names in the namespace. Service
 Connect's proxy retries connection failures and ejects failing hosts on its own; what it lets us
-set per service are the timeouts, which come from the service's TrafficPolicy.
+set per service are the timeouts, which come from the service's ResiliencePolicy.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ class ServiceConnectMembership(MeshMembership):
                     discovery_name=member.name,
                     dns_name=member.name,
                     port=member.port,
-                    per_request_timeout=member.traffic.per_request_timeout,
-                    idle_timeout=member.traffic.idle_timeout,
+                    per_request_timeout=member.resilience.per_request_timeout,
+                    idle_timeout=member.resilience.idle_timeout,
                 )
             ],
             log_driver=ecs.LogDrivers.aws_logs(

@@ -106,7 +106,7 @@ class ConnectionPoolOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrafficPolicy:
+class ResiliencePolicy:
     """How calls to one service behave: retries, circuit breaking and timeouts."""
 
     retry: RetryOptions = field(default_factory=RetryOptions)
@@ -125,7 +125,7 @@ class TrafficPolicy:
     """An idle connection's lifetime, 1 s to 1 hour. :default: 5 minutes"""
 
     def __post_init__(self) -> None:
-        problems = Problems("TrafficPolicy")
+        problems = Problems("ResiliencePolicy")
         for prop, kind in (
             ("retry", RetryOptions),
             ("outlier", OutlierOptions),
