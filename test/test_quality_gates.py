@@ -76,11 +76,19 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "PCI.DSS.321::PCI.DSS.321-S3BucketReplicationEnabled",
     ],
     **{
-        f"TradingPlatform/{service}/{construct}": [rule]
+        f"TradingPlatform/{service}/ExecutionPolicy": [
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
+        ]
         for service in ("DataIngestion", "AnalyticsEngine", "ApiGateway")
-        for construct, rule in (
-            ("TaskDefinition", "AwsSolutions::AwsSolutions-ECS2"),
-            ("ExecutionPolicy", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+    },
+    **{
+        f"TradingPlatform/{task}": ["AwsSolutions::AwsSolutions-ECS2"]
+        for task in (
+            "DataIngestion/BlueTaskDefinition",
+            "DataIngestion/GreenTaskDefinition",
+            "AnalyticsEngine/BlueTaskDefinition",
+            "AnalyticsEngine/GreenTaskDefinition",
+            "ApiGateway/TaskDefinition",
         )
     },
 }

@@ -16,6 +16,14 @@ PREFIXES = {
     "analytics-engine": "AnalyticsEngine",
     "api-gateway": "ApiGateway",
 }
+# The internal services run blue and green slots in App Mesh (green idle by default);
+# api-gateway one slot, deployed blue/green by ECS behind the load balancer.
+SLOTS = {
+    "data-ingestion": ("DataIngestionBlue", "DataIngestionGreen"),
+    "analytics-engine": ("AnalyticsEngineBlue", "AnalyticsEngineGreen"),
+    "api-gateway": ("ApiGateway",),
+}
+ALL_SLOTS = [(name, slot) for name, slots in SLOTS.items() for slot in slots]
 CUSTOM_METRICS = {
     "data-ingestion": ("TicksIngested", "Sum", 60000),
     "analytics-engine": ("AnalysisBacklog", "Average", 500),
@@ -50,7 +58,7 @@ def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
     example_template: Template,
 ) -> None:
     services = _of_type(example_template, "AWS::ECS::Service")
-    assert len(services) == 3
+    assert len(services) == 5
     for logical_id, service in services.items():
         properties = service["Properties"]
         assert properties["CapacityProviderStrategy"] == [
@@ -64,17 +72,23 @@ def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
             "Strategy": "BLUE_GREEN" if logical_id.startswith("ApiGateway") else "ROLLING",
             **({"BakeTimeInMinutes": 10} if logical_id.startswith("ApiGateway") else {}),
         }
-        # scaling owns the count: a deployment never resets it
-        assert "DesiredCount" not in properties
+        # scaling owns the count of an active slot, so a deployment never resets it; the idle
+        # green slot runs none
+        if "Green" in logical_id:
+            assert properties["DesiredCount"] == 0
+        else:
+            assert "DesiredCount" not in properties
         network = properties["NetworkConfiguration"]["AwsvpcConfiguration"]
         assert network["AssignPublicIp"] == "DISABLED"
         assert all("PrivateSubnet" in s["Ref"] for s in network["Subnets"])
 
 
 def test_services_register_in_cloud_map(example_template: Template) -> None:
-    for name, prefix in PREFIXES.items():
-        service = _one(_of_type(example_template, "AWS::ECS::Service"), f"{prefix}Service")
+    for name, slot in ALL_SLOTS:
+        prefix = PREFIXES[name]
+        service = _one(_of_type(example_template, "AWS::ECS::Service"), f"{slot}Service")
         (registry,) = service["Properties"]["ServiceRegistries"]
+        # both slots register in the service's one Cloud Map service
         assert registry["RegistryArn"]["Fn::GetAtt"][0].startswith(f"{prefix}Discovery")
         discovery = _one(
             _of_type(example_template, "AWS::ServiceDiscovery::Service"), f"{prefix}Discovery"
@@ -96,7 +110,7 @@ def test_every_container_has_a_health_check_and_logs(example_template: Template)
 def test_app_container_runs_non_root_read_only_after_envoy_is_healthy(
     example_template: Template,
 ) -> None:
-    for name, prefix in PREFIXES.items():
+    for name, prefix in ALL_SLOTS:
         task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
         containers = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
         app, envoy = containers[name], containers["envoy"]
@@ -117,7 +131,7 @@ def test_app_container_runs_non_root_read_only_after_envoy_is_healthy(
 
 
 def test_app_mesh_proxy_configuration(example_template: Template) -> None:
-    for name, prefix in PREFIXES.items():
+    for name, prefix in ALL_SLOTS:
         task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
         proxy = task["Properties"]["ProxyConfiguration"]
         assert proxy["Type"] == "APPMESH" and proxy["ContainerName"] == "envoy"
@@ -144,7 +158,7 @@ def test_every_image_comes_from_private_ecr(example_template: Template) -> None:
 
 
 def test_secrets_reach_the_container_through_ecs_secrets(example_template: Template) -> None:
-    task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), "DataIngestionTask")
+    task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), "DataIngestionBlueTask")
     (app,) = (
         c for c in task["Properties"]["ContainerDefinitions"] if c["Name"] == "data-ingestion"
     )
@@ -201,12 +215,21 @@ def test_execution_role_pulls_own_image_writes_own_logs_reads_own_secret(
     )
 
 
-def test_task_role_streams_only_its_own_virtual_node(example_template: Template) -> None:
-    for prefix in PREFIXES.values():
+def test_task_role_streams_only_its_own_virtual_nodes(example_template: Template) -> None:
+    for name, prefix in PREFIXES.items():
         policy = _one(_of_type(example_template, "AWS::IAM::ManagedPolicy"), f"{prefix}TaskPolicy")
-        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert statement["Action"] == "appmesh:StreamAggregatedResources"
-        assert statement["Resource"]["Ref"].startswith(f"{prefix}VirtualNode")
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        nodes = sorted(
+            ref["Ref"][: -len("VirtualNodeXXXXXXXX")]
+            for statement in statements
+            for ref in (
+                statement["Resource"]
+                if isinstance(statement["Resource"], list)
+                else [statement["Resource"]]
+            )
+        )
+        assert all(s["Action"] == "appmesh:StreamAggregatedResources" for s in statements)
+        assert nodes == sorted(SLOTS[name])
 
 
 def test_roles_have_no_inline_policies(example_template: Template) -> None:
@@ -254,8 +277,8 @@ def test_virtual_nodes_with_outlier_detection_pool_health_check_and_cloud_map(
     example_template: Template,
 ) -> None:
     nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
-    assert len(nodes) == 3
-    for name, prefix in PREFIXES.items():
+    assert len(nodes) == 5
+    for name, prefix in ALL_SLOTS:
         spec = _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]
         (listener,) = spec["Listeners"]
         assert listener["PortMapping"] == {"Port": SERVICES[name], "Protocol": "http"}
@@ -279,8 +302,21 @@ def test_routes_carry_the_retry_policy(example_template: Template) -> None:
             "PerRetryTimeout": {"Unit": "ms", "Value": 2000},
             "TcpRetryEvents": ["connection-error"],
         }
-        (target,) = http["Action"]["WeightedTargets"]
-        assert target["Weight"] == 100
+    weights = {
+        k.split("VirtualRouter")[0]: [
+            (t["VirtualNode"]["Fn::GetAtt"][0].split("VirtualNode")[0], t["Weight"], t["Port"])
+            for t in r["Properties"]["Spec"]["HttpRoute"]["Action"]["WeightedTargets"]
+        ]
+        for k, r in routes.items()
+    }
+    assert weights == {
+        "DataIngestion": [("DataIngestionBlue", 100, 8080), ("DataIngestionGreen", 0, 8080)],
+        "AnalyticsEngine": [
+            ("AnalyticsEngineBlue", 100, 8081),
+            ("AnalyticsEngineGreen", 0, 8081),
+        ],
+        "ApiGateway": [("ApiGateway", 100, 8082)],
+    }
     example_template.resource_count_is("AWS::AppMesh::VirtualRouter", 3)
 
 
@@ -294,13 +330,30 @@ def test_virtual_services_and_backends(example_template: Template) -> None:
             b["VirtualService"]["VirtualServiceName"]
             for b in _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"].get("Backends", [])
         )
-        for prefix in PREFIXES.values()
+        for _, prefix in ALL_SLOTS
     }
     assert backends == {
-        "DataIngestion": [],
-        "AnalyticsEngine": ["data-ingestion.trading.local"],
+        "DataIngestionBlue": [],
+        "DataIngestionGreen": [],
+        "AnalyticsEngineBlue": ["data-ingestion.trading.local"],
+        "AnalyticsEngineGreen": ["data-ingestion.trading.local"],
         "ApiGateway": ["analytics-engine.trading.local", "data-ingestion.trading.local"],
     }
+
+
+def test_slots_find_their_own_tasks_in_the_shared_cloud_map_service(
+    example_template: Template,
+) -> None:
+    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
+    tasks = _of_type(example_template, "AWS::ECS::TaskDefinition")
+    for name, prefix in ALL_SLOTS:
+        if len(SLOTS[name]) == 1:
+            continue
+        cloud_map = _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]["ServiceDiscovery"]
+        family = _one(tasks, f"{prefix}Task")["Properties"]["Family"]
+        assert cloud_map["AWSCloudMap"]["Attributes"] == [
+            {"Key": "ECS_TASK_DEFINITION_FAMILY", "Value": family}
+        ]
 
 
 def test_app_mesh_end_of_support_is_announced(example: SynthesizedApp) -> None:
@@ -375,14 +428,15 @@ def test_alarms_on_errors_5xx_and_missing_tasks_notify_the_topic(
     example_template: Template,
 ) -> None:
     alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 12  # 3 per service, 3 on the load balancer
+    # errors and 5xx per service, missing tasks per slot, 3 on the load balancer
+    assert len(alarms) == 3 + 3 + 5 + 3
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert action["Ref"].startswith("PlatformAlarms")
         (ok_action,) = alarm["Properties"]["OKActions"]
         assert ok_action == action
     missing = [a for k, a in alarms.items() if "TasksBelowDesired" in k]
-    assert len(missing) == 3
+    assert len(missing) == 5
     expression = missing[0]["Properties"]["Metrics"][0]
     assert expression["Expression"] == "desired - running"
     example_template.has_resource_properties(

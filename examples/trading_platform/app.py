@@ -37,6 +37,8 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         mesh=Mesh.from_name(str(app.node.try_get_context("mesh") or "appmesh")),
         image_tag=app.node.try_get_context("image_tag"),
         certificate_arn=app.node.try_get_context("certificate_arn"),
+        green_weight=int(app.node.try_get_context("green_weight") or 0),
+        green_image_tag=app.node.try_get_context("green_image_tag"),
         registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
         deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=True),
     )

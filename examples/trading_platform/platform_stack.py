@@ -43,6 +43,7 @@ from trading_constructs import (
     ServiceSecret,
     TradingCluster,
     TradingEdge,
+    Traffic,
     VpcOptions,
     acknowledge_wildcard_resource,
     ignore_redundant_depends_on,
@@ -117,6 +118,8 @@ class TradingPlatformStack(Stack):
         registry_scanning: bool = True,
         deletion_protection: bool = True,
         certificate_arn: str | None = None,
+        green_weight: int = 0,
+        green_image_tag: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -152,6 +155,15 @@ class TradingPlatformStack(Stack):
         self.db_secret.attach(self.database)
         self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
 
+        # Internal services run blue and green slots in the mesh; see the README's release
+        # procedure for moving green_weight from 0 to 100.
+        # Service Connect has no weighted routes: there, a new revision rolls out instead.
+        self.traffic = (
+            Traffic.weighted(blue=100 - green_weight, green=green_weight)
+            if self.platform.mesh.kind == "appmesh"
+            else None
+        )
+        self.green_tag = green_image_tag if self.traffic is not None else None
         self.services = self._services()
         self.edge = TradingEdge(
             self,
@@ -186,6 +198,8 @@ class TradingPlatformStack(Stack):
             port=8080,
             health_check=health,
             environment={"PORT": "8080"},
+            traffic=self.traffic,
+            green_image=self._green("data-ingestion"),
             secrets={
                 "MARKET_DATA_API_KEY": ServiceSecret(secret=self.api_key.secret, field="api_key")
             },
@@ -206,6 +220,8 @@ class TradingPlatformStack(Stack):
             memory_mib=2048,
             health_check=health,
             environment={"PORT": "8081"},
+            traffic=self.traffic,
+            green_image=self._green("analytics-engine"),
             backends=[ingestion],
             scaling=ScalingOptions(
                 custom_metric=CustomMetricTarget(metric_name="AnalysisBacklog", target=500)
@@ -229,6 +245,12 @@ class TradingPlatformStack(Stack):
             ),
         )
         return {s.name: s for s in (ingestion, analytics, gateway)}
+
+    def _green(self, name: str) -> ServiceImage | None:
+        """The green slot's image: the same repository, the tag being released."""
+        if self.green_tag is None:
+            return None
+        return ServiceImage(repository=self.images[name].repository, tag=self.green_tag)
 
     def _image(self, spec: ServiceSpec, image_tag: str | None) -> ServiceImage:
         """A scanned repository, and the image: built from this repo and copied in, or a tag

@@ -16,7 +16,13 @@ from .repository import (
 )
 from .scaling import METRIC_NAMESPACE, CustomMetricTarget, ScalingOptions
 from .secret import ROTATION_DAYS, ApiKeySecret, DbEngine, DbRotation, RotatingDbSecret
-from .service import Deployment, HealthCheckOptions, MeshedFargateService, ServiceSecret
+from .service import (
+    Deployment,
+    HealthCheckOptions,
+    MeshedFargateService,
+    ServiceSecret,
+    Traffic,
+)
 
 __all__ = [
     "AZ_COUNT",
@@ -51,6 +57,7 @@ __all__ = [
     "TargetHealthOptions",
     "TradingCluster",
     "TradingEdge",
+    "Traffic",
     "VpcOptions",
     "acknowledge_wildcard_resource",
     "ignore_redundant_depends_on",

@@ -78,7 +78,11 @@ class PlatformDashboard(Construct):
             ),
             cloudwatch.GraphWidget(
                 title=f"{title}: running and desired tasks",
-                left=[metrics["RunningTaskCount"], metrics["DesiredTaskCount"]],
+                left=[
+                    metric
+                    for name, metric in metrics.items()
+                    if name.endswith(("RunningTaskCount", "DesiredTaskCount"))
+                ],
                 width=6,
             ),
             cloudwatch.GraphWidget(title=f"{title}: errors", left=errors, width=6),

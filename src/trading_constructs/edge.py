@@ -191,6 +191,13 @@ class TradingEdge(Construct):
                 patterns,
                 f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
             )
+        if service is not None and service.traffic is not None:
+            problems.add(
+                "service",
+                service.name,
+                "a single-slot service (traffic=None); for blue/green behind the load "
+                "balancer use deployment=Deployment.blue_green()",
+            )
         if certificate is not None and domain is not None:
             problems.note("certificate and domain were both given (allowed: one of them)")
         for cidr in [*ingress_cidrs, *test_cidrs]:

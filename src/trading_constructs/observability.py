@@ -124,7 +124,10 @@ class ServiceObservability(Construct):
         self._count(container_name, ERROR_LOGS, ERROR_LEVEL_PATTERN, self._thresholds.error_logs)
 
     def count_proxy_5xx(self, container_name: str) -> None:
-        """Count 5xx responses in a proxy's JSON access log, and alarm on them."""
+        """Count 5xx responses in a proxy's JSON access log, and alarm on them (once, however
+        many slots share the log group)."""
+        if PROXY_5XX in self.metrics:
+            return
         self._count(container_name, PROXY_5XX, SERVER_ERROR_PATTERN, self._thresholds.proxy_5xx)
 
     def alarm_on_proxy_5xx(self, metric: cloudwatch.IMetric) -> None:
@@ -160,8 +163,8 @@ class ServiceObservability(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
-    def watch_task_count(self, cluster_name: str, ecs_service_name: str) -> None:
-        """Alarm when fewer tasks run than ECS wants (Container Insights metrics)."""
+    def watch_task_count(self, cluster_name: str, ecs_service_name: str, slot: str = "") -> None:
+        """Alarm when fewer tasks run than ECS wants (Container Insights metrics), per slot."""
         dimensions = {"ClusterName": cluster_name, "ServiceName": ecs_service_name}
 
         def insight(metric_name: str) -> cloudwatch.Metric:
@@ -173,8 +176,8 @@ class ServiceObservability(Construct):
                 period=Duration.minutes(1),
             )
 
-        self.metrics["DesiredTaskCount"] = insight("DesiredTaskCount")
-        self.metrics["RunningTaskCount"] = insight("RunningTaskCount")
+        self.metrics[f"{slot}DesiredTaskCount"] = insight("DesiredTaskCount")
+        self.metrics[f"{slot}RunningTaskCount"] = insight("RunningTaskCount")
         missing = cloudwatch.MathExpression(
             expression="desired - running",
             using_metrics={
@@ -184,11 +187,14 @@ class ServiceObservability(Construct):
             label="Tasks below desired",
             period=Duration.minutes(1),
         )
-        self.metrics[TASKS_BELOW_DESIRED] = missing
-        self.alarms[TASKS_BELOW_DESIRED] = missing.create_alarm(
+        self.metrics[f"{slot}{TASKS_BELOW_DESIRED}"] = missing
+        self.alarms[f"{slot}{TASKS_BELOW_DESIRED}"] = missing.create_alarm(
             self,
-            f"{TASKS_BELOW_DESIRED}Alarm",
-            alarm_description=f"{self._service_name}: fewer tasks running than desired",
+            f"{slot}{TASKS_BELOW_DESIRED}Alarm",
+            alarm_description=(
+                f"{self._service_name}{f' {slot.lower()} slot' if slot else ''}: "
+                "fewer tasks running than desired"
+            ),
             threshold=self._thresholds.tasks_below_desired,
             evaluation_periods=3,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

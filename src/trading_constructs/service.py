@@ -21,7 +21,7 @@ from constructs import Construct
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import CapacityStrategy, TradingCluster
 from .compliance import acknowledge_wildcard_resource
-from .mesh import MeshMember, MeshMembership, ResiliencePolicy
+from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy
 from .observability import (
     LOG_RETENTION_DAYS,
     AlarmThresholds,
@@ -153,6 +153,33 @@ class Deployment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Traffic:
+    """How requests split between a service's blue and green slots, in percent:
+    ``Traffic.weighted(blue=90, green=10)``. A slot at 0 runs no tasks."""
+
+    blue: int = 100
+    """The blue slot's share, 0 to 100. :default: 100"""
+
+    green: int = 0
+    """The green slot's share, 0 to 100. :default: 0"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("Traffic")
+        problems.int_range("blue", self.blue, 0, 100)
+        problems.int_range("green", self.green, 0, 100)
+        if not problems.problems and self.blue + self.green != 100:
+            problems.note(
+                f"blue={self.blue} and green={self.green} add up to {self.blue + self.green} "
+                "(allowed: weights that add up to 100)"
+            )
+        problems.raise_if_any()
+
+    @staticmethod
+    def weighted(*, blue: int, green: int) -> Traffic:
+        return Traffic(blue=blue, green=green)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceSecret:
     """A secret (or one JSON field of it) handed to the container as an environment variable."""
 
@@ -201,6 +228,8 @@ class MeshedFargateService(Construct):
         desired_count: int | None = None,
         capacity: CapacityStrategy | None = None,
         deployment: Deployment | None = None,
+        traffic: Traffic | None = None,
+        green_image: ServiceImage | None = None,
         resilience: ResiliencePolicy | None = None,
         log_retention_days: int = LOG_RETENTION_DAYS,
         alarm_thresholds: AlarmThresholds | None = None,
@@ -231,6 +260,10 @@ class MeshedFargateService(Construct):
             :default: the cluster's strategy
         :param deployment: rolling, or ECS native blue/green (needs a TradingEdge in front).
             :default: ``Deployment.rolling()``
+        :param traffic: blue and green slots (a virtual node and ECS service each) behind the
+            service's virtual router, weighted; the slot at 0 runs no tasks (App Mesh only).
+            :default: None (one slot)
+        :param green_image: the image the green slot runs. :default: ``image``
         :param resilience: retries, circuit breaking and timeouts of calls to this service.
             :default: the cluster mesh's traffic policy
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
@@ -249,6 +282,8 @@ class MeshedFargateService(Construct):
         check_type(owner, "capacity", capacity, CapacityStrategy)
         check_type(owner, "resilience", resilience, ResiliencePolicy)
         check_type(owner, "deployment", deployment, Deployment)
+        check_type(owner, "traffic", traffic, Traffic)
+        check_type(owner, "green_image", green_image, ServiceImage)
         check_type(owner, "alarm_thresholds", alarm_thresholds, AlarmThresholds)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
         if image is None:
@@ -271,6 +306,17 @@ class MeshedFargateService(Construct):
         for backend in backends:
             if not isinstance(backend, MeshedFargateService):
                 problems.add("backends", backend, "MeshedFargateService instances")
+        if green_image is not None and traffic is None:
+            problems.note("green_image was given without traffic (allowed: both, or neither)")
+        if (
+            traffic is not None
+            and deployment is not None
+            and deployment.strategy != (ecs.DeploymentStrategy.ROLLING)
+        ):
+            problems.note(
+                "traffic slots and an ECS blue/green deployment were both given (allowed: one "
+                "way to run blue/green)"
+            )
         if not is_token(name) and name in cluster.service_names:
             problems.add("name", name, "a name no other service on this cluster has")
         problems.raise_if_any()
@@ -314,45 +360,51 @@ class MeshedFargateService(Construct):
         )
         """The role the containers run with."""
 
-        self.task_definition: ecs.FargateTaskDefinition = ecs.FargateTaskDefinition(
-            self,
-            "TaskDefinition",
-            cpu=cpu,
-            memory_limit_mib=memory_mib,
-            execution_role=self.execution_role.without_policy_updates(),
-            task_role=self.task_role.without_policy_updates(),
-            proxy_configuration=cluster.mesh.proxy_configuration(port),
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.X86_64,
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
-        )
-        """The task definition: the app container and its mesh sidecars."""
-
         container_secrets = {}
         for variable, reference in (secrets or {}).items():
             container_secrets[variable] = ecs.Secret.from_secrets_manager(
                 reference.secret, reference.field
             )
             execution_statements.extend(_secret_statements(reference.secret))
-        self.app_container: ecs.ContainerDefinition = self.task_definition.add_container(
-            "App",
-            container_name=name,
-            image=image.container_image(),
-            port_mappings=[ecs.PortMapping(container_port=port, name=name, app_protocol=_HTTP)],
-            environment=dict(environment or {}),
-            secrets=container_secrets,
-            health_check=health.container_health_check(port),
-            logging=ecs.LogDrivers.aws_logs(
-                stream_prefix=name, log_group=self.observability.log_group(name)
-            ),
-            user=APP_USER,
-            readonly_root_filesystem=readonly_root_filesystem,
-            # A Fargate Spot interruption gives two minutes; the app drains in far less.
-            stop_timeout=Duration.seconds(30),
-            essential=True,
-        )
-        """The app container."""
+        if green_image is not None:
+            execution_statements.extend(green_image.pull_statements())
+
+        # One slot, or blue and green slots behind the mesh's weighted route.
+        self.traffic: Traffic | None = traffic
+        """The blue/green weights, None for a single slot."""
+        weights = {None: 100} if traffic is None else {"Blue": traffic.blue, "Green": traffic.green}
+        slot_images = {None: image, "Blue": image, "Green": green_image or image}
+        slots = [
+            MeshSlot(
+                id=slot,
+                weight=weight,
+                task_definition=(task := self._task_definition(slot, cpu, memory_mib)),
+                app_container=task.add_container(
+                    "App",
+                    container_name=name,
+                    image=slot_images[slot].container_image(),
+                    port_mappings=[
+                        ecs.PortMapping(container_port=port, name=name, app_protocol=_HTTP)
+                    ],
+                    environment=dict(environment or {}),
+                    secrets=container_secrets,
+                    health_check=health.container_health_check(port),
+                    logging=ecs.LogDrivers.aws_logs(
+                        stream_prefix=name, log_group=self.observability.log_group(name)
+                    ),
+                    user=APP_USER,
+                    readonly_root_filesystem=readonly_root_filesystem,
+                    # A Fargate Spot interruption gives two minutes; the app drains in less.
+                    stop_timeout=Duration.seconds(30),
+                    essential=True,
+                ),
+            )
+            for slot, weight in weights.items()
+        ]
+        self.task_definition: ecs.FargateTaskDefinition = slots[0].task_definition
+        """The task definition (the blue slot's, with blue/green slots)."""
+        self.app_container: ecs.ContainerDefinition = slots[0].app_container
+        """The app container (the blue slot's, with blue/green slots)."""
         self.observability.count_errors(name)
 
         self.security_group: ec2.SecurityGroup = ec2.SecurityGroup(
@@ -375,44 +427,54 @@ class MeshedFargateService(Construct):
                 name=name,
                 port=port,
                 health_check_path=health.path,
-                task_definition=self.task_definition,
-                app_container=self.app_container,
+                slots=slots,
                 execution_statements=execution_statements,
                 task_statements=task_statements,
                 observability=self.observability,
                 resilience=resilience or cluster.resilience,
             )
         )
-        """The service's place in the mesh (its virtual node, router and virtual service on
+        """The service's place in the mesh (its virtual nodes, router and virtual service on
         App Mesh)."""
 
         scaled = scaling is not None or desired_count is None
-        self.service: ecs.FargateService = ecs.FargateService(
-            self,
-            "Service",
-            cluster=cluster.cluster,
-            task_definition=self.task_definition,
-            capacity_provider_strategies=(capacity or cluster.capacity).to_strategy(),
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            desired_count=None if scaled else desired_count,
-            security_groups=[self.security_group],
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-            assign_public_ip=False,
-            enable_ecs_managed_tags=True,
-            propagate_tags=ecs.PropagatedTagSource.SERVICE,
-            deployment_strategy=self.deployment.strategy,
-            bake_time=self.deployment.bake_time,
-        )
-        """The ECS service."""
-        self.membership.bind_service(self.service)
-
-        self.scaling: ecs.ScalableTaskCount | None = (
-            (scaling or ScalingOptions()).apply(self.service, name) if scaled else None
-        )
+        self.services: dict[str, ecs.FargateService] = {}
+        """The ECS services by slot: 'main', or 'blue' and 'green'."""
+        self.scalings: dict[str, ecs.ScalableTaskCount] = {}
+        """The scalable task counts by slot (an idle slot has none)."""
+        for slot in slots:
+            key = (slot.id or "main").lower()
+            idle = slot.weight == 0
+            service = ecs.FargateService(
+                self,
+                f"{slot.id or ''}Service",
+                cluster=cluster.cluster,
+                task_definition=slot.task_definition,
+                capacity_provider_strategies=(capacity or cluster.capacity).to_strategy(),
+                circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+                min_healthy_percent=100,
+                max_healthy_percent=200,
+                # The idle slot runs no tasks; scaling owns the count of the others.
+                desired_count=0 if idle else (None if scaled else desired_count),
+                security_groups=[self.security_group],
+                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+                assign_public_ip=False,
+                enable_ecs_managed_tags=True,
+                propagate_tags=ecs.PropagatedTagSource.SERVICE,
+                deployment_strategy=self.deployment.strategy,
+                bake_time=self.deployment.bake_time,
+            )
+            self.membership.bind_service(service, slot)
+            self.services[key] = service
+            if scaled and not idle:
+                self.scalings[key] = (scaling or ScalingOptions()).apply(service, name)
+            self.observability.watch_task_count(
+                cluster.cluster.cluster_name, service.service_name, slot.id or ""
+            )
+        self.service: ecs.FargateService = next(iter(self.services.values()))
+        """The ECS service (the blue slot's, with blue/green slots)."""
+        self.scaling: ecs.ScalableTaskCount | None = next(iter(self.scalings.values()), None)
         """The scalable task count, None when the count is fixed."""
-        self.observability.watch_task_count(cluster.cluster.cluster_name, self.service.service_name)
 
         for log_group in self.observability.log_groups.values():
             execution_statements.append(
@@ -422,19 +484,37 @@ class MeshedFargateService(Construct):
                 )
             )
         self._policies(execution_statements, task_statements)
-        Validations.of(self.task_definition).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-ECS2",
-                reason="Environment variables carry plain configuration only (ports, peer "
-                "URLs, the proxy's mesh resource ARN); secrets reach containers as ECS secrets "
-                "read from Secrets Manager at task start.",
+        for slot in slots:
+            Validations.of(slot.task_definition).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-ECS2",
+                    reason="Environment variables carry plain configuration only (ports, peer "
+                    "URLs, the proxy's mesh resource ARN); secrets reach containers as ECS "
+                    "secrets read from Secrets Manager at task start.",
+                )
             )
-        )
         for alarm in self.observability.alarms.values():
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
             alarm.add_ok_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
         for backend in backends:
             self.add_backend(backend)
+
+    def _task_definition(
+        self, slot: str | None, cpu: int, memory_mib: int
+    ) -> ecs.FargateTaskDefinition:
+        return ecs.FargateTaskDefinition(
+            self,
+            f"{slot or ''}TaskDefinition",
+            cpu=cpu,
+            memory_limit_mib=memory_mib,
+            execution_role=self.execution_role.without_policy_updates(),
+            task_role=self.task_role.without_policy_updates(),
+            proxy_configuration=self.cluster.mesh.proxy_configuration(self.port),
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.X86_64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
 
     def _policies(
         self,

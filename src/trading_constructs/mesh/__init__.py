@@ -11,7 +11,7 @@ from constructs import Construct
 from .._validation import Problems
 from ..repository import PullThroughCache
 from .app_mesh import END_OF_SUPPORT, ENVOY_VERSION, AppMeshBackend, AppMeshMembership
-from .backend import MeshBackend, MeshMember, MeshMembership
+from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 from .resilience import ConnectionPoolOptions, OutlierOptions, ResiliencePolicy, RetryOptions
 from .service_connect import ServiceConnectBackend, ServiceConnectMembership
 
@@ -120,6 +120,7 @@ __all__ = [
     "MeshBackend",
     "MeshMember",
     "MeshMembership",
+    "MeshSlot",
     "OutlierOptions",
     "ResiliencePolicy",
     "RetryOptions",

@@ -15,7 +15,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from ..repository import PullThroughCache
-from .backend import MeshBackend, MeshMember, MeshMembership
+from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 
 END_OF_SUPPORT = "2026-09-30"
 ENVOY_REPOSITORY = "appmesh/aws-appmesh-envoy"
@@ -114,11 +114,16 @@ class AppMeshBackend(MeshBackend):
 
 
 class AppMeshMembership(MeshMembership):
-    """One service in App Mesh."""
+    """One service in App Mesh: a virtual node per slot (each with its Envoy), one Cloud Map
+    service the slots share, a router whose route weighs the slots, and a virtual service."""
 
     def __init__(self, member: MeshMember, backend: AppMeshBackend) -> None:
         super().__init__(member)
+        self.backend = backend
         resilience, scope = member.resilience, member.scope
+        self.timeout = appmesh.HttpTimeout(
+            idle=resilience.idle_timeout, per_request=resilience.per_request_timeout
+        )
         self.discovery: servicediscovery.Service = servicediscovery.Service(
             scope,
             "Discovery",
@@ -128,16 +133,49 @@ class AppMeshMembership(MeshMembership):
             dns_ttl=Duration.seconds(10),
             custom_health_check=servicediscovery.HealthCheckCustomConfig(failure_threshold=1),
         )
-        """The Cloud Map service the tasks register in, and the virtual node reads."""
-        timeout = appmesh.HttpTimeout(
-            idle=resilience.idle_timeout, per_request=resilience.per_request_timeout
-        )
-        self.virtual_node: appmesh.VirtualNode = appmesh.VirtualNode(
+        """The Cloud Map service the tasks of every slot register in."""
+        self.virtual_nodes: dict[str | None, appmesh.VirtualNode] = {
+            slot.id: self._virtual_node(slot, several=len(member.slots) > 1)
+            for slot in member.slots
+        }
+        """The virtual node of each slot (None for a single slot, else 'Blue', 'Green')."""
+        self.virtual_node: appmesh.VirtualNode = next(iter(self.virtual_nodes.values()))
+        """The (blue) slot's virtual node."""
+        self.virtual_router: appmesh.VirtualRouter = appmesh.VirtualRouter(
             scope,
-            "VirtualNode",
+            "VirtualRouter",
             mesh=backend.mesh,
-            virtual_node_name=member.name,
-            service_discovery=appmesh.ServiceDiscovery.cloud_map(self.discovery),
+            listeners=[appmesh.VirtualRouterListener.http(member.port)],
+        )
+        self.route: appmesh.Route = self.virtual_router.add_route(
+            "Route", route_spec=self._route_spec()
+        )
+        self.virtual_service: appmesh.VirtualService = appmesh.VirtualService(
+            scope,
+            "VirtualService",
+            virtual_service_name=f"{member.name}.{backend.namespace.namespace_name}",
+            virtual_service_provider=appmesh.VirtualServiceProvider.virtual_router(
+                self.virtual_router
+            ),
+        )
+        self.envoys = {slot.id: self._add_envoy(slot) for slot in member.slots}
+        resources: list[Construct] = [self.virtual_router, self.route, self.virtual_service]
+        for resource in [*self.virtual_nodes.values(), *resources]:
+            _acknowledge_end_of_support(resource)
+
+    def _virtual_node(self, slot: MeshSlot, *, several: bool) -> appmesh.VirtualNode:
+        """A slot's node finds its own tasks: by task definition family when slots share the
+        Cloud Map service (ECS sets that attribute on every instance it registers)."""
+        member, resilience = self.member, self.member.resilience
+        attributes = (
+            {"ECS_TASK_DEFINITION_FAMILY": slot.task_definition.family} if several else None
+        )
+        return appmesh.VirtualNode(
+            member.scope,
+            f"{slot.id or ''}VirtualNode",
+            mesh=self.backend.mesh,
+            virtual_node_name=f"{member.name}-{slot.id.lower()}" if slot.id else member.name,
+            service_discovery=appmesh.ServiceDiscovery.cloud_map(self.discovery, attributes),
             listeners=[
                 appmesh.VirtualNodeListener.http(
                     port=member.port,
@@ -146,7 +184,7 @@ class AppMeshMembership(MeshMembership):
                         healthy_threshold=2,
                         unhealthy_threshold=3,
                     ),
-                    timeout=timeout,
+                    timeout=self.timeout,
                     outlier_detection=appmesh.OutlierDetection(
                         max_server_errors=resilience.outlier.max_server_errors,
                         interval=resilience.outlier.interval,
@@ -163,55 +201,42 @@ class AppMeshMembership(MeshMembership):
                 "/dev/stdout", appmesh.LoggingFormat.from_json(_ACCESS_LOG_FORMAT)
             ),
         )
-        self.virtual_router: appmesh.VirtualRouter = appmesh.VirtualRouter(
-            scope,
-            "VirtualRouter",
-            mesh=backend.mesh,
-            listeners=[appmesh.VirtualRouterListener.http(member.port)],
-        )
-        retry = resilience.retry
-        self.route: appmesh.Route = self.virtual_router.add_route(
-            "Route",
-            route_spec=appmesh.RouteSpec.http(
-                weighted_targets=[
-                    appmesh.WeightedTarget(
-                        virtual_node=self.virtual_node, weight=100, port=member.port
-                    )
-                ],
-                retry_policy=appmesh.HttpRetryPolicy(
-                    retry_attempts=retry.max_retries,
-                    retry_timeout=retry.per_retry_timeout,
-                    http_retry_events=[
-                        appmesh.HttpRetryEvent[e.upper().replace("-", "_")]
-                        for e in retry.http_retry_events
-                    ],
-                    tcp_retry_events=[
-                        appmesh.TcpRetryEvent[e.upper().replace("-", "_")]
-                        for e in retry.tcp_retry_events
-                    ],
-                )
-                if retry.max_retries > 0
-                else None,
-                timeout=timeout,
-            ),
-        )
-        self.virtual_service: appmesh.VirtualService = appmesh.VirtualService(
-            scope,
-            "VirtualService",
-            virtual_service_name=f"{member.name}.{backend.namespace.namespace_name}",
-            virtual_service_provider=appmesh.VirtualServiceProvider.virtual_router(
-                self.virtual_router
-            ),
-        )
-        self.envoy = self._add_envoy(backend)
-        for resource in (self.virtual_node, self.virtual_router, self.route, self.virtual_service):
-            _acknowledge_end_of_support(resource)
 
-    def _add_envoy(self, backend: AppMeshBackend) -> ecs.ContainerDefinition:
-        member = self.member
+    def _route_spec(self) -> appmesh.RouteSpec:
+        member, retry = self.member, self.member.resilience.retry
+        ports = {member.port for _ in member.slots}
+        if len(ports) != 1:  # every target of a route must share the listener's port
+            raise ValueError(f"route targets of {member.name} use ports {sorted(ports)}")
+        return appmesh.RouteSpec.http(
+            weighted_targets=[
+                appmesh.WeightedTarget(
+                    virtual_node=self.virtual_nodes[slot.id], weight=slot.weight, port=member.port
+                )
+                for slot in member.slots
+            ],
+            retry_policy=appmesh.HttpRetryPolicy(
+                retry_attempts=retry.max_retries,
+                retry_timeout=retry.per_retry_timeout,
+                http_retry_events=[
+                    appmesh.HttpRetryEvent[e.upper().replace("-", "_")]
+                    for e in retry.http_retry_events
+                ],
+                tcp_retry_events=[
+                    appmesh.TcpRetryEvent[e.upper().replace("-", "_")]
+                    for e in retry.tcp_retry_events
+                ],
+            )
+            if retry.max_retries > 0
+            else None,
+            timeout=self.timeout,
+        )
+
+    def _add_envoy(self, slot: MeshSlot) -> ecs.ContainerDefinition:
+        member, backend = self.member, self.backend
+        node = self.virtual_nodes[slot.id]
         repository = f"{ENVOY_REPOSITORY}:{backend.envoy_version}"
         member.observability.count_proxy_5xx(ENVOY_CONTAINER)
-        envoy = member.task_definition.add_container(
+        envoy = slot.task_definition.add_container(
             ENVOY_CONTAINER,
             container_name=ENVOY_CONTAINER,
             image=ecs.ContainerImage.from_registry(backend.public_images.image_uri(repository)),
@@ -219,10 +244,7 @@ class AppMeshMembership(MeshMembership):
             essential=True,
             cpu=ENVOY_CPU,
             memory_reservation_mib=ENVOY_MEMORY_MIB,
-            environment={
-                "APPMESH_RESOURCE_ARN": self.virtual_node.virtual_node_arn,
-                "ENVOY_LOG_LEVEL": "info",
-            },
+            environment={"APPMESH_RESOURCE_ARN": node.virtual_node_arn, "ENVOY_LOG_LEVEL": "info"},
             health_check=ecs.HealthCheck(
                 command=[
                     "CMD-SHELL",
@@ -235,29 +257,30 @@ class AppMeshMembership(MeshMembership):
                 log_group=member.observability.log_group(ENVOY_CONTAINER),
             ),
         )
-        member.app_container.add_container_dependencies(
+        slot.app_container.add_container_dependencies(
             ecs.ContainerDependency(
                 container=envoy, condition=ecs.ContainerDependencyCondition.HEALTHY
             )
         )
-        member.execution_statements.extend(backend.public_images.pull_statements(ENVOY_REPOSITORY))
+        if slot is member.slots[0]:
+            member.execution_statements.extend(
+                backend.public_images.pull_statements(ENVOY_REPOSITORY)
+            )
         member.task_statements.append(
             iam.PolicyStatement(
-                sid="EnvoyConfigurationOfThisNode",
                 actions=["appmesh:StreamAggregatedResources"],
-                resources=[self.virtual_node.virtual_node_arn],
+                resources=[node.virtual_node_arn],
             )
         )
         return envoy
 
     def add_backend(self, backend: MeshMembership) -> None:
         assert isinstance(backend, AppMeshMembership)
-        self.virtual_node.add_backend(appmesh.Backend.virtual_service(backend.virtual_service))
+        for node in self.virtual_nodes.values():
+            node.add_backend(appmesh.Backend.virtual_service(backend.virtual_service))
 
-    def bind_service(self, service: ecs.FargateService) -> None:
-        """Register the tasks in Cloud Map, where the virtual node finds them."""
+    def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
+        """Register the slot's tasks in Cloud Map, where its virtual node finds them."""
         service.associate_cloud_map_service(
-            service=self.discovery,
-            container=self.member.app_container,
-            container_port=self.member.port,
+            service=self.discovery, container=slot.app_container, container_port=self.member.port
         )

@@ -20,6 +20,19 @@ from .resilience import ResiliencePolicy
 
 
 @dataclass(frozen=True)
+class MeshSlot:
+    """One deployable copy of a service: its own task definition and ECS service. A service
+    has one slot, or a blue and a green slot that its mesh weighs traffic between."""
+
+    id: str | None
+    """None for a service's only slot; 'Blue' or 'Green'."""
+    weight: int
+    """Percent of the service's traffic, 0 to 100."""
+    task_definition: ecs.FargateTaskDefinition
+    app_container: ecs.ContainerDefinition
+
+
+@dataclass(frozen=True)
 class MeshMember:
     """What a service tells its mesh about itself."""
 
@@ -27,8 +40,7 @@ class MeshMember:
     name: str
     port: int
     health_check_path: str
-    task_definition: ecs.FargateTaskDefinition
-    app_container: ecs.ContainerDefinition
+    slots: list[MeshSlot]
     execution_statements: list[iam.PolicyStatement]
     """Grow this: what the execution role needs (image pulls of sidecars)."""
     task_statements: list[iam.PolicyStatement]
@@ -48,8 +60,8 @@ class MeshMembership(ABC):
         """Let this service call ``backend`` through the mesh."""
 
     @abstractmethod
-    def bind_service(self, service: ecs.FargateService) -> None:
-        """Finish the wiring once the ECS service exists."""
+    def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
+        """Finish a slot's wiring once its ECS service exists."""
 
 
 class MeshBackend(Construct):

@@ -14,7 +14,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from .backend import MeshBackend, MeshMember, MeshMembership
+from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 
 PROXY_CONTAINER = "service-connect"
 
@@ -40,6 +40,12 @@ class ServiceConnectMembership(MeshMembership):
     """One service in Service Connect: a server under its discovery name, and a client."""
 
     def __init__(self, member: MeshMember, backend: ServiceConnectBackend) -> None:
+        if len(member.slots) > 1:
+            raise ValueError(
+                f"MeshedFargateService {member.scope.node.path!r}: traffic=Traffic(...) weighs "
+                "blue and green slots in App Mesh, which Service Connect cannot (allowed: "
+                "deployment=Deployment.blue_green() for ECS native blue/green instead)"
+            )
         super().__init__(member)
         self.backend = backend
 
@@ -47,7 +53,7 @@ class ServiceConnectMembership(MeshMembership):
         """Every Service Connect service is a client of the whole namespace: nothing to add
         beyond the security group rule the service writes."""
 
-    def bind_service(self, service: ecs.FargateService) -> None:
+    def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
         member = self.member
         # Service Connect publishes its own request metrics in AWS/ECS.
         member.observability.alarm_on_proxy_5xx(
