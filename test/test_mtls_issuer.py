@@ -61,7 +61,7 @@ CERT_DAYS = issuer.DEFAULT_CERT_DAYS
 RENEW_BEFORE_DAYS = issuer.DEFAULT_RENEW_BEFORE_DAYS
 LEAF_FIELDS = {"cert", "key", "ca", "not_after"}
 SECRET_MARKERS = ("PRIVATE KEY", "CERTIFICATE", "-----BEGIN", "-----END")
-CLIENT_FACTORIES = (issuer._kms_client, issuer._secrets_client)
+CLIENT_FACTORIES = (issuer._kms_client, issuer._secrets_client, issuer._ecs_client)
 # One session for every test: its loader keeps the parsed service models, which boto3's default
 # session (reset by each mock_aws) would read from disk again for every test.
 SESSION = boto3.session.Session()
@@ -194,6 +194,7 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "CERT_DAYS",
         "RENEW_BEFORE_DAYS",
         "CA_DAYS",
+        "ECS_CLUSTER",
     ):
         monkeypatch.delenv(name, raising=False)
     for factory in CLIENT_FACTORIES:
@@ -1205,3 +1206,57 @@ def test_signatures_that_are_not_der_ecdsa_are_refused() -> None:
             x509.certificate(tbs, signature)
     with pytest.raises(x509.CertificateError):
         x509.certificate(tbs, der.sequence(der.integer(-1), der.integer(1)))
+
+
+class _EcsSpy:
+    """moto's ECS, recording the deployments the issuer starts."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.deployed: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def update_service(self, **kwargs: Any) -> Any:
+        assert kwargs["forceNewDeployment"] is True
+        self.deployed.append(kwargs["service"].rsplit("/", 1)[-1])
+        return self.client.update_service(**kwargs)
+
+
+def test_renewed_certificates_reach_running_tasks_by_a_new_deployment(
+    issued: Platform,
+) -> None:
+    # GIVEN ECS services tagged with the mesh service their tasks hold a certificate of
+    ecs = SESSION.client("ecs", region_name=REGION)
+    ecs.create_cluster(clusterName="trading")
+    ecs.register_task_definition(
+        family="app", containerDefinitions=[{"name": "a", "image": "x", "memory": 512}]
+    )
+    name = next(iter(SERVICES))
+    for ecs_name, mesh_name in (("blue", name), ("green", name), ("other", "not-renewed")):
+        ecs.create_service(
+            cluster="trading",
+            serviceName=ecs_name,
+            taskDefinition="app",
+            desiredCount=0,
+            tags=[{"key": issuer.SERVICE_TAG, "value": mesh_name}],
+        )
+    spy = _EcsSpy(ecs)
+    issued.monkeypatch.setattr(issuer, "_ecs_client", lambda: spy)
+    issued.monkeypatch.setenv("ECS_CLUSTER", "trading")
+    # WHEN one service's certificate is near its end and gets reissued
+    issued.put(name, {**issued.secret(name), "not_after": "2000-01-01T00:00:00Z"})
+    summary = issued.run()
+    # THEN its ECS services, and only they, start a new deployment
+    assert name in summary["issued"]
+    assert sorted(spy.deployed) == ["blue", "green"]
+
+
+def test_without_a_renewal_nothing_is_redeployed(issued: Platform) -> None:
+    ecs = SESSION.client("ecs", region_name=REGION)
+    spy = _EcsSpy(ecs)
+    issued.monkeypatch.setattr(issuer, "_ecs_client", lambda: spy)
+    issued.monkeypatch.setenv("ECS_CLUSTER", "trading")
+    assert issued.run()["issued"] == []
+    assert spy.deployed == []

@@ -57,7 +57,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Final, Literal, Protocol, TypedDict
+from typing import Any, Final, Literal, Protocol, TypedDict
 
 import boto3
 from botocore.exceptions import ClientError
@@ -137,6 +137,12 @@ class Config:
     cert_days: int
     renew_before_days: int
     ca_days: int
+    ecs_cluster: str | None = None
+    """Where tasks run: renewed certificates reach them by a new deployment of the ECS
+    services tagged ``SERVICE_TAG=<service name>`` (ECS reads secrets at task start only)."""
+
+
+SERVICE_TAG = "trading-constructs:mesh-service"
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,12 @@ class _GetSecretValueResponse(TypedDict, total=False):
     SecretString: str
 
 
+class EcsClient(Protocol):
+    def list_services(self, **kwargs: object) -> dict[str, Any]: ...
+    def list_tags_for_resource(self, **kwargs: object) -> dict[str, Any]: ...
+    def update_service(self, **kwargs: object) -> dict[str, Any]: ...
+
+
 class SecretsManagerClient(Protocol):
     """The subset of the boto3 Secrets Manager client used here."""
 
@@ -202,6 +214,13 @@ def _region() -> str | None:
 def _kms_client() -> KmsClient:
     """Create the KMS client on first use and reuse it across invocations."""
     client: KmsClient = boto3.client("kms", region_name=_region())
+    return client
+
+
+@functools.cache
+def _ecs_client() -> EcsClient:
+    """Create the ECS client on first use and reuse it across invocations."""
+    client: EcsClient = boto3.client("ecs", region_name=_region())
     return client
 
 
@@ -289,6 +308,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         cert_days=cert_days,
         renew_before_days=renew_before_days,
         ca_days=ca_days,
+        ecs_cluster=environ.get("ECS_CLUSTER", "").strip() or None,
     )
 
 
@@ -449,8 +469,27 @@ def _run(config: Config, *, force: bool, now: datetime) -> IssueSummary:
         )
         raise IssuanceError(f"issuing failed for {failed}; the other services were processed")
     summary: IssueSummary = {"ca": ca_status, "issued": issued, "kept": kept}
+    if issued and config.ecs_cluster:
+        _restart(config.ecs_cluster, set(issued))
     _log(logging.INFO, "Done", **summary)
     return summary
+
+
+def _restart(cluster: str, names: set[str]) -> None:
+    """Start a new deployment of each ECS service whose tasks hold a reissued certificate."""
+    ecs = _ecs_client()
+    token: str | None = None
+    while True:
+        page = ecs.list_services(cluster=cluster, **({"nextToken": token} if token else {}))
+        for arn in page.get("serviceArns", []):
+            tags = ecs.list_tags_for_resource(resourceArn=arn).get("tags", [])
+            name = next((t.get("value") for t in tags if t.get("key") == SERVICE_TAG), None)
+            if name in names:
+                ecs.update_service(cluster=cluster, service=arn, forceNewDeployment=True)
+                _log(logging.INFO, "Started a new deployment", service=name, ecs_service=arn)
+        token = page.get("nextToken")
+        if not token:
+            return
 
 
 # --- CA ---------------------------------------------------------------------------------------
