@@ -238,6 +238,7 @@ class TradingPlatformStack(Stack):
             environment={"PORT": "8082"},
             backends=[ingestion, analytics],
             deployment=Deployment.blue_green(bake_time=Duration.minutes(10)),
+            public=True,
             scaling=ScalingOptions(
                 min_capacity=3,
                 max_capacity=20,

@@ -4,7 +4,14 @@ from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
 from .compliance import acknowledge_wildcard_resource, ignore_redundant_depends_on
 from .dashboard import PlatformDashboard
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
-from .mesh import ConnectionPoolOptions, Mesh, OutlierOptions, ResiliencePolicy, RetryOptions
+from .mesh import (
+    ConnectionPoolOptions,
+    Mesh,
+    MeshTlsOptions,
+    OutlierOptions,
+    ResiliencePolicy,
+    RetryOptions,
+)
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
 from .repository import (
     KEEP_LAST_IMAGES,
@@ -41,6 +48,7 @@ __all__ = [
     "DomainOptions",
     "HealthCheckOptions",
     "Mesh",
+    "MeshTlsOptions",
     "MeshedFargateService",
     "OutlierOptions",
     "PlatformDashboard",

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, ArnFormat, CfnResource, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
+from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, drop_provider_depends_on
 from .mesh import Mesh, MeshBackend, ResiliencePolicy
 from .repository import PullThroughCache
 
@@ -336,7 +337,14 @@ class TradingCluster(Construct):
         self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
         self.mesh: MeshBackend = mesh.build(
-            self, "Mesh", namespace=namespace, public_images=self.public_images
+            self,
+            "Mesh",
+            namespace=namespace,
+            public_images=self.public_images,
+            key=self.key,
+            vpc=self.vpc,
+            cluster=self.cluster,
+            alarm_topic=self.alarm_topic,
         )
         """The mesh backend services join."""
 
@@ -422,7 +430,7 @@ class TradingCluster(Construct):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         self.flow_log_group = log_group
-        _drop_redundant_depends_on(Stack.of(self))
+        drop_provider_depends_on(Stack.of(self), RESTRICT_DEFAULT_SG_PROVIDER)
         for subnet in vpc.public_subnets:
             Validations.of(subnet.node.find_child("DefaultRoute")).acknowledge(
                 *(
@@ -467,18 +475,6 @@ class TradingCluster(Construct):
         )
         # The flow log construct would add its grant as an inline policy; ours covers it.
         return role.without_policy_updates()
-
-
-_RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
-
-
-def _drop_redundant_depends_on(stack: Stack) -> None:
-    """The provider CDK adds to close the default security group has its function both
-    ``DependsOn`` and ``GetAtt`` its role; the first is redundant (cfn-lint W3005)."""
-    provider = stack.node.try_find_child(_RESTRICT_DEFAULT_SG_PROVIDER)
-    handler = provider.node.try_find_child("Handler") if provider else None
-    if isinstance(handler, CfnResource):
-        handler.add_deletion_override("DependsOn")
 
 
 def _check_existing_vpc(problems: Problems, vpc: ec2.IVpc) -> None:

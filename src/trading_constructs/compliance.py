@@ -45,3 +45,17 @@ def ignore_redundant_depends_on(construct: IConstruct) -> None:
     resource = construct.node.default_child
     if isinstance(resource, CfnResource):
         resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+
+
+RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
+TRIGGER_PROVIDER = "AWSCDK.TriggerCustomResourceProviderCustomResourceProvider"
+
+
+def drop_provider_depends_on(stack: Stack, provider_id: str) -> None:
+    """A custom resource provider aws-cdk-lib adds to a stack has its function both
+    ``DependsOn`` and ``GetAtt`` its role (cfn-lint W3005); the provider's function is not in a
+    VPC, so the ``DependsOn`` is dropped."""
+    provider = stack.node.try_find_child(provider_id)
+    handler = provider.node.try_find_child("Handler") if provider else None
+    if isinstance(handler, CfnResource):
+        handler.add_deletion_override("DependsOn")

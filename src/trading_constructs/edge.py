@@ -191,6 +191,13 @@ class TradingEdge(Construct):
                 patterns,
                 f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
             )
+        if service is not None and not service.public:
+            problems.add(
+                "service",
+                service.name,
+                "a service with public=True (its mesh listener then takes the load "
+                "balancer's plain HTTP; mutual TLS guards every other listener)",
+            )
         if service is not None and service.traffic is not None:
             problems.add(
                 "service",

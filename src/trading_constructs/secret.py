@@ -37,6 +37,29 @@ _ROTATION_CODE = Path(__file__).parent / "rotation"
 _EVERY_90_DAYS = Duration.days(ROTATION_DAYS)
 
 
+def secret_read_statements(secret: sm.ISecret) -> list[iam.PolicyStatement]:
+    """Reading one secret, for a managed policy: the value, and its key through Secrets
+    Manager only."""
+    statements = [
+        iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
+        )
+    ]
+    if secret.encryption_key is not None:
+        statements.append(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[secret.encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{secret.stack.region}.amazonaws.com"
+                    }
+                },
+            )
+        )
+    return statements
+
+
 class DbEngine(Enum):
     """A database engine with an AWS-hosted rotation function, and its default port."""
 

@@ -30,6 +30,7 @@ from .observability import (
 )
 from .repository import ServiceImage
 from .scaling import ScalingOptions
+from .secret import secret_read_statements
 
 # CPU units Fargate offers, each with the memory sizes (MiB) it can pair with.
 FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
@@ -231,6 +232,7 @@ class MeshedFargateService(Construct):
         traffic: Traffic | None = None,
         green_image: ServiceImage | None = None,
         resilience: ResiliencePolicy | None = None,
+        public: bool = False,
         log_retention_days: int = LOG_RETENTION_DAYS,
         alarm_thresholds: AlarmThresholds | None = None,
         readonly_root_filesystem: bool = True,
@@ -266,6 +268,10 @@ class MeshedFargateService(Construct):
         :param green_image: the image the green slot runs. :default: ``image``
         :param resilience: retries, circuit breaking and timeouts of calls to this service.
             :default: the cluster mesh's traffic policy
+        :param public: reached by a load balancer: its mesh listener then takes the load
+            balancer's plain HTTP (the ALB cannot present a mesh certificate) and the security
+            group alone decides who gets in; every other listener requires mutual TLS.
+            :default: False
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
             accepts. :default: 30
         :param alarm_thresholds: when the service's alarms fire. :default: ``AlarmThresholds()``
@@ -325,6 +331,7 @@ class MeshedFargateService(Construct):
 
         self.name = name
         self.port = port
+        self.public = public
         self.deployment: Deployment = deployment or Deployment.rolling()
         """How new revisions replace running ones."""
         self.cluster = cluster
@@ -365,7 +372,7 @@ class MeshedFargateService(Construct):
             container_secrets[variable] = ecs.Secret.from_secrets_manager(
                 reference.secret, reference.field
             )
-            execution_statements.extend(_secret_statements(reference.secret))
+            execution_statements.extend(secret_read_statements(reference.secret))
         if green_image is not None:
             execution_statements.extend(green_image.pull_statements())
 
@@ -432,6 +439,7 @@ class MeshedFargateService(Construct):
                 task_statements=task_statements,
                 observability=self.observability,
                 resilience=resilience or cluster.resilience,
+                public=public,
             )
         )
         """The service's place in the mesh (its virtual nodes, router and virtual service on
@@ -569,27 +577,6 @@ class MeshedFargateService(Construct):
     def alarms(self) -> dict[str, cloudwatch.Alarm]:
         """Alarms by name: ErrorLogs, Proxy5xx, TasksBelowDesired."""
         return self.observability.alarms
-
-
-def _secret_statements(secret: sm.ISecret) -> list[iam.PolicyStatement]:
-    statements = [
-        iam.PolicyStatement(
-            actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn]
-        )
-    ]
-    if secret.encryption_key is not None:
-        statements.append(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=[secret.encryption_key.key_arn],
-                conditions={
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{secret.stack.region}.amazonaws.com"
-                    }
-                },
-            )
-        )
-    return statements
 
 
 def _check_props(

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .._validation import Problems
@@ -14,7 +18,9 @@ from .app_mesh import END_OF_SUPPORT, ENVOY_VERSION, AppMeshBackend, AppMeshMemb
 from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 from .resilience import ConnectionPoolOptions, OutlierOptions, ResiliencePolicy, RetryOptions
 from .service_connect import ServiceConnectBackend, ServiceConnectMembership
+from .tls import MeshCertificates, MeshTlsOptions
 
+_DEFAULT_TLS = MeshTlsOptions()
 APP_MESH = "appmesh"
 SERVICE_CONNECT = "service-connect"
 MESH_KINDS = (APP_MESH, SERVICE_CONNECT)
@@ -38,6 +44,10 @@ class Mesh:
     mesh_name: str | None = None
     """The App Mesh mesh's name (App Mesh only). :default: a generated name"""
 
+    mtls: MeshTlsOptions | None = None
+    """Mutual TLS between services and its certificates' lifetimes (App Mesh only); None
+    turns it off. :default: ``MeshTlsOptions()`` with App Mesh"""
+
     def __post_init__(self) -> None:
         problems = Problems("Mesh")
         problems.one_of("kind", self.kind, MESH_KINDS)
@@ -49,6 +59,13 @@ class Mesh:
             r"v\d+\.\d+\.\d+\.\d+-prod",
             "an App Mesh Envoy release tag such as 'v1.29.12.1-prod'",
         )
+        if self.mtls is not None and not isinstance(self.mtls, MeshTlsOptions):
+            problems.add("mtls", self.mtls, "MeshTlsOptions or None")
+        if self.mtls is not None and self.kind == SERVICE_CONNECT:
+            problems.note(
+                "mtls applies to App Mesh (allowed: None with Service Connect, whose TLS "
+                "comes from AWS Private CA)"
+            )
         if self.mesh_name is not None:
             problems.pattern(
                 "mesh_name", self.mesh_name, r"[A-Za-z0-9_-]{1,255}", "1 to 255 of A-Z a-z 0-9 _ -"
@@ -61,6 +78,7 @@ class Mesh:
         resilience: ResiliencePolicy | None = None,
         envoy_version: str = ENVOY_VERSION,
         mesh_name: str | None = None,
+        mtls: MeshTlsOptions | None = _DEFAULT_TLS,
     ) -> Mesh:
         """AWS App Mesh with an Envoy sidecar per task. Past its end of support (2026-09-30):
         it synthesizes, but its resources can no longer be created."""
@@ -69,6 +87,7 @@ class Mesh:
             resilience=resilience or ResiliencePolicy(),
             envoy_version=envoy_version,
             mesh_name=mesh_name,
+            mtls=mtls,
         )
 
     @staticmethod
@@ -95,9 +114,13 @@ class Mesh:
         *,
         namespace: servicediscovery.PrivateDnsNamespace,
         public_images: PullThroughCache,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        cluster: ecs.ICluster,
+        alarm_topic: sns.ITopic,
     ) -> MeshBackend:
         if self.kind == APP_MESH:
-            return AppMeshBackend(
+            backend = AppMeshBackend(
                 scope,
                 id,
                 namespace=namespace,
@@ -105,6 +128,17 @@ class Mesh:
                 mesh_name=self.mesh_name,
                 envoy_version=self.envoy_version,
             )
+            if self.mtls is not None:
+                backend.certificates = MeshCertificates(
+                    backend,
+                    "Certificates",
+                    key=key,
+                    vpc=vpc,
+                    cluster_name=cluster.cluster_name,
+                    alarm_topic=alarm_topic,
+                    options=self.mtls,
+                )
+            return backend
         return ServiceConnectBackend(scope, id, namespace=namespace)
 
 
@@ -118,9 +152,11 @@ __all__ = [
     "ConnectionPoolOptions",
     "Mesh",
     "MeshBackend",
+    "MeshCertificates",
     "MeshMember",
     "MeshMembership",
     "MeshSlot",
+    "MeshTlsOptions",
     "OutlierOptions",
     "ResiliencePolicy",
     "RetryOptions",

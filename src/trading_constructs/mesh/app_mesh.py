@@ -7,15 +7,25 @@ deploy with ``Mesh.service_connect()`` (``-c mesh=service-connect`` in the examp
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Annotations, CfnResource, Duration, Validations
+from aws_cdk import Acknowledgment, Annotations, CfnResource, Duration, Tags, Validations
 from aws_cdk import aws_appmesh as appmesh
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from ..repository import PullThroughCache
+from ..secret import secret_read_statements
 from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
+from .tls import (
+    CA_FILE,
+    CERT_FILE,
+    CERT_INIT_CONTAINER,
+    KEY_FILE,
+    SERVICE_TAG,
+    MeshCertificates,
+)
 
 END_OF_SUPPORT = "2026-09-30"
 ENVOY_REPOSITORY = "appmesh/aws-appmesh-envoy"
@@ -78,11 +88,14 @@ class AppMeshBackend(MeshBackend):
         public_images: PullThroughCache,
         mesh_name: str | None = None,
         envoy_version: str = ENVOY_VERSION,
+        certificates: MeshCertificates | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.namespace = namespace
         self.public_images = public_images
         self.envoy_version = envoy_version
+        self.certificates = certificates
+        """Mutual TLS: issues each service's certificate; None turns mTLS off."""
         self.mesh: appmesh.Mesh = appmesh.Mesh(
             self, "Mesh", mesh_name=mesh_name, egress_filter=appmesh.MeshFilterType.DROP_ALL
         )
@@ -134,6 +147,17 @@ class AppMeshMembership(MeshMembership):
             custom_health_check=servicediscovery.HealthCheckCustomConfig(failure_threshold=1),
         )
         """The Cloud Map service the tasks of every slot register in."""
+        self.san = f"{member.name}.{backend.namespace.namespace_name}"
+        """The name in this service's certificate, which its callers check."""
+        self.callers: set[str] = set()
+        self.certificate: sm.ISecret | None = (
+            backend.certificates.issue_for(member.name, [self.san])
+            if backend.certificates is not None
+            else None
+        )
+        """The secret holding the service's certificate, key and CA bundle (mTLS)."""
+        if self.certificate is not None:
+            member.execution_statements.extend(secret_read_statements(self.certificate))
         self.virtual_nodes: dict[str | None, appmesh.VirtualNode] = {
             slot.id: self._virtual_node(slot, several=len(member.slots) > 1)
             for slot in member.slots
@@ -195,10 +219,25 @@ class AppMeshMembership(MeshMembership):
                         max_connections=resilience.connection_pool.max_connections,
                         max_pending_requests=resilience.connection_pool.max_pending_requests,
                     ),
+                    tls=self._listener_tls(),
                 )
             ],
             access_log=appmesh.AccessLog.from_file_path(
                 "/dev/stdout", appmesh.LoggingFormat.from_json(_ACCESS_LOG_FORMAT)
+            ),
+        )
+
+    def _listener_tls(self) -> appmesh.ListenerTlsOptions | None:
+        """STRICT mutual TLS: present our certificate, accept only clients the platform CA
+        signed (and, once callers are declared, only their names). A public service's listener
+        takes the load balancer's plain HTTP instead, behind its security group."""
+        if self.certificate is None or self.member.public:
+            return None
+        return appmesh.ListenerTlsOptions(
+            mode=appmesh.TlsMode.STRICT,
+            certificate=appmesh.TlsCertificate.file(CERT_FILE, KEY_FILE),
+            mutual_tls_validation=appmesh.MutualTlsValidation(
+                trust=appmesh.TlsValidationTrust.file(CA_FILE)
             ),
         )
 
@@ -266,6 +305,17 @@ class AppMeshMembership(MeshMembership):
             member.execution_statements.extend(
                 backend.public_images.pull_statements(ENVOY_REPOSITORY)
             )
+        if backend.certificates is not None and self.certificate is not None:
+            backend.certificates.add_to_task(
+                slot.task_definition,
+                envoy,
+                self.certificate,
+                image=ecs.ContainerImage.from_registry(backend.public_images.image_uri(repository)),
+                logging=ecs.LogDrivers.aws_logs(
+                    stream_prefix=CERT_INIT_CONTAINER,
+                    log_group=member.observability.log_group(ENVOY_CONTAINER),
+                ),
+            )
         member.task_statements.append(
             iam.PolicyStatement(
                 actions=["appmesh:StreamAggregatedResources"],
@@ -276,11 +326,43 @@ class AppMeshMembership(MeshMembership):
 
     def add_backend(self, backend: MeshMembership) -> None:
         assert isinstance(backend, AppMeshMembership)
+        policy = None
+        if self.certificate is not None:
+            # Present our certificate; accept only the backend's name, signed by the CA.
+            policy = appmesh.TlsClientPolicy(
+                mutual_tls_certificate=appmesh.MutualTlsCertificate.file(CERT_FILE, KEY_FILE),
+                validation=appmesh.TlsValidation(
+                    trust=appmesh.TlsValidationTrust.file(CA_FILE),
+                    subject_alternative_names=appmesh.SubjectAlternativeNames.matching_exactly(
+                        backend.san
+                    ),
+                ),
+            )
         for node in self.virtual_nodes.values():
-            node.add_backend(appmesh.Backend.virtual_service(backend.virtual_service))
+            node.add_backend(
+                appmesh.Backend.virtual_service(backend.virtual_service, tls_client_policy=policy)
+            )
+        backend.admit(self.san)
+
+    def admit(self, caller_san: str) -> None:
+        """Accept client certificates with this name on the listener (the declared callers)."""
+        self.callers.add(caller_san)
+        if self._listener_tls() is None:
+            return
+        for node in self.virtual_nodes.values():
+            cfn = node.node.default_child
+            assert isinstance(cfn, CfnResource)
+            cfn.add_property_override(
+                "Spec.Listeners.0.TLS.Validation.SubjectAlternativeNames",
+                {"Match": {"Exact": sorted(self.callers)}},
+            )
 
     def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
-        """Register the slot's tasks in Cloud Map, where its virtual node finds them."""
+        """Register the slot's tasks in Cloud Map, where its virtual node finds them; with
+        mTLS, start tasks only once certificates exist, and let renewals redeploy them."""
         service.associate_cloud_map_service(
             service=self.discovery, container=slot.app_container, container_port=self.member.port
         )
+        if self.backend.certificates is not None:
+            service.node.add_dependency(self.backend.certificates.first_issue)
+            Tags.of(service).add(SERVICE_TAG, self.member.name)

@@ -47,6 +47,8 @@ class MeshMember:
     """Grow this: what the containers need (the proxy's configuration stream)."""
     observability: ServiceObservability
     resilience: ResiliencePolicy
+    public: bool = False
+    """Reached by a load balancer: its listener takes plain HTTP."""
 
 
 class MeshMembership(ABC):

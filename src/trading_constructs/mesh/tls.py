@@ -1,0 +1,391 @@
+"""Certificates for mutual TLS in the mesh: a platform CA whose key never leaves KMS, one
+certificate per service, issued before the services start and renewed on a schedule.
+
+App Mesh takes mTLS certificates on Fargate from files (or SDS, whose SPIRE agent does not run
+on ECS), not from ACM. So each service's certificate, key and the CA bundle live in a secret of
+its own, and a task's init container writes them into a task volume that Envoy mounts
+read-only; Envoy starts only after that container succeeded. No key appears in a template, in
+code or in a log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsii
+from aws_cdk import (
+    Acknowledgment,
+    Duration,
+    IStableStringProducer,
+    Lazy,
+    RemovalPolicy,
+    Stack,
+    Validations,
+    triggers,
+)
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from .._validation import Problems
+from ..compliance import (
+    TRIGGER_PROVIDER,
+    acknowledge_wildcard_resource,
+    drop_provider_depends_on,
+    ignore_redundant_depends_on,
+)
+
+CERT_DIR = "/etc/mesh-tls"
+CERT_FILE = f"{CERT_DIR}/cert.pem"
+KEY_FILE = f"{CERT_DIR}/key.pem"
+CA_FILE = f"{CERT_DIR}/ca.pem"
+CERT_VOLUME = "mesh-tls"
+CERT_INIT_CONTAINER = "mesh-tls-init"
+SERVICE_TAG = "trading-constructs:mesh-service"
+_ISSUER_CODE = Path(__file__).resolve().parents[1] / "mtls"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshTlsOptions:
+    """Lifetimes of the mesh's certificates."""
+
+    cert_days: int = 30
+    """Days a service certificate is valid, 2 to 397. :default: 30"""
+
+    renew_before_days: int = 10
+    """Days before expiry a certificate is reissued (and the service redeployed), 1 to
+    cert_days - 1. :default: 10"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("MeshTlsOptions")
+        problems.int_range("cert_days", self.cert_days, 2, 397)
+        if not problems.problems:
+            problems.int_range("renew_before_days", self.renew_before_days, 1, self.cert_days - 1)
+        problems.raise_if_any()
+
+
+@jsii.implements(IStableStringProducer)
+class _ServicesJson:
+    """The issuer's SERVICES setting, produced at synthesis once every service has joined."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.entries: list[dict[str, object]] = []
+
+    def produce(self) -> str:
+        return str(self.stack.to_json_string(self.entries))
+
+
+class MeshCertificates(Construct):
+    """The platform CA (an asymmetric KMS key), a secret per service certificate, and the
+    function that issues them: once at deployment, before any service starts, and daily after,
+    reissuing what is within ``renew_before_days`` of expiry and redeploying its services."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        cluster_name: str,
+        alarm_topic: sns.ITopic,
+        options: MeshTlsOptions | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        options = options or MeshTlsOptions()
+        stack = Stack.of(self)
+        self.key = key
+        self.removal_policy = removal_policy
+        self.ca_key: kms.Key = kms.Key(
+            self,
+            "CaKey",
+            description="trading platform mesh CA: signs service certificates, never leaves KMS",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=removal_policy,
+        )
+        """The CA's private key, in KMS."""
+        Validations.of(self.ca_key).acknowledge(
+            *(
+                Acknowledgment(
+                    id=rule,
+                    reason="KMS rotates symmetric keys only; this asymmetric CA key is replaced "
+                    "by issuing a new CA, which the issuer's CA checks handle.",
+                )
+                for rule in (
+                    "AwsSolutions::AwsSolutions-KMS5",
+                    "NIST.800.53.R5::NIST.800.53.R5-KMSBackingKeyRotationEnabled",
+                    "PCI.DSS.321::PCI.DSS.321-KMSBackingKeyRotationEnabled",
+                )
+            )
+        )
+        self.ca_secret: sm.Secret = self._secret("CaCertificate", "mesh CA certificate")
+        """The CA certificate (public), for anyone who needs to trust the mesh."""
+        self._services = _ServicesJson(stack)
+
+        log_group = logs.LogGroup(
+            self,
+            "IssuerLogs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=key,
+            removal_policy=removal_policy,
+        )
+        role = iam.Role(
+            self,
+            "IssuerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Issues the mesh's service certificates and nothing else",
+        )
+        group = ec2.SecurityGroup(
+            self,
+            "IssuerSecurityGroup",
+            vpc=vpc,
+            description="Mesh certificate issuer: AWS APIs over HTTPS only",
+            allow_all_outbound=False,
+        )
+        group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "KMS, Secrets Manager, ECS")
+        self.function: lambda_.Function = lambda_.Function(
+            self,
+            "Issuer",
+            description="Issues and renews the mesh's mutual-TLS certificates",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="issuer.handler",
+            code=lambda_.Code.from_asset(
+                str(_ISSUER_CODE), exclude=["__pycache__", "*.pyc", "__init__.py"]
+            ),
+            timeout=Duration.minutes(2),
+            memory_size=256,
+            environment={
+                "CA_KEY_ID": self.ca_key.key_arn,
+                "DATA_KEY_ID": key.key_arn,
+                "CA_SECRET_ARN": self.ca_secret.secret_arn,
+                "SERVICES": Lazy.string(self._services),
+                "CERT_DAYS": str(options.cert_days),
+                "RENEW_BEFORE_DAYS": str(options.renew_before_days),
+                "ECS_CLUSTER": cluster_name,
+            },
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            security_groups=[group],
+            # Runs never overlap: two would race to create the CA certificate.
+            reserved_concurrent_executions=1,
+            log_group=log_group,
+            role=role.without_policy_updates(),
+        )
+        """The issuing function (``trading_constructs/mtls/issuer.py``)."""
+        ignore_redundant_depends_on(self.function)
+        self.policy: iam.ManagedPolicy = iam.ManagedPolicy(
+            self,
+            "IssuerPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["kms:GetPublicKey", "kms:Sign"],
+                    resources=[self.ca_key.key_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKeyPair"],
+                    resources=[key.key_arn],
+                    conditions={"StringEquals": {"kms:DataKeyPairSpec": "ECC_NIST_P256"}},
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"
+                        }
+                    },
+                ),
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                    resources=[self.ca_secret.secret_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[log_group.log_group_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=["ecs:ListServices"],
+                    resources=["*"],
+                    conditions={"ArnEquals": {"ecs:cluster": self._cluster_arn(cluster_name)}},
+                ),
+                iam.PolicyStatement(
+                    actions=["ecs:ListTagsForResource", "ecs:UpdateService"],
+                    resources=[
+                        stack.format_arn(
+                            service="ecs",
+                            resource="service",
+                            resource_name=f"{cluster_name}/*",
+                        )
+                    ],
+                ),
+                iam.PolicyStatement(
+                    actions=[
+                        "ec2:AssignPrivateIpAddresses",
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DeleteNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DescribeSubnets",
+                        "ec2:UnassignPrivateIpAddresses",
+                    ],
+                    resources=["*"],
+                ),
+            ],
+        )
+        self.function.node.add_dependency(self.policy)
+        acknowledge_wildcard_resource(
+            self.policy,
+            "*",
+            reason="ecs:ListServices (limited by the ecs:cluster condition) and the network "
+            "interface actions of a VPC Lambda have no resource-level permissions.",
+        )
+        acknowledge_wildcard_resource(
+            self.policy,
+            stack.format_arn(service="ecs", resource="service", resource_name=f"{cluster_name}/*"),
+            reason="The issuer redeploys the services of this one cluster whose certificates "
+            "it renewed; their names are generated.",
+        )
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(
+                id="NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
+                reason="The issuer runs on a daily schedule and at deployment; a failed run is "
+                "an ERROR log line and an error metric, and the next run repeats the work.",
+            )
+        )
+        self.schedule: events.Rule = events.Rule(
+            self,
+            "Daily",
+            description="Renew mesh certificates nearing expiry",
+            schedule=events.Schedule.rate(Duration.days(1)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        """Runs the issuer daily."""
+        self.first_issue: triggers.Trigger = triggers.Trigger(
+            self,
+            "FirstIssue",
+            handler=self.function,
+            timeout=Duration.minutes(3),
+            execute_on_handler_change=True,
+        )
+        """Runs the issuer during deployment, before the services that need certificates."""
+        drop_provider_depends_on(stack, TRIGGER_PROVIDER)
+        errors = self.function.metric_errors(period=Duration.hours(1), statistic="Sum")
+        self.alarm = errors.create_alarm(
+            self,
+            "IssuerErrors",
+            threshold=1,
+            evaluation_periods=1,
+            alarm_description="Mesh certificate issuing failed: certificates may expire",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
+        self.alarm.add_ok_action(cloudwatch_actions.SnsAction(alarm_topic))
+
+    def _cluster_arn(self, cluster_name: str) -> str:
+        return Stack.of(self).format_arn(
+            service="ecs", resource="cluster", resource_name=cluster_name
+        )
+
+    def _secret(self, id: str, what: str) -> sm.Secret:
+        secret = sm.Secret(
+            self,
+            id,
+            description=f"{what} (written by the mesh certificate issuer)",
+            encryption_key=self.key,
+            # A placeholder the issuer replaces; CloudFormation needs some value.
+            generate_secret_string=sm.SecretStringGenerator(
+                secret_string_template=json.dumps({"state": "pending"}),
+                generate_string_key="placeholder",
+            ),
+            removal_policy=self.removal_policy,
+        )
+        Validations.of(secret).acknowledge(
+            *(
+                Acknowledgment(
+                    id=rule,
+                    reason="Renewed by the mesh certificate issuer on its own daily schedule "
+                    "(before expiry), not by Secrets Manager rotation.",
+                )
+                for rule in (
+                    "AwsSolutions::AwsSolutions-SMG4",
+                    "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
+                    "PCI.DSS.321::PCI.DSS.321-SecretsManagerRotationEnabled",
+                )
+            )
+        )
+        return secret
+
+    def issue_for(self, service: str, sans: list[str]) -> sm.Secret:
+        """A secret that will hold ``service``'s certificate, key and the CA bundle."""
+        construct_id = "".join(p.capitalize() for p in service.split("-")) + "Certificate"
+        secret = self._secret(construct_id, f"mesh certificate of {service}")
+        self._services.entries.append(
+            {"name": service, "secret_arn": secret.secret_arn, "sans": sans}
+        )
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                resources=[secret.secret_arn],
+            )
+        )
+        return secret
+
+    def add_to_task(
+        self,
+        task_definition: ecs.FargateTaskDefinition,
+        envoy: ecs.ContainerDefinition,
+        secret: sm.ISecret,
+        image: ecs.ContainerImage,
+        logging: ecs.LogDriver,
+    ) -> ecs.ContainerDefinition:
+        """The init container that writes the certificate files, and Envoy's read-only mount.
+        The values arrive as ECS secrets in the init container's environment only."""
+        task_definition.add_volume(name=CERT_VOLUME)
+        init = task_definition.add_container(
+            CERT_INIT_CONTAINER,
+            container_name=CERT_INIT_CONTAINER,
+            image=image,
+            essential=False,
+            user="1337",
+            memory_reservation_mib=32,
+            entry_point=["sh", "-c"],
+            command=[
+                "umask 077 && "
+                f'printf "%s" "$MESH_TLS_CERT" > {CERT_FILE} && '
+                f'printf "%s" "$MESH_TLS_KEY" > {KEY_FILE} && '
+                f'printf "%s" "$MESH_TLS_CA" > {CA_FILE}'
+            ],
+            secrets={
+                "MESH_TLS_CERT": ecs.Secret.from_secrets_manager(secret, "cert"),
+                "MESH_TLS_KEY": ecs.Secret.from_secrets_manager(secret, "key"),
+                "MESH_TLS_CA": ecs.Secret.from_secrets_manager(secret, "ca"),
+            },
+            logging=logging,
+        )
+        init.add_mount_points(
+            ecs.MountPoint(container_path=CERT_DIR, source_volume=CERT_VOLUME, read_only=False)
+        )
+        envoy.add_mount_points(
+            ecs.MountPoint(container_path=CERT_DIR, source_volume=CERT_VOLUME, read_only=True)
+        )
+        envoy.add_container_dependencies(
+            ecs.ContainerDependency(
+                container=init, condition=ecs.ContainerDependencyCondition.SUCCESS
+            )
+        )
+        return init
