@@ -51,6 +51,32 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "TradingPlatform/MarketDataApiKey/RotationPolicy": [
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
     ],
+    "TradingPlatform/Platform/Mesh/Certificates/CaKey": [
+        "AwsSolutions::AwsSolutions-KMS5",
+        "NIST.800.53.R5::NIST.800.53.R5-KMSBackingKeyRotationEnabled",
+        "PCI.DSS.321::PCI.DSS.321-KMSBackingKeyRotationEnabled",
+    ],
+    **{
+        f"TradingPlatform/Platform/Mesh/Certificates/{secret}": [
+            "AwsSolutions::AwsSolutions-SMG4",
+            "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
+            "PCI.DSS.321::PCI.DSS.321-SecretsManagerRotationEnabled",
+        ]
+        for secret in (
+            "CaCertificate",
+            "DataIngestionCertificate",
+            "AnalyticsEngineCertificate",
+            "ApiGatewayCertificate",
+        )
+    },
+    "TradingPlatform/Platform/Mesh/Certificates/Issuer": [
+        "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ"
+    ],
+    "TradingPlatform/Platform/Mesh/Certificates/IssuerPolicy": [
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:ecs:us-east-1:<AWS::AccountId>:"
+        "service/<PlatformCluster6842C9C4>/*]",
+    ],
     "TradingPlatform/ApiGateway/Service/AlternateRole": [
         "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
         "AmazonECSInfrastructureRolePolicyForLoadBalancers]"
@@ -98,7 +124,7 @@ DELIBERATE = {"Custom": {"W3010"}, "Existing": {"W3010"}}
 
 # Resources whose replacement would lose data: their logical IDs are part of the public contract.
 STATEFUL_LOGICAL_IDS = {
-    "AWS::KMS::Key": {"PlatformKeyE2280810"},
+    "AWS::KMS::Key": {"PlatformKeyE2280810", "PlatformMeshCertificatesCaKey6F039DD3"},
     "AWS::Logs::LogGroup": {
         "PlatformFlowLogsD65C18D7",
         "CustomCDKECRDeploymentbd07c930edb94112a20f03f096f53666512MiBLogGroup77C91646",
@@ -111,6 +137,7 @@ STATEFUL_LOGICAL_IDS = {
         "ApiGatewayObservabilityApiGatewayLogs423C6A53",
         "ApiGatewayObservabilityEnvoyLogs6B9CFD48",
         "EdgeWebAclLogs9AEEB6B6",
+        "PlatformMeshCertificatesIssuerLogs7AAC547A",
     },
     "AWS::S3::Bucket": {"EdgeAccessLogsC159D9EF"},
     "AWS::ECR::Repository": {
@@ -121,6 +148,10 @@ STATEFUL_LOGICAL_IDS = {
     "AWS::SecretsManager::Secret": {
         "MarketDataDbSecret99996237",
         "MarketDataApiKeySecret6E5373BA",
+        "PlatformMeshCertificatesCaCertificateE0B67466",
+        "PlatformMeshCertificatesDataIngestionCertificate4B06426A",
+        "PlatformMeshCertificatesAnalyticsEngineCertificate46149DE8",
+        "PlatformMeshCertificatesApiGatewayCertificate10BF0A77",
     },
     "AWS::Backup::BackupVault": {"BackupVault3A9C5852"},
 }

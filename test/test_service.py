@@ -103,7 +103,9 @@ def test_services_register_in_cloud_map(example_template: Template) -> None:
 def test_every_container_has_a_health_check_and_logs(example_template: Template) -> None:
     for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
         for container in task["Properties"]["ContainerDefinitions"]:
-            assert "HealthCheck" in container, container["Name"]
+            # the one-shot init container exits; Envoy waits for its SUCCESS instead
+            if container["Name"] != "mesh-tls-init":
+                assert "HealthCheck" in container, container["Name"]
             assert container["LogConfiguration"]["LogDriver"] == "awslogs"
 
 
@@ -151,7 +153,7 @@ def test_every_image_comes_from_private_ecr(example_template: Template) -> None:
             image = json.dumps(container["Image"])
             assert ".dkr.ecr." in image, container["Name"]
             assert "public.ecr.aws" not in image and "docker.io" not in image
-            if container["Name"] == "envoy":
+            if container["Name"] in ("envoy", "mesh-tls-init"):
                 assert "/ecr-public/appmesh/aws-appmesh-envoy:v1.29.12.1-prod" in image
             else:
                 assert "Repository" in image  # the service's own scanned repository
@@ -176,6 +178,7 @@ def test_no_wildcard_action_and_star_only_where_no_resource_level_exists(
 ) -> None:
     no_resource_level = {
         "ecr:GetAuthorizationToken",
+        "ecs:ListServices",  # limited by an ecs:cluster condition
         "secretsmanager:GetRandomPassword",
         "ec2:AssignPrivateIpAddresses",
         "ec2:CreateNetworkInterface",
@@ -208,7 +211,17 @@ def test_execution_role_pulls_own_image_writes_own_logs_reads_own_secret(
         r["Fn::GetAtt"][0][: len("DataIngestionObservability")] for r in logs["Resource"]
     ) == ["DataIngestionObservability", "DataIngestionObservability"]
     secret = next(s for s in statements if "secretsmanager:GetSecretValue" in _actions(s))
-    assert secret["Resource"]["Ref"].startswith("MarketDataApiKeySecret")
+    # its API key, and its own mesh certificate: nothing else
+    assert sorted(r["Ref"] for r in secret["Resource"]) == sorted(
+        [
+            next(
+                k
+                for k in _of_type(example_template, "AWS::SecretsManager::Secret")
+                if k.startswith(prefix)
+            )
+            for prefix in ("MarketDataApiKeySecret", "PlatformMeshCertificatesDataIngestion")
+        ]
+    )
     decrypt = next(s for s in statements if "kms:Decrypt" in _actions(s))
     assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == (
         "secretsmanager.us-east-1.amazonaws.com"
@@ -428,8 +441,9 @@ def test_alarms_on_errors_5xx_and_missing_tasks_notify_the_topic(
     example_template: Template,
 ) -> None:
     alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
-    # errors and 5xx per service, missing tasks per slot, 3 on the load balancer
-    assert len(alarms) == 3 + 3 + 5 + 3
+    # errors and 5xx per service, missing tasks per slot, 3 on the load balancer, and the
+    # certificate issuer's errors
+    assert len(alarms) == 3 + 3 + 5 + 3 + 1
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert action["Ref"].startswith("PlatformAlarms")

@@ -284,6 +284,14 @@ class MeshCertificates(Construct):
         )
         """Runs the issuer during deployment, before the services that need certificates."""
         drop_provider_depends_on(stack, TRIGGER_PROVIDER)
+        Validations.of(self.function).acknowledge(
+            Acknowledgment(
+                id="Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias",
+                reason="Only the trigger invokes a version of the issuer, and its role's "
+                "identity policy allows the function's versions (<arn>:*); nothing relies on "
+                "a resource policy for a qualifier.",
+            )
+        )
         errors = self.function.metric_errors(period=Duration.hours(1), statistic="Sum")
         self.alarm = errors.create_alarm(
             self,
