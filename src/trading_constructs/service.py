@@ -14,6 +14,7 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
@@ -123,6 +124,11 @@ class Deployment:
     """Blue/green only: how long both revisions stay up after the shift, so a rollback is
     instant, 0 to 1440 minutes. :default: None (rolling)"""
 
+    lifecycle_hook: lambda_.IFunction | None = None
+    """Blue/green only: a function ECS calls after test traffic reached the new revision
+    (POST_TEST_TRAFFIC_SHIFT); it fails the deployment, and rolls it back, by answering
+    FAILED. :default: None"""
+
     def __post_init__(self) -> None:
         problems = Problems("Deployment")
         problems.one_of(
@@ -132,6 +138,13 @@ class Deployment:
         )
         if self.strategy == ecs.DeploymentStrategy.ROLLING and self.bake_time is not None:
             problems.note("bake_time applies to blue/green only (allowed: None with ROLLING)")
+        if self.lifecycle_hook is not None:
+            if self.strategy == ecs.DeploymentStrategy.ROLLING:
+                problems.note(
+                    "lifecycle_hook applies to blue/green only (allowed: None with ROLLING)"
+                )
+            if not hasattr(self.lifecycle_hook, "function_arn"):
+                problems.add("lifecycle_hook", self.lifecycle_hook, "an aws_lambda.IFunction")
         if self.bake_time is not None:
             if not isinstance(self.bake_time, Duration):
                 problems.add("bake_time", self.bake_time, "an aws_cdk.Duration")
@@ -146,10 +159,14 @@ class Deployment:
         return Deployment()
 
     @staticmethod
-    def blue_green(*, bake_time: Duration | None = None) -> Deployment:
+    def blue_green(
+        *, bake_time: Duration | None = None, lifecycle_hook: lambda_.IFunction | None = None
+    ) -> Deployment:
+        """ECS native blue/green: :default: bake_time 10 minutes, no lifecycle hook."""
         return Deployment(
             strategy=ecs.DeploymentStrategy.BLUE_GREEN,
             bake_time=bake_time if bake_time is not None else Duration.minutes(10),
+            lifecycle_hook=lifecycle_hook,
         )
 
 
@@ -473,6 +490,14 @@ class MeshedFargateService(Construct):
                 bake_time=self.deployment.bake_time,
             )
             self.membership.bind_service(service, slot)
+            if self.deployment.lifecycle_hook is not None:
+                service.add_lifecycle_hook(
+                    ecs.DeploymentLifecycleLambdaTarget(
+                        self.deployment.lifecycle_hook,
+                        f"{slot.id or ''}PostTestTrafficHook",
+                        lifecycle_stages=[ecs.DeploymentLifecycleStage.POST_TEST_TRAFFIC_SHIFT],
+                    )
+                )
             self.services[key] = service
             if scaled and not idle:
                 self.scalings[key] = (scaling or ScalingOptions()).apply(service, name)
