@@ -154,8 +154,8 @@ class TradingEdge(Construct):
             the load balancer. :default: none; with neither, HTTP only and a synth warning
         :param ingress_cidrs: IPv4 ranges that may reach 80/443. :default: the internet
         :param test_port: the blue/green test listener's port. :default: 9443
-        :param test_cidrs: IPv4 ranges that may reach the test listener. :default: none (only
-            from inside the VPC)
+        :param test_cidrs: IPv4 ranges that may reach the test listener.
+            :default: none (the test listener is closed until ranges are given)
         :param health: the target group's health check on the service's health path.
             :default: ``TargetHealthOptions()``
         :param deregistration_delay: how long a stopping task drains, 0 to 3600 s.
