@@ -148,6 +148,12 @@ test.exec(f"{VENV_BIN}/ruff format --check src test examples scripts .projenrc.p
 test.exec(f"{VENV_BIN}/mypy --strict src")
 test.exec(f"{VENV_BIN}/python -m pytest")
 
+bench = project.add_task("bench", description="Time construction and synthesis of the example")
+bench.exec(
+    f"{VENV_BIN}/python -m pytest test/benchmarks/bench_synth.py --benchmark-enable "
+    "-p no:cacheprovider -o python_files=bench_*.py"
+)
+
 synth = project.add_task("synth:example", description="Synthesize the example platform")
 synth.exec("cdk synth --quiet")
 
