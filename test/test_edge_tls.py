@@ -337,3 +337,43 @@ def test_alarms_go_to_an_encrypted_topic(example_template: Template) -> None:
     assert topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0].startswith("PlatformKey")
     for alarm in _of_type(example_template, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"][0]["Ref"].startswith("PlatformAlarms")
+
+
+def test_service_connect_tls_from_a_private_ca(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from aws_cdk import App, Stack
+    from conftest import CDK_CONTEXT, ENV
+
+    from trading_constructs import (
+        Mesh,
+        MeshedFargateService,
+        ScannedRepository,
+        ServiceImage,
+        TradingCluster,
+    )
+
+    # GIVEN a Service Connect platform with a Private CA
+    authority = (
+        "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/"
+        "12345678-1234-1234-1234-123456789012"
+    )
+    app = App(context=CDK_CONTEXT, outdir=str(tmp_path_factory.mktemp("sc-tls")))
+    stack = Stack(app, "ScTls", env=ENV)
+    platform = TradingCluster(
+        stack, "Platform", mesh=Mesh.service_connect(tls_authority_arn=authority)
+    )
+    repository = ScannedRepository(stack, "Repo", key=platform.key)
+    MeshedFargateService(
+        stack,
+        "Svc",
+        cluster=platform,
+        name="svc",
+        port=8080,
+        image=ServiceImage(repository=repository, tag="v1"),
+    )
+    # WHEN synthesized  THEN the service's Service Connect entry has TLS from that CA
+    template = Template.from_stack(stack)
+    (service,) = _of_type(template, "AWS::ECS::Service").values()
+    (entry,) = service["Properties"]["ServiceConnectConfiguration"]["Services"]
+    tls = entry["Tls"]
+    assert tls["IssuerCertificateAuthority"] == {"AwsPcaAuthorityArn": authority}
+    assert tls["RoleArn"]["Fn::GetAtt"][0].startswith("PlatformMeshTlsRole")

@@ -34,7 +34,7 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region),
         description="Trading analytics platform on ECS Fargate (trading-constructs example)",
         nat_gateways=nat_gateways,
-        mesh=Mesh.from_name(str(app.node.try_get_context("mesh") or "appmesh")),
+        mesh=_mesh(app),
         image_tag=app.node.try_get_context("image_tag"),
         certificate_arn=app.node.try_get_context("certificate_arn"),
         green_weight=int(app.node.try_get_context("green_weight") or 0),
@@ -44,6 +44,16 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
     )
     add_compliance_checks(app)
     return app
+
+
+def _mesh(app: App) -> Mesh:
+    """``-c mesh=appmesh|service-connect``; Service Connect takes ``-c tls_authority_arn=...``
+    (an AWS Private CA) for TLS between services."""
+    mesh = Mesh.from_name(str(app.node.try_get_context("mesh") or "appmesh"))
+    authority = app.node.try_get_context("tls_authority_arn")
+    if authority and mesh.kind == "service-connect":
+        return Mesh.service_connect(tls_authority_arn=str(authority))
+    return mesh
 
 
 def _flag(value: object, *, default: bool) -> bool:

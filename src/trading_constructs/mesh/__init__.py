@@ -48,6 +48,10 @@ class Mesh:
     """Mutual TLS between services and its certificates' lifetimes (App Mesh only); None
     turns it off. :default: ``MeshTlsOptions()`` with App Mesh"""
 
+    tls_authority_arn: str | None = None
+    """Service Connect only: the AWS Private CA that issues TLS certificates for traffic
+    between services. :default: None (no TLS)"""
+
     def __post_init__(self) -> None:
         problems = Problems("Mesh")
         problems.one_of("kind", self.kind, MESH_KINDS)
@@ -65,6 +69,15 @@ class Mesh:
             problems.note(
                 "mtls applies to App Mesh (allowed: None with Service Connect, whose TLS "
                 "comes from AWS Private CA)"
+            )
+        if self.tls_authority_arn is not None:
+            if self.kind != SERVICE_CONNECT:
+                problems.note("tls_authority_arn applies to Service Connect (allowed: None)")
+            problems.pattern(
+                "tls_authority_arn",
+                self.tls_authority_arn,
+                r"arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/[0-9a-f-]{36}",
+                "an AWS Private CA certificate-authority ARN",
             )
         if self.mesh_name is not None:
             problems.pattern(
@@ -91,9 +104,16 @@ class Mesh:
         )
 
     @staticmethod
-    def service_connect(*, resilience: ResiliencePolicy | None = None) -> Mesh:
-        """ECS Service Connect: the proxy is ECS's own; the timeouts of ``resilience`` apply."""
-        return Mesh(kind=SERVICE_CONNECT, resilience=resilience or ResiliencePolicy())
+    def service_connect(
+        *, resilience: ResiliencePolicy | None = None, tls_authority_arn: str | None = None
+    ) -> Mesh:
+        """ECS Service Connect: the proxy is ECS's own; the timeouts of ``resilience`` apply,
+        and TLS between services when a Private CA is given."""
+        return Mesh(
+            kind=SERVICE_CONNECT,
+            resilience=resilience or ResiliencePolicy(),
+            tls_authority_arn=tls_authority_arn,
+        )
 
     @staticmethod
     def from_name(name: str, *, resilience: ResiliencePolicy | None = None) -> Mesh:
@@ -139,7 +159,9 @@ class Mesh:
                     options=self.mtls,
                 )
             return backend
-        return ServiceConnectBackend(scope, id, namespace=namespace)
+        return ServiceConnectBackend(
+            scope, id, namespace=namespace, tls_authority_arn=self.tls_authority_arn
+        )
 
 
 __all__ = [

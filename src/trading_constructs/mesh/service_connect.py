@@ -8,9 +8,10 @@ set per service are the timeouts, which come from the service's ResiliencePolicy
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
@@ -23,10 +24,43 @@ class ServiceConnectBackend(MeshBackend):
     """Service Connect in the cluster's private DNS namespace."""
 
     def __init__(
-        self, scope: Construct, id: str, *, namespace: servicediscovery.PrivateDnsNamespace
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        namespace: servicediscovery.PrivateDnsNamespace,
+        tls_authority_arn: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.namespace = namespace
+        self.tls: ecs.ServiceConnectTlsConfiguration | None = None
+        """TLS between services, with certificates from an AWS Private CA; None for none."""
+        if tls_authority_arn is not None:
+            role = iam.Role(
+                self,
+                "TlsRole",
+                assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+                description="Lets ECS issue Service Connect TLS certificates from the Private CA",
+                managed_policies=[
+                    iam.ManagedPolicy.from_aws_managed_policy_name(
+                        "service-role/AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity"
+                    )
+                ],
+            )
+            Validations.of(role).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
+                    "policy/service-role/AmazonECSInfrastructureRolePolicyForServiceConnect"
+                    "TransportLayerSecurity]",
+                    reason="The role ECS assumes to issue and rotate Service Connect "
+                    "certificates from the Private CA; AWS maintains this policy with the feature.",
+                )
+            )
+            # ECS keeps the issued private keys encrypted with a key of its own (no kms_key):
+            # a customer key would need a key policy for ECS's role that AWS does not pin down.
+            self.tls = ecs.ServiceConnectTlsConfiguration(
+                aws_pca_authority_arn=tls_authority_arn, role=role
+            )
 
     @property
     def kind(self) -> str:
@@ -78,6 +112,7 @@ class ServiceConnectMembership(MeshMembership):
                     port=member.port,
                     per_request_timeout=member.resilience.per_request_timeout,
                     idle_timeout=member.resilience.idle_timeout,
+                    tls=self.backend.tls,
                 )
             ],
             log_driver=ecs.LogDrivers.aws_logs(
