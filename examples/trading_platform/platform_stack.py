@@ -47,6 +47,7 @@ from trading_constructs import (
     VpcOptions,
     acknowledge_wildcard_resource,
     ignore_redundant_depends_on,
+    vpc_lambda_network_statement,
 )
 
 SERVICES_DIR = Path(__file__).resolve().parent / "services"
@@ -83,14 +84,6 @@ _PUSH_ACTIONS = (
     "ecr:ListImages",
     "ecr:PutImage",
     "ecr:UploadLayerPart",
-)
-_VPC_ENI_ACTIONS = (
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:CreateNetworkInterface",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSubnets",
-    "ec2:UnassignPrivateIpAddresses",
 )
 
 
@@ -309,7 +302,7 @@ class TradingPlatformStack(Stack):
                 roles=[role],
                 statements=[
                     iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-                    iam.PolicyStatement(actions=list(_VPC_ENI_ACTIONS), resources=["*"]),
+                    vpc_lambda_network_statement(),
                 ],
             )
             Validations.of(policy).acknowledge(

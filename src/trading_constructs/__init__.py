@@ -1,7 +1,11 @@
 """AWS CDK v2 constructs for a containerized microservice trading analytics platform."""
 
 from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
-from .compliance import acknowledge_wildcard_resource, ignore_redundant_depends_on
+from .compliance import (
+    acknowledge_wildcard_resource,
+    ignore_redundant_depends_on,
+    vpc_lambda_network_statement,
+)
 from .dashboard import PlatformDashboard
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
 from .mesh import (
@@ -69,4 +73,5 @@ __all__ = [
     "VpcOptions",
     "acknowledge_wildcard_resource",
     "ignore_redundant_depends_on",
+    "vpc_lambda_network_statement",
 ]

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
 
@@ -27,6 +28,23 @@ def _render(value: Any) -> str:
             logical_id, attribute = value["Fn::GetAtt"]
             return f"<{logical_id}.{attribute}>"
     return json.dumps(value, sort_keys=True)
+
+
+VPC_LAMBDA_NETWORK_ACTIONS = (
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:UnassignPrivateIpAddresses",
+)
+"""What a Lambda function in a VPC needs for its network interfaces (no resource-level
+permissions exist for them)."""
+
+
+def vpc_lambda_network_statement(sid: str | None = None) -> iam.PolicyStatement:
+    """The network-interface statement of a VPC Lambda's own managed policy."""
+    return iam.PolicyStatement(sid=sid, actions=list(VPC_LAMBDA_NETWORK_ACTIONS), resources=["*"])
 
 
 def acknowledge_wildcard_resource(construct: IConstruct, resource: str, reason: str) -> None:

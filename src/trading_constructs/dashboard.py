@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 
 from aws_cdk import Duration
@@ -37,8 +38,15 @@ class PlatformDashboard(Construct):
         :param dashboard_name: 1 to 255 of A-Z a-z 0-9 - _. :default: a generated name
         """
         problems = Problems(construct_owner("PlatformDashboard", scope.node.path, id))
-        if not services or any(not isinstance(s, MeshedFargateService) for s in services):
-            problems.add("services", list(services), "one or more MeshedFargateService")
+        listed: list[MeshedFargateService] = (
+            []
+            if services is None
+            else [typing.cast(MeshedFargateService, services)]
+            if isinstance(services, Construct)
+            else list(services)
+        )
+        if not listed or any(not isinstance(s, MeshedFargateService) for s in listed):
+            problems.add("services", listed, "one or more MeshedFargateService")
         if edge is not None and not isinstance(edge, TradingEdge):
             problems.add("edge", edge, "a TradingEdge or None")
         if dashboard_name is not None:
@@ -54,7 +62,7 @@ class PlatformDashboard(Construct):
             default_interval=Duration.hours(3),
         )
         """The CloudWatch dashboard."""
-        for service in services:
+        for service in listed:
             self._service_row(service)
         if edge is not None:
             self._edge_row(edge)

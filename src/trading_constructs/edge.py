@@ -70,11 +70,7 @@ class TargetHealthOptions:
     def __post_init__(self) -> None:
         problems = Problems("TargetHealthOptions")
         for prop, low, high in (("interval", 5, 300), ("timeout", 2, 120)):
-            value = getattr(self, prop)
-            if not isinstance(value, Duration):
-                problems.add(prop, value, "an aws_cdk.Duration")
-            elif not value.is_unresolved() and not low <= value.to_seconds() <= high:
-                problems.add(prop, value.to_human_string(), f"{low} to {high} seconds")
+            problems.seconds(prop, getattr(self, prop), low, high)
         problems.int_range("healthy_threshold", self.healthy_threshold, 2, 10)
         problems.int_range("unhealthy_threshold", self.unhealthy_threshold, 2, 10)
         problems.pattern(
@@ -82,13 +78,25 @@ class TargetHealthOptions:
         )
         if not problems.problems and not is_token(self.healthy_http_codes):
             codes = [int(c) for c in re.findall(r"\d{3}", self.healthy_http_codes)]
-            if any(not 200 <= c <= 499 for c in codes):
-                problems.add("healthy_http_codes", self.healthy_http_codes, "codes 200 to 499")
-            if self.timeout.to_seconds() >= self.interval.to_seconds():
-                problems.note(
-                    f"timeout={self.timeout.to_human_string()} is not shorter than "
-                    f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
+            ranges = re.findall(r"(\d{3})-(\d{3})", self.healthy_http_codes)
+            if any(not 200 <= c <= 499 for c in codes) or any(
+                int(low) > int(high) for low, high in ranges
+            ):
+                problems.add(
+                    "healthy_http_codes",
+                    self.healthy_http_codes,
+                    "codes 200 to 499, ranges low-high",
                 )
+        if (
+            not problems.problems
+            and not self.interval.is_unresolved()
+            and not self.timeout.is_unresolved()
+            and self.timeout.to_seconds() >= self.interval.to_seconds()
+        ):
+            problems.note(
+                f"timeout={self.timeout.to_human_string()} is not shorter than "
+                f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
+            )
         problems.raise_if_any()
 
 
@@ -108,6 +116,12 @@ class DomainOptions:
         problems.dns_name("domain_name", self.domain_name)
         if not hasattr(self.hosted_zone, "hosted_zone_id"):
             problems.add("hosted_zone", self.hosted_zone, "an aws_route53.IHostedZone")
+        elif not problems.problems and not is_token(self.domain_name):
+            zone = self.hosted_zone.zone_name
+            if not is_token(zone) and not (
+                self.domain_name == zone or self.domain_name.endswith(f".{zone}")
+            ):
+                problems.add("domain_name", self.domain_name, f"a name in the zone {zone}")
         problems.raise_if_any()
 
 
@@ -175,7 +189,12 @@ class TradingEdge(Construct):
         problems = Problems(owner)
         if cluster is None or service is None:
             problems.note("cluster and service are required")
-        patterns = [path_patterns] if isinstance(path_patterns, str) else list(path_patterns)
+        patterns = _listed(path_patterns)
+        ingress_cidrs, test_cidrs = _listed(ingress_cidrs), _listed(test_cidrs)
+        if cluster is not None and service is not None and service.cluster is not cluster:
+            problems.add("service", service.name, "a service on this cluster")
+        if service is not None and service.edge is not None:
+            problems.add("service", service.name, "a service no other TradingEdge fronts")
         blue_green = service is not None and service.blue_green
         if not patterns:
             problems.add("path_patterns", patterns, "at least one path pattern")
@@ -185,6 +204,8 @@ class TradingEdge(Construct):
             )
         if len(set(patterns)) != len(patterns):
             problems.add("path_patterns", patterns, "each pattern once")
+        if not blue_green and test_cidrs:
+            problems.note("test_cidrs apply to blue/green only (allowed: () with rolling)")
         if blue_green and len(patterns) > _MAX_PATTERNS_PER_RULE:
             problems.add(
                 "path_patterns",
@@ -210,21 +231,13 @@ class TradingEdge(Construct):
         for cidr in [*ingress_cidrs, *test_cidrs]:
             problems.cidr("ingress_cidrs/test_cidrs", cidr, 0, 32)
         problems.int_range("test_port", test_port, 1024, 65535)
-        if not is_token(test_port) and test_port in (80, 443):
-            problems.add("test_port", test_port, "a port other than 80 and 443")
-        if not isinstance(deregistration_delay, Duration):
-            problems.add("deregistration_delay", deregistration_delay, "an aws_cdk.Duration")
-        elif not deregistration_delay.is_unresolved() and not (
-            0 <= deregistration_delay.to_seconds() <= 3600
-        ):
-            problems.add(
-                "deregistration_delay", deregistration_delay.to_human_string(), "0 to 3600 s"
-            )
+        problems.seconds("deregistration_delay", deregistration_delay, 0, 3600)
         problems.int_range("access_log_days", access_log_days, 1, 3650)
         problems.raise_if_any()
         super().__init__(scope, id)
         health = health or TargetHealthOptions()
         self.service = service
+        service.edge = self
 
         self.security_group: ec2.SecurityGroup = ec2.SecurityGroup(
             self,
@@ -595,6 +608,13 @@ class TradingEdge(Construct):
                 )
             ],
         )
+
+
+def _listed(values: Sequence[str] | str | None) -> list[str]:
+    """A sequence prop as a list; a bare string is one value, not its characters."""
+    if values is None:
+        return []
+    return [values] if isinstance(values, str) else list(values)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -20,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
-from .compliance import ignore_redundant_depends_on
+from .compliance import ignore_redundant_depends_on, vpc_lambda_network_statement
 
 ROTATION_DAYS = 90
 """How often secrets rotate by default (the seed's 90 days)."""
@@ -134,6 +134,19 @@ def _check_rotation_interval(problems: Problems, rotate_every: Duration) -> None
         )
 
 
+def _check_rotated_secret(
+    problems: Problems, rotate_every: Duration, secret_name: str | None
+) -> None:
+    _check_rotation_interval(problems, rotate_every)
+    if secret_name is not None:
+        problems.pattern(
+            "secret_name",
+            secret_name,
+            r"[A-Za-z0-9/_+=.@-]{1,512}",
+            "1 to 512 letters, digits and /_+=.@-",
+        )
+
+
 def _rotation_security_group(scope: Construct, vpc: ec2.IVpc, purpose: str) -> ec2.SecurityGroup:
     """A rotation function reaches Secrets Manager over HTTPS and, for a database, its port."""
     group = ec2.SecurityGroup(
@@ -221,14 +234,7 @@ class RotatingDbSecret(Construct):
             problems.int_range("port", port, 1150, 65535)
         if host is not None:
             problems.pattern("host", host, _HOST, "a DNS name or IP address")
-        _check_rotation_interval(problems, rotate_every)
-        if secret_name is not None:
-            problems.pattern(
-                "secret_name",
-                secret_name,
-                r"[A-Za-z0-9/_+=.@-]{1,512}",
-                "1 to 512 letters, digits and /_+=.@-",
-            )
+        _check_rotated_secret(problems, rotate_every, secret_name)
         problems.raise_if_any()
         super().__init__(scope, id)
         self.engine = engine
@@ -347,14 +353,7 @@ class ApiKeySecret(Construct):
             "provider", provider, r"[A-Za-z0-9._-]{1,64}", "1 to 64 of A-Z a-z 0-9 . _ -"
         )
         problems.int_range("key_length", key_length, 32, 4096)
-        _check_rotation_interval(problems, rotate_every)
-        if secret_name is not None:
-            problems.pattern(
-                "secret_name",
-                secret_name,
-                r"[A-Za-z0-9/_+=.@-]{1,512}",
-                "1 to 512 letters, digits and /_+=.@-",
-            )
+        _check_rotated_secret(problems, rotate_every, secret_name)
         problems.raise_if_any()
         super().__init__(scope, id)
 
@@ -479,18 +478,7 @@ class ApiKeySecret(Construct):
                     actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                     resources=[log_group.log_group_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="AttachToTheVpc",
-                    actions=[
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeSubnets",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:UnassignPrivateIpAddresses",
-                    ],
-                    resources=["*"],
-                ),
+                vpc_lambda_network_statement("AttachToTheVpc"),
             ],
         )
         self.function.node.add_dependency(policy)

@@ -148,10 +148,12 @@ class Deployment:
         if self.bake_time is not None:
             if not isinstance(self.bake_time, Duration):
                 problems.add("bake_time", self.bake_time, "an aws_cdk.Duration")
-            elif not self.bake_time.is_unresolved() and not (
-                0 <= self.bake_time.to_minutes(integral=False) <= 1440
-            ):
-                problems.add("bake_time", self.bake_time.to_human_string(), "0 to 1440 minutes")
+            elif not self.bake_time.is_unresolved():
+                minutes = self.bake_time.to_minutes(integral=False)
+                if minutes % 1:
+                    problems.add("bake_time", self.bake_time.to_human_string(), "whole minutes")
+                elif not 0 <= minutes <= 1440:
+                    problems.add("bake_time", self.bake_time.to_human_string(), "0 to 1440 minutes")
         problems.raise_if_any()
 
     @staticmethod
@@ -340,6 +342,12 @@ class MeshedFargateService(Construct):
                 "traffic slots and an ECS blue/green deployment were both given (allowed: one "
                 "way to run blue/green)"
             )
+        if traffic is not None and cluster.mesh.kind != "appmesh":
+            problems.note(
+                "traffic=Traffic(...) weighs blue and green slots in App Mesh, which Service "
+                "Connect cannot (allowed: deployment=Deployment.blue_green() for ECS native "
+                "blue/green instead)"
+            )
         if not is_token(name) and name in cluster.service_names:
             problems.add("name", name, "a name no other service on this cluster has")
         problems.raise_if_any()
@@ -349,6 +357,8 @@ class MeshedFargateService(Construct):
         self.name = name
         self.port = port
         self.public = public
+        self.edge: Construct | None = None
+        """The TradingEdge in front of the service, if any."""
         self.deployment: Deployment = deployment or Deployment.rolling()
         """How new revisions replace running ones."""
         self.cluster = cluster

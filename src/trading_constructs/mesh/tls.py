@@ -45,6 +45,7 @@ from ..compliance import (
     acknowledge_wildcard_resource,
     drop_provider_depends_on,
     ignore_redundant_depends_on,
+    vpc_lambda_network_statement,
 )
 
 CERT_DIR = "/etc/mesh-tls"
@@ -234,17 +235,7 @@ class MeshCertificates(Construct):
                         )
                     ],
                 ),
-                iam.PolicyStatement(
-                    actions=[
-                        "ec2:AssignPrivateIpAddresses",
-                        "ec2:CreateNetworkInterface",
-                        "ec2:DeleteNetworkInterface",
-                        "ec2:DescribeNetworkInterfaces",
-                        "ec2:DescribeSubnets",
-                        "ec2:UnassignPrivateIpAddresses",
-                    ],
-                    resources=["*"],
-                ),
+                vpc_lambda_network_statement(),
             ],
         )
         self.function.node.add_dependency(self.policy)
