@@ -59,8 +59,12 @@ def test_path_rules_route_to_api_gateway_and_the_default_is_404(
     assert rule["Properties"]["Conditions"] == [
         {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*", "/health"]}}
     ]
-    target = rule["Properties"]["Actions"][0]["TargetGroupArn"]["Ref"]
-    assert target.startswith("EdgeBlueTargetGroup")
+    # both groups, blue live: ECS moves the weights, a stack update cannot undo its move
+    groups = rule["Properties"]["Actions"][0]["ForwardConfig"]["TargetGroups"]
+    assert [(g["TargetGroupArn"]["Ref"][:9], g["Weight"]) for g in groups] == [
+        ("EdgeBlueT", 100),
+        ("EdgeGreen", 0),
+    ]
     listener = _one(
         _of_type(example_template, "AWS::ElasticLoadBalancingV2::Listener"), "EdgeLoadBalancerHttp"
     )
@@ -238,7 +242,9 @@ def test_certificates_reach_envoy_as_read_only_files_from_an_init_container(
         containers = {c["Name"]: c for c in properties["ContainerDefinitions"]}
         init, envoy = containers["mesh-tls-init"], containers["envoy"]
         assert properties["Volumes"] == [{"Name": "mesh-tls"}]
-        assert init["Essential"] is False and init["User"] == "1337"
+        # root to write the root-owned bind mount; the files go to Envoy (1337), mode 0400
+        assert init["Essential"] is False and init["User"] == "0"
+        assert "chown 1337:1337" in init["Command"][0] and "chmod 0400" in init["Command"][0]
         assert sorted(s["Name"] for s in init["Secrets"]) == [
             "MESH_TLS_CA",
             "MESH_TLS_CERT",

@@ -25,7 +25,7 @@ SLOTS = {
 }
 ALL_SLOTS = [(name, slot) for name, slots in SLOTS.items() for slot in slots]
 CUSTOM_METRICS = {
-    "data-ingestion": ("TicksIngested", "Sum", 60000),
+    "data-ingestion": ("TicksIngested", "Average", 600),
     "analytics-engine": ("AnalysisBacklog", "Average", 500),
     "api-gateway": ("RequestsInFlight", "Average", 25),
 }
@@ -473,7 +473,10 @@ def test_service_connect_replaces_app_mesh(sc_template: Template) -> None:
         (entry,) = config["Services"]
         assert entry["DiscoveryName"] == name
         assert entry["PortName"] == name
-        assert entry["ClientAliases"] == [{"DnsName": name, "Port": SERVICES[name]}]
+        # the names the apps call, as on App Mesh
+        assert entry["ClientAliases"] == [
+            {"DnsName": f"{name}.trading.local", "Port": SERVICES[name]}
+        ]
         assert entry["Timeout"] == {"IdleTimeoutSeconds": 300, "PerRequestTimeoutSeconds": 15}
         assert config["AccessLogConfiguration"]["Format"] == "JSON"
         task = _one(_of_type(sc_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
@@ -488,3 +491,20 @@ def test_an_unknown_mesh_is_a_clear_error() -> None:
         ValueError, match=r"^Mesh: mesh='istio' is not allowed \(allowed: 'appmesh', "
     ):
         create_app(context={"mesh": "istio"})
+
+
+def test_callers_start_after_their_backends(example_template: Template) -> None:
+    services = _of_type(example_template, "AWS::ECS::Service")
+    gateway = _one(services, "ApiGatewayService")
+    assert {
+        "DataIngestionBlueService",
+        "DataIngestionGreenService",
+        "AnalyticsEngineBlueService",
+        "AnalyticsEngineGreenService",
+    } <= {d[: -len("XXXXXXXX")] for d in gateway["DependsOn"]}
+
+
+def test_services_start_after_their_images_are_copied(example_template: Template) -> None:
+    for logical_id, service in _of_type(example_template, "AWS::ECS::Service").items():
+        prefix = next(p for p in PREFIXES.values() if logical_id.startswith(p))
+        assert any(d.startswith(f"{prefix}ImageCopy") for d in service["DependsOn"]), logical_id

@@ -67,7 +67,14 @@ def test_each_service_has_a_scanned_immutable_encrypted_retained_repository(
     for repository in repositories.values():
         properties = repository["Properties"]
         assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
-        assert properties["ImageTagMutability"] == "IMMUTABLE"
+        # immutable, except the content-addressed tags a deployment copies (cdk-<hash>)
+        assert properties["ImageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+        assert properties["ImageTagMutabilityExclusionFilters"] == [
+            {
+                "ImageTagMutabilityExclusionFilterType": "WILDCARD",
+                "ImageTagMutabilityExclusionFilterValue": "cdk-*",
+            }
+        ]
         assert properties["EncryptionConfiguration"]["EncryptionType"] == "KMS"
         assert properties["EncryptionConfiguration"]["KmsKey"]["Fn::GetAtt"][0].startswith(
             "PlatformKey"

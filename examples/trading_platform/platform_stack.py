@@ -69,6 +69,8 @@ SERVICES = (
 )
 
 DB_PORT = 5433  # not the engine default, so scans for 5432 find nothing
+# Copied images are tagged by their content: a rollback may push the same tag again.
+ASSET_TAG_PREFIX = "cdk-"
 
 
 _PULL_ACTIONS = (
@@ -197,9 +199,8 @@ class TradingPlatformStack(Stack):
                 "MARKET_DATA_API_KEY": ServiceSecret(secret=self.api_key.secret, field="api_key")
             },
             scaling=ScalingOptions(
-                custom_metric=CustomMetricTarget(
-                    metric_name="TicksIngested", statistic="Sum", target=60_000
-                )
+                # ticks per task per minute: more ticks per task, more tasks
+                custom_metric=CustomMetricTarget(metric_name="TicksIngested", target=600)
             ),
         )
         analytics = MeshedFargateService(
@@ -250,7 +251,12 @@ class TradingPlatformStack(Stack):
         """A scanned repository, and the image: built from this repo and copied in, or a tag
         the user's own CI pushed (``-c image_tag=...``)."""
         construct_id = _construct_id(spec.name)
-        repository = ScannedRepository(self, f"{construct_id}Repository", key=self.platform.key)
+        repository = ScannedRepository(
+            self,
+            f"{construct_id}Repository",
+            key=self.platform.key,
+            content_addressed_tag_prefix=ASSET_TAG_PREFIX,
+        )
         CfnOutput(self, f"{construct_id}RepositoryUri", value=repository.repository_uri)
         if image_tag is not None:
             return ServiceImage(repository=repository, tag=image_tag)
@@ -264,15 +270,17 @@ class TradingPlatformStack(Stack):
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
         copier = self._image_copier()
-        ECRDeployment(
+        tag = f"{ASSET_TAG_PREFIX}{asset.asset_hash}"
+        copy = ECRDeployment(
             self,
             f"{construct_id}ImageCopy",
             src=DockerImageName(asset.image_uri),
-            dest=DockerImageName(f"{repository.repository_uri}:{asset.asset_hash}"),
+            dest=DockerImageName(f"{repository.repository_uri}:{tag}"),
             role=copier.role.without_policy_updates(),
             vpc=self.platform.vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-        ).node.add_dependency(copier.policy)
+        )
+        copy.node.add_dependency(copier.policy)
         copier.policy.add_statements(
             iam.PolicyStatement(
                 actions=list(_PULL_ACTIONS),
@@ -283,7 +291,7 @@ class TradingPlatformStack(Stack):
                 resources=[repository.repository.repository_arn],
             ),
         )
-        return ServiceImage(repository=repository, tag=asset.asset_hash)
+        return ServiceImage(repository=repository, tag=tag, ready_after=copy)
 
     def _image_copier(self) -> _ImageCopier:
         """One role for the copy function (cdk-ecr-deployment shares one function per stack),

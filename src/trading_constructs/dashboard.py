@@ -101,7 +101,6 @@ class PlatformDashboard(Construct):
 
     def _edge_row(self, edge: TradingEdge) -> None:
         alb = edge.load_balancer.metrics
-        target_group = edge.target_group.metrics
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(markdown="## Load balancer", width=_WIDTH, height=1)
         )
@@ -137,8 +136,12 @@ class PlatformDashboard(Construct):
             cloudwatch.GraphWidget(
                 title="Healthy / unhealthy hosts",
                 left=[
-                    target_group.healthy_host_count(period=_ONE_MINUTE, statistic="Minimum"),
-                    target_group.unhealthy_host_count(period=_ONE_MINUTE, statistic="Maximum"),
+                    metric
+                    for group in edge.target_groups
+                    for metric in (
+                        group.metrics.healthy_host_count(period=_ONE_MINUTE, statistic="Minimum"),
+                        group.metrics.unhealthy_host_count(period=_ONE_MINUTE, statistic="Maximum"),
+                    )
                 ],
                 width=6,
             ),

@@ -305,7 +305,14 @@ class TradingEdge(Construct):
                 listener=self.listener,
                 priority=FIRST_RULE_PRIORITY + index * RULE_PRIORITY_STEP,
                 conditions=[elb.ListenerCondition.path_patterns(chunk)],
-                action=elb.ListenerAction.forward([self.target_group]),
+                # ECS moves these weights during blue/green; declaring both keeps a later
+                # stack update from sending traffic back to an empty group.
+                action=elb.ListenerAction.weighted_forward(
+                    [
+                        elb.WeightedTargetGroup(target_group=group, weight=100 if i == 0 else 0)
+                        for i, group in enumerate(self.target_groups)
+                    ]
+                ),
             )
             for index, chunk in enumerate(_chunks(patterns, _MAX_PATTERNS_PER_RULE))
         ]
@@ -510,25 +517,20 @@ class TradingEdge(Construct):
 
     def _alarms(self, cluster: TradingCluster) -> dict[str, cloudwatch.Alarm]:
         alb = self.load_balancer.metrics
-        target_group = self.target_group.metrics
         five = Duration.minutes(5)
-        specs = {
+        specs: dict[str, tuple[cloudwatch.IMetric, float]] = {
             "Target5xx": (
                 alb.http_code_target(
                     elb.HttpCodeTarget.TARGET_5XX_COUNT, period=five, statistic="Sum"
                 ),
                 10,
-                ">=",
             ),
-            "UnhealthyHosts": (
-                target_group.unhealthy_host_count(period=Duration.minutes(1), statistic="Maximum"),
-                1,
-                ">=",
-            ),
-            "LatencyP99": (alb.target_response_time(period=five, statistic="p99"), 1.0, ">="),
+            # blue or green, whichever is live
+            "UnhealthyHosts": (self._across_groups("unhealthy_host_count", "Maximum"), 1),
+            "LatencyP99": (alb.target_response_time(period=five, statistic="p99"), 1.0),
         }
         alarms: dict[str, cloudwatch.Alarm] = {}
-        for name, (metric, threshold, _) in specs.items():
+        for name, (metric, threshold) in specs.items():
             alarm = cloudwatch.Alarm(
                 self,
                 f"{name}Alarm",
@@ -543,6 +545,20 @@ class TradingEdge(Construct):
             alarm.add_ok_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
             alarms[name] = alarm
         return alarms
+
+    def _across_groups(self, metric: str, statistic: str) -> cloudwatch.IMetric:
+        """A target group metric over blue and green, whichever is live."""
+        metrics: dict[str, cloudwatch.IMetric] = {
+            f"g{i}": getattr(group.metrics, metric)(period=Duration.minutes(1), statistic=statistic)
+            for i, group in enumerate(self.target_groups)
+        }
+        if len(metrics) == 1:
+            return next(iter(metrics.values()))
+        return cloudwatch.MathExpression(
+            expression=f"MAX([{', '.join(metrics)}])",
+            using_metrics=metrics,
+            period=Duration.minutes(1),
+        )
 
     def _web_acl(self, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
         rules = [

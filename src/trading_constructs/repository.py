@@ -11,7 +11,7 @@ from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .compliance import acknowledge_wildcard_resource
@@ -57,6 +57,7 @@ class ScannedRepository(Construct):
         key: kms.IKey,
         repository_name: str | None = None,
         keep_last_images: int = KEEP_LAST_IMAGES,
+        content_addressed_tag_prefix: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         """
@@ -64,6 +65,9 @@ class ScannedRepository(Construct):
         :param repository_name: 2 to 256 characters of ECR's name grammar.
             :default: a name CloudFormation generates
         :param keep_last_images: images kept; older ones expire, 1 to 1000. :default: 10
+        :param content_addressed_tag_prefix: tags with this prefix name their content (an
+            asset hash), so a deployment may push them again, e.g. on a rollback; every other
+            tag stays immutable. :default: None (every tag immutable)
         :param removal_policy: what happens to the repository and its images when the stack is
             deleted. :default: RETAIN
         """
@@ -93,6 +97,13 @@ class ScannedRepository(Construct):
             )
         else:
             problems.int_range("keep_last_images", keep_last_images, 1, 1000)
+        if content_addressed_tag_prefix is not None:
+            problems.pattern(
+                "content_addressed_tag_prefix",
+                content_addressed_tag_prefix,
+                r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}",
+                "1 to 64 of A-Z a-z 0-9 _ . -",
+            )
         problems.raise_if_any()
         super().__init__(scope, id)
 
@@ -101,7 +112,14 @@ class ScannedRepository(Construct):
             "Repository",
             repository_name=repository_name,
             image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE_WITH_EXCLUSION
+            if content_addressed_tag_prefix
+            else ecr.TagMutability.IMMUTABLE,
+            image_tag_mutability_exclusion_filters=[
+                ecr.ImageTagMutabilityExclusionFilter.wildcard(f"{content_addressed_tag_prefix}*")
+            ]
+            if content_addressed_tag_prefix
+            else None,
             encryption=ecr.RepositoryEncryption.KMS,
             encryption_key=key,
             lifecycle_rules=[
@@ -151,6 +169,10 @@ class ServiceImage:
 
     tag: str
     """The image tag (tags are immutable there, so a tag names one image)."""
+
+    ready_after: IDependable | None = None
+    """What puts the image in the repository during the deployment (e.g. a copy), so
+    services start only after it. :default: None (the image is pushed beforehand)"""
 
     def __post_init__(self) -> None:
         problems = Problems("ServiceImage")

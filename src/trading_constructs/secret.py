@@ -294,6 +294,9 @@ class RotatingDbSecret(Construct):
             else self.secret.attach(target)
         )
         self.rotation_schedule.node.add_dependency(attachment)
+        if isinstance(target, Construct):
+            # the whole database, instances included: rotation connects right away
+            self.rotation_schedule.node.add_dependency(target)
         connections = getattr(target, "connections", None)
         if isinstance(connections, ec2.Connections):
             connections.allow_from(

@@ -59,7 +59,8 @@ class HealthCheckOptions:
 
     command: Sequence[str] | None = None
     """The container health check command, ECS style (``['CMD', ...]`` or
-    ``['CMD-SHELL', '...']``). :default: ``curl -fs http://localhost:<port><path>``"""
+    ``['CMD-SHELL', '...']``). Slim images often lack curl: give a command the image can run.
+    :default: ``curl -fs http://localhost:<port><path>`` (the image needs curl)"""
 
     interval: Duration = field(default_factory=lambda: Duration.seconds(15))
     """Time between checks, 5 to 300 s. :default: 15 seconds"""
@@ -514,6 +515,11 @@ class MeshedFargateService(Construct):
             self.observability.watch_task_count(
                 cluster.cluster.cluster_name, service.service_name, slot.id or ""
             )
+        if image.ready_after is not None or (green_image and green_image.ready_after):
+            for service in self.services.values():
+                for ready in (image.ready_after, green_image and green_image.ready_after):
+                    if ready is not None:
+                        service.node.add_dependency(ready)
         self.service: ecs.FargateService = next(iter(self.services.values()))
         """The ECS service (the blue slot's, with blue/green slots)."""
         self.scaling: ecs.ScalableTaskCount | None = next(iter(self.scalings.values()), None)
@@ -574,12 +580,14 @@ class MeshedFargateService(Construct):
             reason="ecr:GetAuthorizationToken has no resource-level permissions; every image "
             "pull, log write and secret read names its repository, log group or secret.",
         )
-        self.service.node.add_dependency(execution)
+        for service in self.services.values():
+            service.node.add_dependency(execution)
         if task_statements:
             task = iam.ManagedPolicy(
                 self, "TaskPolicy", roles=[self.task_role], statements=task_statements
             )
-            self.service.node.add_dependency(task)
+            for service in self.services.values():
+                service.node.add_dependency(task)
 
     def add_backend(self, backend: MeshedFargateService) -> None:
         """Let this service call ``backend``: the mesh route, and the security group rule on
@@ -594,6 +602,10 @@ class MeshedFargateService(Construct):
                 f"MeshedFargateService {self.node.path!r}: a service cannot be its own backend"
             )
         self.membership.add_backend(backend.membership)
+        # Backends first: a mesh proxy sees only the endpoints that existed when it started.
+        for caller in self.services.values():
+            for callee in backend.services.values():
+                caller.node.add_dependency(callee)
         backend.connections.allow_from(
             self.connections, ec2.Port.tcp(backend.port), f"{self.name} calls {backend.name}"
         )

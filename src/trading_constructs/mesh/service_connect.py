@@ -94,10 +94,7 @@ class ServiceConnectMembership(MeshMembership):
             cloudwatch.Metric(
                 namespace="AWS/ECS",
                 metric_name="HTTPCode_Target_5XX_Count",
-                dimensions_map={
-                    "ClusterName": service.cluster.cluster_name,
-                    "DiscoveryName": member.name,
-                },
+                dimensions_map={"TargetDiscoveryName": member.name},
                 statistic="Sum",
                 period=Duration.minutes(5),
             )
@@ -108,7 +105,8 @@ class ServiceConnectMembership(MeshMembership):
                 ecs.ServiceConnectService(
                     port_mapping_name=member.name,
                     discovery_name=member.name,
-                    dns_name=member.name,
+                    # the name callers use, as on App Mesh: <service>.<namespace>
+                    dns_name=f"{member.name}.{self.backend.namespace.namespace_name}",
                     port=member.port,
                     per_request_timeout=member.resilience.per_request_timeout,
                     idle_timeout=member.resilience.idle_timeout,

@@ -360,14 +360,17 @@ class MeshCertificates(Construct):
             container_name=CERT_INIT_CONTAINER,
             image=image,
             essential=False,
-            user="1337",
+            # Fargate bind mounts belong to root: write as root, then hand the files to Envoy.
+            user="0",
             memory_reservation_mib=32,
             entry_point=["sh", "-c"],
             command=[
                 "umask 077 && "
                 f'printf "%s" "$MESH_TLS_CERT" > {CERT_FILE} && '
                 f'printf "%s" "$MESH_TLS_KEY" > {KEY_FILE} && '
-                f'printf "%s" "$MESH_TLS_CA" > {CA_FILE}'
+                f'printf "%s" "$MESH_TLS_CA" > {CA_FILE} && '
+                f"chown 1337:1337 {CERT_FILE} {KEY_FILE} {CA_FILE} && "
+                f"chmod 0400 {CERT_FILE} {KEY_FILE} {CA_FILE}"
             ],
             secrets={
                 "MESH_TLS_CERT": ecs.Secret.from_secrets_manager(secret, "cert"),
