@@ -427,3 +427,10 @@ def test_cached_public_image_uri(example: SynthesizedApp) -> None:
     uri = Stack.of(cache).resolve(cache.image_uri("appmesh/aws-appmesh-envoy:v1.29.12.0-prod"))
     rendered = json.dumps(uri)
     assert "ecr-public/appmesh/aws-appmesh-envoy:v1.29.12.0-prod" in rendered
+
+
+def test_service_connect_creates_no_pull_through_cache(service_connect: SynthesizedApp) -> None:
+    # one rule per prefix per account: only a mesh with sidecar images of ours creates it
+    template = service_connect.template("TradingPlatform")
+    template.resource_count_is("AWS::ECR::PullThroughCacheRule", 0)
+    template.resource_count_is("AWS::ECR::RepositoryCreationTemplate", 0)

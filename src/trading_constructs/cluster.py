@@ -330,10 +330,15 @@ class TradingCluster(Construct):
         )
         """Where every alarm of the platform notifies (encrypted with the platform key)."""
 
-        self.public_images: PullThroughCache = PullThroughCache(self, "PublicImages", key=self.key)
-        """The pull-through cache public images (sidecars) are pulled through."""
-
         mesh = mesh or Mesh.service_connect()
+        # One rule per registry prefix per account: created only where sidecar images need it.
+        self.public_images: PullThroughCache | None = (
+            PullThroughCache(self, "PublicImages", key=self.key)
+            if mesh.pulls_public_images
+            else None
+        )
+        """The pull-through cache sidecar images come through (App Mesh's Envoy); None when
+        the mesh runs no sidecar of ours."""
         self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
         self.mesh: MeshBackend = mesh.build(

@@ -85,6 +85,11 @@ class Mesh:
             )
         problems.raise_if_any()
 
+    @property
+    def pulls_public_images(self) -> bool:
+        """Whether tasks run a public sidecar image (App Mesh's Envoy) through the cache."""
+        return self.kind == APP_MESH
+
     @staticmethod
     def app_mesh(
         *,
@@ -133,13 +138,14 @@ class Mesh:
         id: str,
         *,
         namespace: servicediscovery.PrivateDnsNamespace,
-        public_images: PullThroughCache,
+        public_images: PullThroughCache | None,
         key: kms.IKey,
         vpc: ec2.IVpc,
         cluster: ecs.ICluster,
         alarm_topic: sns.ITopic,
     ) -> MeshBackend:
         if self.kind == APP_MESH:
+            assert public_images is not None, "App Mesh pulls Envoy through the cache"
             backend = AppMeshBackend(
                 scope,
                 id,
