@@ -84,7 +84,6 @@ TomlFile(
                 "Framework :: AWS CDK",
                 "Framework :: AWS CDK :: 2",
                 "Typing :: Typed",
-                "License :: OSI Approved :: Apache Software License",
             ],
         },
         "dependency-groups": {"dev": DEV_DEPS},
@@ -153,6 +152,10 @@ bench.exec(
     f"{VENV_BIN}/python -m pytest test/benchmarks/bench_synth.py --benchmark-enable "
     "-p no:cacheprovider -o python_files=bench_*.py"
 )
+
+package = project.tasks.try_find("package")
+assert package is not None
+package.exec(f"{VENV_BIN}/uv build --wheel --sdist -o dist", env={"UV_PYTHON_DOWNLOADS": "never"})
 
 synth = project.add_task("synth:example", description="Synthesize the example platform")
 synth.exec("cdk synth --quiet")
