@@ -22,6 +22,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk.assertions import Template
+from validation_support import bad, case, seconds
 
 from trading_constructs import (
     Deployment,
@@ -46,19 +47,6 @@ CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 )
 HOOK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:post-test-traffic"
-
-
-def bad(prop: str, value: object, allowed: str) -> str:
-    """The regex of one problem: ``prop=<value!r> is not allowed (allowed: ...<allowed>``."""
-    return re.escape(f"{prop}={value!r} is not allowed (allowed: ") + ".*" + re.escape(allowed)
-
-
-def case(id: str, props: Any, message: str) -> Any:
-    return pytest.param(props, message, id=id)
-
-
-def seconds(n: int) -> Duration:
-    return Duration.seconds(n)
 
 
 def hosted_zone(stack: Stack, id: str) -> route53.IHostedZone:

@@ -46,6 +46,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from validation_support import fake_aws
 
 from trading_constructs.mtls import der, issuer, x509
 
@@ -179,24 +180,9 @@ class Platform:
 
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "CA_NAME",
-        "CERT_DAYS",
-        "RENEW_BEFORE_DAYS",
-        "CA_DAYS",
-        "ECS_CLUSTER",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    fake_aws(
+        monkeypatch, REGION, "CA_NAME", "CERT_DAYS", "RENEW_BEFORE_DAYS", "CA_DAYS", "ECS_CLUSTER"
+    )
     for factory in CLIENT_FACTORIES:
         factory.cache_clear()
     yield

@@ -49,6 +49,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from validation_support import fake_aws
 
 from trading_constructs.rotation import api_key
 
@@ -117,22 +118,13 @@ class FakeLambdaRuntime:
 
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in (
+    fake_aws(
+        monkeypatch,
+        REGION,
         "API_KEY_LENGTH",
         "SECRETS_MANAGER_ENDPOINT",
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    )
     api_key._client.cache_clear()
     yield
     api_key._client.cache_clear()

@@ -16,6 +16,7 @@ import pytest
 from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
+from validation_support import bad, case, seconds
 
 from trading_constructs import (
     AlarmThresholds,
@@ -37,19 +38,6 @@ from trading_constructs import (
 from trading_constructs.service import FARGATE_CPU_MEMORY
 
 Props = dict[str, Any]
-
-
-def bad(prop: str, value: object, allowed: str) -> str:
-    """The regex of one problem: ``prop=<value!r> is not allowed (allowed: ...<allowed>``."""
-    return re.escape(f"{prop}={value!r} is not allowed (allowed: ") + ".*" + re.escape(allowed)
-
-
-def case(id: str, props: Props | Callable[[Platform], Props], message: str) -> Any:
-    return pytest.param(props, message, id=id)
-
-
-def seconds(n: int) -> Duration:
-    return Duration.seconds(n)
 
 
 # -- the platform services are built on ---------------------------------------------------
