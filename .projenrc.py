@@ -20,6 +20,8 @@ DESCRIPTION = (
 DEPS = [
     "aws-cdk-lib>=2.211.0,<3",
     "constructs>=10.5.0,<11",
+    # PostgreSQL driver (pure Python) bundled into the database rotation function at synth
+    "pg8000>=1.31.2,<2",
 ]
 DEV_DEPS = [
     f"projen=={PROJEN_VERSION}",
