@@ -15,6 +15,8 @@ from aws_cdk.assertions import Template
 from examples.trading_platform.app import create_app
 from trading_constructs import TradingCluster
 
+from postgres_server import PostgresServer, running_postgres
+
 ENV = Environment(region="us-east-1")
 CERTIFICATE_ARN = (
     "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
@@ -129,3 +131,10 @@ def cluster_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
         existing_vpc=synthesized.template("Existing"),
         app=synthesized,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server per test session (TLS only, SCRAM), stopped at the end."""
+    with running_postgres() as server:
+        yield server
