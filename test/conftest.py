@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Template
+from postgres_server import PostgresServer, running_postgres
 
 from examples.trading_platform.app import create_app
 from trading_constructs import TradingCluster
-
-from postgres_server import PostgresServer, running_postgres
 
 ENV = Environment(region="us-east-1")
 CERTIFICATE_ARN = (
