@@ -126,6 +126,18 @@ def check_type(owner: str, prop: str, value: Any, expected: type | tuple[type, .
     raise TypeError(f"{owner}: {prop}={value!r} is not allowed (allowed: {names})")
 
 
+def check_items(problems: Problems, prop: str, values: object, expected: type) -> None:
+    """A sequence prop (a list or tuple, not a lone item or a string) of ``expected`` items."""
+    if is_token(values):
+        return
+    if not isinstance(values, (list, tuple)):
+        problems.add(prop, values, f"a list of {expected.__name__}")
+        return
+    for index, value in enumerate(values):
+        if not isinstance(value, expected):
+            problems.add(f"{prop}[{index}]", value, expected.__name__)
+
+
 def construct_owner(kind: str, scope_path: str, id: str) -> str:
     """How errors name a construct: ``TradingCluster 'Stack/Cluster'``."""
     path = f"{scope_path}/{id}" if scope_path else id

@@ -16,9 +16,10 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ._validation import Problems, check_type, construct_owner, is_token
+from ._validation import Problems, check_items, check_type, construct_owner, is_token
 from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, drop_provider_depends_on
 from .mesh import Mesh, MeshBackend, ResiliencePolicy
+from .notifications import AlarmNotifications, AlarmSubscription
 from .repository import PullThroughCache
 
 AZ_COUNT = 3
@@ -218,7 +219,8 @@ class TradingCluster(Construct):
         key: kms.IKey | None = None,
         interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (),
         mesh: Mesh | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        alarm_subscriptions: Sequence[AlarmSubscription] = (),
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
         :param vpc: an existing VPC with at least three AZs and private subnets with egress.
@@ -238,8 +240,13 @@ class TradingCluster(Construct):
         :param mesh: the service mesh services join, and their default traffic policy.
             :default: ``Mesh.service_connect()`` (App Mesh is past its end of support; choose
             ``Mesh.app_mesh()`` to describe an existing App Mesh platform)
+        :param alarm_subscriptions: who hears the platform's alarms besides its topic:
+            ``AlarmSubscription.email(...)`` or ``AlarmSubscription.topic(arn)``.
+            :default: none (subscribe to ``alarm_topic`` yourself)
         :param removal_policy: what happens to the key and flow log group when the stack is
-            deleted. :default: RETAIN
+            deleted or they are replaced. The default keeps them once created, while a failed
+            first create still rolls back to nothing (CloudFormation's RetainExceptOnCreate),
+            so a retry never collides with a leftover. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         owner = construct_owner("TradingCluster", scope.node.path, id)
         check_type(owner, "vpc_options", vpc_options, VpcOptions)
@@ -248,6 +255,7 @@ class TradingCluster(Construct):
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
         check_type(owner, "mesh", mesh, Mesh)
         problems = Problems(owner)
+        check_items(problems, "alarm_subscriptions", alarm_subscriptions, AlarmSubscription)
         if vpc is not None and vpc_options is not None:
             problems.note(
                 "vpc and vpc_options were both given (allowed: an existing vpc, or "
@@ -321,14 +329,13 @@ class TradingCluster(Construct):
         self.namespace: servicediscovery.PrivateDnsNamespace = namespace
         """The private DNS namespace in the VPC that services register in."""
 
-        self.alarm_topic: sns.Topic = sns.Topic(
-            self,
-            "Alarms",
-            display_name="Trading platform alarms",
-            master_key=self.key,
-            enforce_ssl=True,
+        self.alarms: AlarmNotifications = AlarmNotifications(
+            self, "Alarms", key=self.key, subscriptions=list(alarm_subscriptions)
         )
-        """Where every alarm of the platform notifies (encrypted with the platform key)."""
+        """Where the platform's alarms notify; ``alarms.notify(alarm)`` wires one more."""
+        self.alarm_topic: sns.Topic = self.alarms.topic
+        """Where every alarm of the platform notifies (encrypted with the platform key; the
+        platform's CloudWatch alarms may publish to it)."""
 
         mesh = mesh or Mesh.service_connect()
         # One rule per registry prefix per account: created only where sidecar images need it.
@@ -349,7 +356,7 @@ class TradingCluster(Construct):
             key=self.key,
             vpc=self.vpc,
             cluster=self.cluster,
-            alarm_topic=self.alarm_topic,
+            alarms=self.alarms,
         )
         """The mesh backend services join."""
 

@@ -18,13 +18,13 @@ from aws_cdk import (
 )
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
@@ -152,9 +152,9 @@ class TradingEdge(Construct):
         health: TargetHealthOptions | None = None,
         deregistration_delay: Duration = _THIRTY_SECONDS,
         waf: bool = False,
-        deletion_protection: bool = True,
+        deletion_protection: bool = False,
         access_log_days: int = 90,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
         :param cluster: the platform (its VPC's public subnets and alarm topic).
@@ -175,10 +175,14 @@ class TradingEdge(Construct):
         :param deregistration_delay: how long a stopping task drains, 0 to 3600 s.
             :default: 30 seconds (fast deploys; requests are short)
         :param waf: attach an AWS WAF web ACL with AWS managed rule groups. :default: False
-        :param deletion_protection: protect the load balancer from deletion. :default: True
+        :param deletion_protection: protect the load balancer from deletion. Off by default:
+            on a failed first create CloudFormation could not delete a protected load balancer
+            and the rollback would end in ROLLBACK_FAILED. Turn it on with a second deploy once
+            the first succeeded, and keep it on in production. :default: False
         :param access_log_days: days access logs are kept, 1 to 3650. :default: 90
-        :param removal_policy: what happens to the access log bucket when the stack is
-            deleted. :default: RETAIN
+        :param removal_policy: what happens to the access log bucket and the WAF log group
+            when the stack is deleted: kept once created,
+            removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         owner = construct_owner("TradingEdge", scope.node.path, id)
         check_type(owner, "cluster", cluster, TradingCluster)
@@ -271,6 +275,10 @@ class TradingEdge(Construct):
             )
         self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
         """The production listener (443 with a certificate, else 80)."""
+        self.dns_record: route53.ARecord | None = (
+            self._alias_record(domain) if domain is not None else None
+        )
+        """The alias record of ``domain`` pointing at the load balancer; None without one."""
 
         port = service.port
         target_health = elb.HealthCheck(
@@ -476,6 +484,19 @@ class TradingEdge(Construct):
             test_listener=ecs.ListenerRuleConfiguration.application_listener_rule(test_rule),
         )
 
+    def _alias_record(self, domain: DomainOptions) -> route53.ARecord:
+        """The domain's A record, an alias of the load balancer (no charge for alias queries,
+        and it follows the load balancer's changing addresses)."""
+        return route53.ARecord(
+            self,
+            "AliasRecord",
+            zone=domain.hosted_zone,
+            record_name=domain.domain_name,
+            target=route53.RecordTarget.from_alias(
+                route53_targets.LoadBalancerTarget(self.load_balancer)
+            ),
+        )
+
     def _access_log_bucket(self, days: int, removal_policy: RemovalPolicy) -> s3.Bucket:
         bucket = s3.Bucket(
             self,
@@ -541,8 +562,7 @@ class TradingEdge(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"Public load balancer: {name} reached {threshold}",
             )
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
+            cluster.alarms.notify(alarm)
             alarms[name] = alarm
         return alarms
 

@@ -90,7 +90,7 @@ class ServiceObservability(Construct):
         key: kms.IKey,
         retention_days: int = LOG_RETENTION_DAYS,
         thresholds: AlarmThresholds | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         super().__init__(scope, id)
         self._service_name = service_name

@@ -58,7 +58,7 @@ class ScannedRepository(Construct):
         repository_name: str | None = None,
         keep_last_images: int = KEEP_LAST_IMAGES,
         content_addressed_tag_prefix: str | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
         :param key: the KMS key images are encrypted with (the platform key).
@@ -69,7 +69,8 @@ class ScannedRepository(Construct):
             asset hash), so a deployment may push them again, e.g. on a rollback; every other
             tag stays immutable. :default: None (every tag immutable)
         :param removal_policy: what happens to the repository and its images when the stack is
-            deleted. :default: RETAIN
+            deleted: kept once created,
+            removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         owner = construct_owner("ScannedRepository", scope.node.path, id)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)

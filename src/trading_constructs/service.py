@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import jsii
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -55,12 +54,16 @@ class HealthCheckOptions:
     """The container's health check, and the path the mesh and load balancer probe."""
 
     path: str = "/health"
-    """The HTTP path that answers 200 when the service is healthy. :default: '/health'"""
+    """The HTTP path that answers 200 when the service is healthy: URL-safe characters only
+    (letters, digits, ``/ . _ ~ -`` and %-escapes), as the mesh, the load balancer and the
+    container check all use it. :default: '/health'"""
 
     command: Sequence[str] | None = None
-    """The container health check command, ECS style (``['CMD', ...]`` or
-    ``['CMD-SHELL', '...']``). Slim images often lack curl: give a command the image can run.
-    :default: ``curl -fs http://localhost:<port><path>`` (the image needs curl)"""
+    """The container health check command, ECS style: ``['CMD', 'program', 'arg', ...]``
+    (run directly, preferred) or ``['CMD-SHELL', '<command>']`` (run by the image's shell).
+    Slim images often lack curl: give a command the image can run.
+    :default: ``['CMD', 'curl', '-fs', 'http://localhost:<port><path>']`` (the image needs
+    curl; no shell is involved)"""
 
     interval: Duration = field(default_factory=lambda: Duration.seconds(15))
     """Time between checks, 5 to 300 s. :default: 15 seconds"""
@@ -77,14 +80,12 @@ class HealthCheckOptions:
     def __post_init__(self) -> None:
         problems = Problems("HealthCheckOptions")
         problems.pattern(
-            "path", self.path, r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,1023}", "an absolute URL path"
+            "path",
+            self.path,
+            r"/(?:[A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2}){0,1023}",
+            "an absolute URL path of letters, digits, / . _ ~ - and %-escapes",
         )
-        if self.command is not None and (
-            isinstance(self.command, str)
-            or len(self.command) < 2
-            or self.command[0] not in ("CMD", "CMD-SHELL")
-        ):
-            problems.add("command", self.command, "['CMD', ...] or ['CMD-SHELL', '<command>']")
+        _check_health_command(problems, self.command)
         for prop, low, high in (("interval", 5, 300), ("timeout", 2, 60), ("start_period", 0, 300)):
             problems.seconds(prop, getattr(self, prop), low, high)
         problems.int_range("retries", self.retries, 1, 10)
@@ -102,7 +103,7 @@ class HealthCheckOptions:
 
     def container_health_check(self, port: int) -> ecs.HealthCheck:
         command = list(
-            self.command or ["CMD-SHELL", f"curl -fs http://localhost:{port}{self.path}"]
+            self.command or ["CMD", "curl", "-fs", f"http://localhost:{port}{self.path}"]
         )
         return ecs.HealthCheck(
             command=command,
@@ -111,6 +112,26 @@ class HealthCheckOptions:
             retries=self.retries,
             start_period=self.start_period,
         )
+
+
+def _check_health_command(problems: Problems, command: Sequence[str] | None) -> None:
+    """ECS runs ``CMD`` arguments directly and hands ``CMD-SHELL``'s one string to a shell;
+    an empty program or command would count as healthy whatever the app does."""
+    if command is None or is_token(command):
+        return
+    allowed = "['CMD', '<program>', '<arg>', ...] or ['CMD-SHELL', '<command>'], none empty"
+    if isinstance(command, str) or not isinstance(command, (list, tuple)) or len(command) < 2:
+        problems.add("command", command, allowed)
+        return
+    parts = list(command)
+    well_formed = (
+        all(isinstance(part, str) for part in parts)
+        and parts[0] in ("CMD", "CMD-SHELL")
+        and all(is_token(part) or part.strip() for part in parts[1:])
+        and (parts[0] == "CMD" or len(parts) == 2)
+    )
+    if not well_formed:
+        problems.add("command", command, allowed)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -256,7 +277,7 @@ class MeshedFargateService(Construct):
         log_retention_days: int = LOG_RETENTION_DAYS,
         alarm_thresholds: AlarmThresholds | None = None,
         readonly_root_filesystem: bool = True,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
         :param cluster: the platform it runs on (its VPC, cluster, namespace, key and mesh).
@@ -297,8 +318,9 @@ class MeshedFargateService(Construct):
         :param alarm_thresholds: when the service's alarms fire. :default: ``AlarmThresholds()``
         :param readonly_root_filesystem: mount the app's root filesystem read-only.
             :default: True
-        :param removal_policy: what happens to the log groups when the stack is deleted.
-            :default: RETAIN
+        :param removal_policy: what happens to the log groups when the stack is deleted:
+            kept once created,
+            removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         owner = construct_owner("MeshedFargateService", scope.node.path, id)
         check_type(owner, "cluster", cluster, TradingCluster)
@@ -543,8 +565,7 @@ class MeshedFargateService(Construct):
                 )
             )
         for alarm in self.observability.alarms.values():
-            alarm.add_alarm_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
-            alarm.add_ok_action(cloudwatch_actions.SnsAction(cluster.alarm_topic))
+            cluster.alarms.notify(alarm)
         for backend in backends:
             self.add_backend(backend)
 
@@ -582,6 +603,9 @@ class MeshedFargateService(Construct):
         )
         for service in self.services.values():
             service.node.add_dependency(execution)
+            # Any policy granted to the roles later (``grant_*(service.task_role)``) lives
+            # under the role: depending on the roles orders those before the service too.
+            service.node.add_dependency(self.execution_role, self.task_role)
         if task_statements:
             task = iam.ManagedPolicy(
                 self, "TaskPolicy", roles=[self.task_role], statements=task_statements

@@ -9,10 +9,10 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_servicediscovery as servicediscovery
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .._validation import Problems
+from ..notifications import AlarmNotifications
 from ..repository import PullThroughCache
 from .app_mesh import END_OF_SUPPORT, ENVOY_VERSION, AppMeshBackend, AppMeshMembership
 from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
@@ -142,7 +142,7 @@ class Mesh:
         key: kms.IKey,
         vpc: ec2.IVpc,
         cluster: ecs.ICluster,
-        alarm_topic: sns.ITopic,
+        alarms: AlarmNotifications,
     ) -> MeshBackend:
         if self.kind == APP_MESH:
             assert public_images is not None, "App Mesh pulls Envoy through the cache"
@@ -161,7 +161,7 @@ class Mesh:
                     key=key,
                     vpc=vpc,
                     cluster_name=cluster.cluster_name,
-                    alarm_topic=alarm_topic,
+                    alarms=alarms,
                     options=self.mtls,
                 )
             return backend

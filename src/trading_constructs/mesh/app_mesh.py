@@ -327,6 +327,14 @@ class AppMeshMembership(MeshMembership):
     def add_backend(self, backend: MeshMembership) -> None:
         assert isinstance(backend, AppMeshMembership)
         policy = None
+        if self.certificate is not None and backend.member.public:
+            raise ValueError(
+                f"MeshedFargateService {self.member.scope.node.path!r}: backend "
+                f"{backend.member.name!r} is public: its mesh listener takes the load "
+                "balancer's plain HTTP, so a call from this service could not use mutual TLS "
+                "and would fail (allowed: backends that are not public; reach a public service "
+                "through its load balancer, or turn mutual TLS off with Mesh.app_mesh(mtls=None))"
+            )
         if self.certificate is not None:
             # Present our certificate; accept only the backend's name, signed by the CA.
             policy = appmesh.TlsClientPolicy(

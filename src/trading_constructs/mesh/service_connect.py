@@ -21,7 +21,9 @@ PROXY_CONTAINER = "service-connect"
 
 
 class ServiceConnectBackend(MeshBackend):
-    """Service Connect in the cluster's private DNS namespace."""
+    """Service Connect in the cluster's private DNS namespace. With a Private CA, every
+    service but a public one (a load balancer's target) serves TLS; callers' proxies follow
+    each server's setting, so calling a public service stays plain HTTP."""
 
     def __init__(
         self,
@@ -110,7 +112,9 @@ class ServiceConnectMembership(MeshMembership):
                     port=member.port,
                     per_request_timeout=member.resilience.per_request_timeout,
                     idle_timeout=member.resilience.idle_timeout,
-                    tls=self.backend.tls,
+                    # A public service's port is the load balancer's target, health-checked in
+                    # plain HTTP: TLS there would keep it unhealthy for ever.
+                    tls=None if member.public else self.backend.tls,
                 )
             ],
             log_driver=ecs.LogDrivers.aws_logs(

@@ -26,7 +26,6 @@ from aws_cdk import (
     triggers,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
@@ -36,7 +35,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .._validation import Problems
@@ -47,6 +45,7 @@ from ..compliance import (
     ignore_redundant_depends_on,
     vpc_lambda_network_statement,
 )
+from ..notifications import AlarmNotifications
 
 CERT_DIR = "/etc/mesh-tls"
 CERT_FILE = f"{CERT_DIR}/cert.pem"
@@ -69,11 +68,21 @@ class MeshTlsOptions:
     """Days before expiry a certificate is reissued (and the service redeployed), 1 to
     cert_days - 1. :default: 10"""
 
+    issuer_reserved_concurrency: int | None = None
+    """Reserve this many concurrent executions, 1 to 1000, for the issuer; 1 also keeps two
+    runs (the daily one and a deployment's) from overlapping. Reserving needs an account
+    concurrency quota above 10 + this (new accounts may have 10 in all, and Lambda keeps 10
+    unreserved), so it is opt-in. :default: None (no reservation)"""
+
     def __post_init__(self) -> None:
         problems = Problems("MeshTlsOptions")
         problems.int_range("cert_days", self.cert_days, 2, 397)
         if not problems.problems:
             problems.int_range("renew_before_days", self.renew_before_days, 1, self.cert_days - 1)
+        if self.issuer_reserved_concurrency is not None:
+            problems.int_range(
+                "issuer_reserved_concurrency", self.issuer_reserved_concurrency, 1, 1000
+            )
         problems.raise_if_any()
 
 
@@ -102,9 +111,9 @@ class MeshCertificates(Construct):
         key: kms.IKey,
         vpc: ec2.IVpc,
         cluster_name: str,
-        alarm_topic: sns.ITopic,
+        alarms: AlarmNotifications,
         options: MeshTlsOptions | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         super().__init__(scope, id)
         options = options or MeshTlsOptions()
@@ -182,8 +191,7 @@ class MeshCertificates(Construct):
             vpc=vpc,
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
             security_groups=[group],
-            # Runs never overlap: two would race to create the CA certificate.
-            reserved_concurrent_executions=1,
+            reserved_concurrent_executions=options.issuer_reserved_concurrency,
             log_group=log_group,
             role=role.without_policy_updates(),
         )
@@ -292,8 +300,7 @@ class MeshCertificates(Construct):
             alarm_description="Mesh certificate issuing failed: certificates may expire",
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.alarm.add_alarm_action(cloudwatch_actions.SnsAction(alarm_topic))
-        self.alarm.add_ok_action(cloudwatch_actions.SnsAction(alarm_topic))
+        alarms.notify(self.alarm)
 
     def _cluster_arn(self, cluster_name: str) -> str:
         return Stack.of(self).format_arn(
