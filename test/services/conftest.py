@@ -1,4 +1,5 @@
-"""Fixtures that start the example services once per module and always stop them."""
+"""Fixtures that start the example services once per module and always stop them, against
+databases of their own on the session's real PostgreSQL server (TLS only, SCRAM)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from postgres_server import PostgresServer
 
-from .support import ServiceProcess, blackhole, refused_port, start, url_of
+from .support import (
+    ServiceProcess,
+    TestDatabase,
+    blackhole,
+    create_database,
+    refused_port,
+    start,
+    url_of,
+)
 
 METRICS_INTERVAL = "0.3"
+
+
+@pytest.fixture(scope="module")
+def database(postgres: PostgresServer) -> Iterator[TestDatabase]:
+    """A database and owner role of the module's own, dropped at the end."""
+    with create_database(postgres) as db:
+        yield db
+
+
+@pytest.fixture
+def fresh_database(postgres: PostgresServer) -> Iterator[TestDatabase]:
+    """A database of the test's own, for tests that count rows or workers."""
+    with create_database(postgres) as db:
+        yield db
 
 
 @dataclass(frozen=True)
@@ -30,12 +54,13 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(database: TestDatabase) -> Iterator[Stack]:
     """A healthy platform: seeded synthetic feed, fast ticks, short metric intervals."""
     with contextlib.ExitStack() as cleanup:
         data_ingestion = cleanup.enter_context(
             start(
                 "data-ingestion",
+                **database.env(),
                 SYMBOLS="AAPL,MSFT,BRK.B",
                 FEED_SEED="7",
                 TICK_INTERVAL_SECONDS="0.02",
@@ -46,9 +71,9 @@ def stack() -> Iterator[Stack]:
         analytics_engine = cleanup.enter_context(
             start(
                 "analytics-engine",
-                DATA_INGESTION_URL=data_ingestion.base_url,
+                **database.env(),
                 REFRESH_INTERVAL_SECONDS="0.1",
-                # ANALYSIS_WINDOW stays 1000: the engine must cap it at data-ingestion's 200.
+                # ANALYSIS_WINDOW stays 1000: data-ingestion keeps 200 ticks per symbol.
                 SMA_PERIODS="5,20",
                 EMA_PERIODS="10",
                 METRICS_INTERVAL_SECONDS=METRICS_INTERVAL,
@@ -67,24 +92,33 @@ def stack() -> Iterator[Stack]:
 
 @dataclass(frozen=True)
 class Degraded:
-    """A gateway whose data-ingestion refuses connections, and an analytics-engine whose
-    data-ingestion accepts connections but never answers."""
+    """A gateway whose data-ingestion refuses connections, an analytics-engine whose database
+    accepts connections but never answers, and a data-ingestion whose database refuses them."""
 
     analytics_engine: ServiceProcess
+    data_ingestion: ServiceProcess
     api_gateway: ServiceProcess
 
 
 @pytest.fixture(scope="module")
-def degraded() -> Iterator[Degraded]:
+def degraded(database: TestDatabase) -> Iterator[Degraded]:
     with contextlib.ExitStack() as cleanup:
         refused = cleanup.enter_context(refused_port())
         hung = cleanup.enter_context(blackhole())
         analytics_engine = cleanup.enter_context(
             start(
                 "analytics-engine",
-                DATA_INGESTION_URL=url_of(hung),
-                UPSTREAM_TIMEOUT_SECONDS="0.5",
+                **database.env(DB_PORT=str(hung.getsockname()[1])),
+                DB_TIMEOUT_SECONDS="0.5",
                 REFRESH_INTERVAL_SECONDS="5",
+            )
+        )
+        data_ingestion = cleanup.enter_context(
+            start(
+                "data-ingestion",
+                **database.env(DB_PORT=str(refused)),
+                DB_TIMEOUT_SECONDS="0.5",
+                TICK_INTERVAL_SECONDS="0.05",
             )
         )
         api_gateway = cleanup.enter_context(
@@ -95,4 +129,4 @@ def degraded() -> Iterator[Degraded]:
                 UPSTREAM_TIMEOUT_SECONDS="2",
             )
         )
-        yield Degraded(analytics_engine, api_gateway)
+        yield Degraded(analytics_engine, data_ingestion, api_gateway)

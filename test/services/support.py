@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -18,9 +19,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pg8000.native
+from postgres_server import PostgresServer
 
 T = TypeVar("T")
 
@@ -302,3 +307,83 @@ class FakeFeed:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(STOP_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    """A database on the test server, owned by a login role of its own (as the secret's user
+    owns the example's ``marketdata`` database): what the services are given."""
+
+    __test__ = False  # not a test class, despite the name
+
+    server: PostgresServer
+    name: str
+    user: str
+    password: str
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        """The variables for a local run: DB_HOST and friends, and the test CA."""
+        env = {
+            "DB_HOST": self.server.host,
+            "DB_PORT": str(self.server.port),
+            "DB_NAME": self.name,
+            "DB_USER": self.user,
+            "DB_PASSWORD": self.password,
+            "DB_CA_FILE": str(self.server.ca_file),
+        }
+        env.update(overrides)
+        return env
+
+    def secret(self, **overrides: Any) -> dict[str, Any]:
+        """The JSON of the example's rotating secret for this database."""
+        doc: dict[str, Any] = {
+            "engine": "postgres",
+            "host": self.server.host,
+            "port": self.server.port,
+            "dbname": self.name,
+            "username": self.user,
+            "password": self.password,
+        }
+        doc.update(overrides)
+        return doc
+
+    def connect(self) -> pg8000.native.Connection:
+        """A connection as the superuser, to look at what the services wrote."""
+        return self.server.connect(database=self.name)
+
+    def query(self, sql: str, **params: Any) -> list[list[Any]]:
+        conn = self.connect()
+        try:
+            return list(conn.run(sql, **params) or [])
+        finally:
+            conn.close()
+
+    def set_password(self, password: str) -> None:
+        """Change the role's password in place, as a single-user rotation does."""
+        admin = self.server.connect()
+        try:
+            admin.run(f"ALTER ROLE {self.user} PASSWORD {pg8000.native.literal(password)}")
+        finally:
+            admin.close()
+
+
+@contextlib.contextmanager
+def create_database(server: PostgresServer) -> Iterator[TestDatabase]:
+    """A new role and a database it owns; both dropped on exit."""
+    suffix = secrets.token_hex(4)
+    db = TestDatabase(server, f"market_{suffix}", f"svc_{suffix}", secrets.token_urlsafe(18))
+    admin = server.connect()
+    try:
+        admin.run(f"CREATE ROLE {db.user} LOGIN PASSWORD {pg8000.native.literal(db.password)}")
+        admin.run(f"CREATE DATABASE {db.name} OWNER {db.user}")
+    finally:
+        admin.close()
+    try:
+        yield db
+    finally:
+        admin = server.connect()
+        try:
+            admin.run(f"DROP DATABASE IF EXISTS {db.name} WITH (FORCE)")
+            admin.run(f"DROP ROLE IF EXISTS {db.user}")
+        finally:
+            admin.close()

@@ -16,6 +16,7 @@ from .support import (
     FakeFeed,
     HttpResult,
     ServiceProcess,
+    TestDatabase,
     blackhole,
     raw_exchange,
     refused_port,
@@ -287,13 +288,33 @@ def test_quote_with_data_ingestion_down_is_503_fast(degraded: Degraded) -> None:
     assert result.headers.get("Retry-After") == "1"
 
 
-def test_analytics_with_hung_data_ingestion_is_503_fast(degraded: Degraded) -> None:
+def test_analytics_with_hung_database_is_503_fast(degraded: Degraded) -> None:
     direct = request(degraded.analytics_engine.port, "/api/v1/analytics/AAPL", timeout=10)
     assert_json_error(direct, 503)
-    assert direct.elapsed < 3.0  # UPSTREAM_TIMEOUT_SECONDS=0.5, not a hang
+    assert direct.elapsed < 3.0  # DB_TIMEOUT_SECONDS=0.5, not a hang
     through = request(degraded.api_gateway.port, "/api/v1/analytics/AAPL", timeout=10)
     assert_json_error(through, 503)
     assert through.elapsed < 3.0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ticks/AAPL", "/api/v1/symbols"])
+def test_data_ingestion_with_database_down_is_503_fast(degraded: Degraded, path: str) -> None:
+    result = request(degraded.data_ingestion.port, path, timeout=10)
+    assert_json_error(result, 503)
+    assert result.headers.get("Retry-After") == "1"
+    assert result.elapsed < 3.0
+
+
+def test_database_outage_is_logged_at_error_throttled(degraded: Degraded) -> None:
+    record = degraded.data_ingestion.wait_for(
+        lambda r: r.get("level") == "ERROR" and r.get("message") == "database unavailable"
+    )
+    assert "ConnectionRefusedError" in record["reason"]
+    time.sleep(0.5)  # ten feed cycles at TICK_INTERVAL_SECONDS=0.05: still one line
+    errors = [r for r in degraded.data_ingestion.records() if r.get("level") == "ERROR"]
+    assert len(errors) == 1, errors
+    # The backlog is unknown while the database is unreachable: no AnalysisBacklog at all.
+    assert not any("AnalysisBacklog" in r for r in degraded.analytics_engine.records())
 
 
 def test_bad_input_is_still_4xx_with_backends_down(degraded: Degraded) -> None:
@@ -319,10 +340,11 @@ def test_backend_failure_is_logged_at_error(degraded: Degraded) -> None:
 
 
 @pytest.mark.parametrize("service", list(MODULES))
-def test_sigterm_exits_zero_and_flushes(service: str) -> None:
+def test_sigterm_exits_zero_and_flushes(service: str, database: TestDatabase) -> None:
     with refused_port() as dead:
         process = start(
             service,
+            **database.env(),
             DATA_INGESTION_URL=url_of(dead),
             ANALYTICS_ENGINE_URL=url_of(dead),
             TICK_INTERVAL_SECONDS="0.05",
@@ -342,9 +364,8 @@ def test_sigterm_exits_zero_and_flushes(service: str) -> None:
             process.wait_for(lambda r: r.get("message") == "shutdown complete", timeout=5)
             shutdown = process.wait_for(lambda r: r.get("message") == "shutdown started")
             assert shutdown["reason"] == "SIGTERM"
-            if service != "analytics-engine":  # its backlog is unknown with a dead upstream
-                doc = process.wait_for(lambda r: METRICS[service] in r, timeout=5)
-                assert doc["Service"] == service
+            doc = process.wait_for(lambda r: METRICS[service] in r, timeout=5)
+            assert doc["Service"] == service
 
 
 def test_sigterm_lets_in_flight_request_finish() -> None:
@@ -391,7 +412,9 @@ def test_invalid_config_fails_fast_with_error_log() -> None:
         assert "WINDOW_SIZE" in record["reason"]
 
 
-def test_data_ingestion_polls_a_real_feed_with_the_api_key() -> None:
+def test_data_ingestion_polls_a_real_feed_with_the_api_key(
+    fresh_database: TestDatabase,
+) -> None:
     secret = "sk-test-9f3b1c7e-never-log-me"
     now = time.time()
     with FakeFeed() as feed:
@@ -406,6 +429,7 @@ def test_data_ingestion_polls_a_real_feed_with_the_api_key() -> None:
         }
         process = start(
             "data-ingestion",
+            **fresh_database.env(),
             FEED_URL=feed.url,
             MARKET_DATA_API_KEY=secret,
             TICK_INTERVAL_SECONDS="0.05",

@@ -8,10 +8,12 @@ import logging
 import math
 import re
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +27,11 @@ from examples.trading_platform.services.analytics_engine.analytics import (
     summarize,
     vwap,
 )
-from examples.trading_platform.services.analytics_engine.app import parse_ticks_payload
+from examples.trading_platform.services.analytics_engine.app import (
+    Settings as AnalyticsSettings,
+)
 from examples.trading_platform.services.common.config import ConfigError, Env
+from examples.trading_platform.services.common.db import Database, DbSettings
 from examples.trading_platform.services.common.http import InFlightTracker, normalize_symbol
 from examples.trading_platform.services.common.httpclient import (
     UpstreamError,
@@ -42,6 +47,7 @@ from examples.trading_platform.services.common.metrics import (
     PeakGauge,
     emf_document,
 )
+from examples.trading_platform.services.common.schema import create_schema
 from examples.trading_platform.services.data_ingestion.app import DataIngestion, Settings
 from examples.trading_platform.services.data_ingestion.feed import (
     FeedPoller,
@@ -51,7 +57,10 @@ from examples.trading_platform.services.data_ingestion.feed import (
 )
 from examples.trading_platform.services.data_ingestion.store import TickStore
 
-from .support import SERVICES_DIR, SERVICES_PYTHON, FakeFeed
+from .support import REPO_ROOT, SERVICES_DIR, SERVICES_PYTHON, FakeFeed, TestDatabase
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:market-data-db-AbCdEf"
+DB_ENV = {"DB_SECRET_ARN": SECRET_ARN}
 
 # --- analytics math on hand-computed data ----------------------------------------------------
 
@@ -133,26 +142,6 @@ def test_summarize_rejects_no_trades() -> None:
         summarize("ABC", [])
 
 
-def test_parse_ticks_payload_skips_bad_rows() -> None:
-    trades, total = parse_ticks_payload(
-        {
-            "ticks": [
-                {"price": 1.5, "size": 10, "ts": 1.0},
-                {"price": 0, "size": 10, "ts": 2.0},
-                {"price": True, "size": 10, "ts": 2.0},
-                {"price": 2.0, "size": -1, "ts": 2.0},
-                {"price": float("nan"), "size": 1, "ts": 2.0},
-                "junk",
-            ],
-            "ticks_total": 42,
-        }
-    )
-    assert trades == [Trade(1.5, 10.0, 1.0)]
-    assert total == 42
-    with pytest.raises(UpstreamError):
-        parse_ticks_payload({"ticks": "nope"})
-
-
 # --- the synthetic GBM feed ------------------------------------------------------------------
 
 
@@ -204,18 +193,19 @@ def test_parse_tick_validates_untrusted_rows() -> None:
         assert parse_tick(bad, now=1.0) is None, bad
 
 
-def test_poller_sends_the_key_in_a_header_and_dedups() -> None:
+def test_poller_sends_the_key_in_a_header_and_returns_every_valid_row() -> None:
     with FakeFeed() as feed:
         feed.payload = [
             {"symbol": "AAA", "price": 1.0, "size": 1, "ts": 100.0},
-            {"symbol": "AAA", "price": 1.1, "size": 1, "ts": 100.0},  # same-second trade counts
+            {"symbol": "AAA", "price": 1.1, "size": 1, "ts": 100.0},
             {"symbol": "BBB", "price": 2.0, "size": 1, "ts": 101.0},
             {"symbol": "BAD SYMBOL", "price": 2.0},
         ]
         poller = FeedPoller(feed.url, api_key="k-123", api_key_header="X-Feed-Key", timeout=2)
         assert [t.price for t in poller.next_ticks()] == [1.0, 1.1, 2.0]
         assert poller.rejected == 1
-        assert poller.next_ticks() == []  # nothing newer than what was seen
+        # Repeats are the store's to skip (against the stored last_ts, whichever task polled).
+        assert [t.price for t in poller.next_ticks()] == [1.0, 1.1, 2.0]
         feed.payload = {"ticks": [{"symbol": "AAA", "price": 1.2, "size": 3, "ts": 102.0}]}
         assert poller.next_ticks() == [Tick("AAA", 1.2, 3, 102.0)]
         assert [h["x-feed-key"] for h in feed.seen_headers] == ["k-123"] * 3
@@ -227,14 +217,24 @@ def test_poller_without_key_sends_no_key_header() -> None:
         assert "x-api-key" not in feed.seen_headers[0]
 
 
-def test_poller_failure_is_logged_without_the_key(caplog: pytest.LogCaptureFixture) -> None:
+def test_poller_failure_is_logged_without_the_key(
+    caplog: pytest.LogCaptureFixture, database: TestDatabase
+) -> None:
     secret = "s3cr3t-key-do-not-log"
     with FakeFeed() as feed:
         feed.status = 403
         settings = Settings.from_env(
-            Env({"FEED_URL": f"{feed.url}?token=query-secret", "MARKET_DATA_API_KEY": secret})
+            Env(
+                {
+                    **database.env(),
+                    "FEED_URL": f"{feed.url}?token=query-secret",
+                    "MARKET_DATA_API_KEY": secret,
+                }
+            )
         )
-        service = DataIngestion(settings, settings.make_source(), TickStore(10))
+        db = Database(settings.db, application_name="unit", schema=create_schema)
+        store = TickStore(db, worker_id="unit-poller", window=10)
+        service = DataIngestion(settings, settings.make_source(), store)
         with caplog.at_level(logging.DEBUG):
             assert service.poll_once() == 0
             assert service.poll_once() == 0  # throttled: one ERROR line per interval
@@ -245,6 +245,8 @@ def test_poller_failure_is_logged_without_the_key(caplog: pytest.LogCaptureFixtu
     assert secret not in formatted and "query-secret" not in formatted
     assert secret not in caplog.text and "query-secret" not in caplog.text
     assert secret not in repr(settings)
+    assert database.password not in repr(settings) and database.password not in caplog.text
+    db.close()
 
 
 def test_poller_rejects_a_payload_without_ticks() -> None:
@@ -252,22 +254,6 @@ def test_poller_rejects_a_payload_without_ticks() -> None:
         feed.payload = {"data": []}
         with pytest.raises(UpstreamError):
             FeedPoller(feed.url, api_key=None).next_ticks()
-
-
-# --- the tick store --------------------------------------------------------------------------
-
-
-def test_store_keeps_a_bounded_window_and_lifetime_counts() -> None:
-    store = TickStore(3, max_symbols=1)
-    assert store.add(Tick("AAA", float(i), 1, float(i)) for i in range(1, 6)) == 5
-    assert store.add([Tick("BBB", 1.0, 1, 1.0)]) == 0  # over the symbol cap
-    ticks, total = store.recent("AAA", 10) or ([], 0)
-    assert [t.price for t in ticks] == [3.0, 4.0, 5.0]
-    assert total == 5
-    assert store.recent("AAA", 2) == ([Tick("AAA", 4.0, 1, 4.0), Tick("AAA", 5.0, 1, 5.0)], 5)
-    assert store.recent("BBB", 1) is None
-    assert store.take_ingested() == 5
-    assert store.take_ingested() == 0
 
 
 # --- metrics, logs and plumbing --------------------------------------------------------------
@@ -397,13 +383,45 @@ def test_redact_url_drops_credentials() -> None:
 
 
 def test_defaults_match_the_documented_contract() -> None:
-    settings = Settings.from_env(Env({}))
+    settings = Settings.from_env(Env(DB_ENV))
     assert settings.common.port == 8080
     assert settings.common.host == "0.0.0.0"
     assert settings.common.metrics_interval == 60.0
     assert settings.window_size == 1000
     assert settings.symbols == ("AAPL", "MSFT", "GOOG", "AMZN", "JPM")
     assert settings.feed_url is None
+    assert settings.worker_timeout == 15.0
+    db = settings.db
+    assert (db.secret_arn, db.region, db.static, db.read_host) == (
+        SECRET_ARN,
+        "eu-west-1",
+        None,
+        None,
+    )
+    assert (db.ca_file, db.timeout, db.pool_size) == (None, 5.0, 4)
+    context = db.ssl_context()  # never unverified, whatever the CA
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    analytics = AnalyticsSettings.from_env(Env(DB_ENV))
+    assert (analytics.common.port, analytics.batch_size, analytics.worker_timeout) == (
+        8081,
+        20,
+        15.0,
+    )
+
+
+def test_database_from_the_environment_for_local_runs() -> None:
+    db = DbSettings.from_env(
+        Env({"DB_HOST": "db.local", "DB_USER": "me", "DB_PASSWORD": "pw-never-shown"})
+    )
+    assert db.secret_arn is None
+    assert db.static is not None
+    assert (db.static.host, db.static.port, db.static.dbname, db.static.username) == (
+        "db.local",
+        5432,
+        "marketdata",
+        "me",
+    )
+    assert "pw-never-shown" not in repr(db) and "pw-never-shown" not in repr(db.static)
 
 
 @pytest.mark.parametrize(
@@ -423,9 +441,45 @@ def test_defaults_match_the_documented_contract() -> None:
 )
 def test_bad_configuration_is_rejected(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_env(Env(env))
+        Settings.from_env(Env({**DB_ENV, **env}))
     assert next(iter(env)) in str(info.value)
     assert "feed.example" not in str(info.value)  # URLs may hold credentials: never echoed
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, "DB_SECRET_ARN"),
+        ({"DB_SECRET_ARN": "market-data-db"}, "DB_SECRET_ARN"),
+        ({"DB_SECRET_ARN": "arn:aws:s3:::bucket"}, "DB_SECRET_ARN"),
+        ({"DB_HOST": "db.local", "DB_PASSWORD": "pw-secret-x"}, "DB_USER"),
+        ({"DB_HOST": "db.local", "DB_USER": "u"}, "DB_PASSWORD"),
+        ({"DB_HOST": "db local", "DB_USER": "u", "DB_PASSWORD": "pw-secret-x"}, "DB_HOST"),
+        ({**DB_ENV, "DB_PORT": "0"}, None),  # DB_PORT only counts with DB_HOST
+        ({"DB_HOST": "h", "DB_USER": "u", "DB_PASSWORD": "p", "DB_PORT": "70000"}, "DB_PORT"),
+        ({**DB_ENV, "DB_CA_FILE": "/nonexistent/ca.pem"}, "DB_CA_FILE"),
+        ({**DB_ENV, "DB_READ_HOST": "reader/endpoint"}, "DB_READ_HOST"),
+        ({**DB_ENV, "DB_TIMEOUT_SECONDS": "0"}, "DB_TIMEOUT_SECONDS"),
+        ({**DB_ENV, "DB_POOL_SIZE": "0"}, "DB_POOL_SIZE"),
+        ({**DB_ENV, "WORKER_TIMEOUT_SECONDS": "0.1"}, "WORKER_TIMEOUT_SECONDS"),
+    ],
+)
+def test_bad_database_configuration_is_rejected(env: dict[str, str], named: str | None) -> None:
+    for settings in (Settings, AnalyticsSettings):
+        if named is None:
+            settings.from_env(Env(env))
+            continue
+        with pytest.raises(ConfigError) as info:
+            settings.from_env(Env(env))
+        assert named in str(info.value)
+        assert str(info.value) != "p" and str(info.value) != "u"
+
+
+def test_ca_file_that_is_not_pem_is_rejected(tmp_path: Path) -> None:
+    bogus = tmp_path / "bundle.pem"
+    bogus.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="DB_CA_FILE"):
+        DbSettings.from_env(Env({**DB_ENV, "DB_CA_FILE": str(bogus)}))
 
 
 # --- container images ------------------------------------------------------------------------
@@ -446,6 +500,11 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
     ]
 
 
+DB_SERVICES = {"data_ingestion", "analytics_engine"}
+RDS_BUNDLE = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+DB_CA_FILE = "/app/certs/rds-global-bundle.pem"
+
+
 @pytest.mark.parametrize(("folder", "port"), IMAGES.items())
 def test_dockerfile_follows_the_image_contract(folder: str, port: int) -> None:
     steps = _instructions(SERVICES_DIR / folder / "Dockerfile")
@@ -462,9 +521,18 @@ def test_dockerfile_follows_the_image_contract(folder: str, port: int) -> None:
     assert "services.common.healthcheck" in values["HEALTHCHECK"][0]
     assert values["CMD"] == [f'["python", "-m", "services.{folder}.app"]']
     assert [k for k, _ in steps].index("USER") > max(
-        i for i, (k, _) in enumerate(steps) if k in ("RUN", "COPY")
+        i for i, (k, _) in enumerate(steps) if k in ("RUN", "COPY", "ADD")
     )  # nothing runs as root after the switch, and the service never runs as root
     assert not re.search(r"(?i)(api_key|secret|password|token)\s*=", env)
+    runs = " ".join(values["RUN"])
+    if folder in DB_SERVICES:
+        # The pinned, hash-checked wheels, and the RDS CA bundle where DB_CA_FILE says.
+        assert "pip install --no-cache-dir --require-hashes --only-binary :all: -r" in runs
+        assert values["ADD"] == [f"{RDS_BUNDLE} {DB_CA_FILE}"]
+        assert f"DB_CA_FILE={DB_CA_FILE}" in env
+        assert f"chmod 0644 {DB_CA_FILE}" in runs  # ADD from a URL makes it root-only
+    else:
+        assert "pip" not in runs and "ADD" not in values  # the gateway installs nothing
 
 
 @pytest.mark.parametrize("folder", IMAGES)
@@ -476,6 +544,8 @@ def test_image_layout_imports_without_sibling_services(folder: str, tmp_path: Pa
         if keyword != "COPY":
             continue
         source, destination = argument.split()
+        if not destination.startswith("./services/"):
+            continue  # requirements.txt, installed and removed at build time
         target = app / destination.removeprefix("./")
         target.mkdir(parents=True, exist_ok=True)
         for path in sorted(SERVICES_DIR.glob(source)):
@@ -499,12 +569,73 @@ def test_dockerignore_keeps_caches_out_of_the_context() -> None:
     patterns = (SERVICES_DIR / ".dockerignore").read_text().split()
     assert "**/__pycache__" in patterns
     assert not any("Dockerfile" in p for p in patterns)  # the CDK asset needs them staged
+    assert not any("requirements" in p for p in patterns)
 
 
-def test_services_use_only_the_standard_library() -> None:
-    stdlib = set(sys.stdlib_module_names)
+def _imports(path: Path) -> set[str]:
+    """Top-level modules a file imports (relative imports excluded)."""
+    found = set()
+    for line in io.StringIO(path.read_text()):
+        match = re.match(r"\s*(?:from|import)\s+([A-Za-z_][\w]*)", line)
+        if match and not line.lstrip().startswith("from ."):
+            found.add(match.group(1))
+    return found
+
+
+def _requirements() -> dict[str, tuple[str, list[str]]]:
+    text = re.sub(r"\\\n\s*", " ", (SERVICES_DIR / "requirements.txt").read_text())
+    pins = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, rest = line.partition("==")
+            version, *hashes = rest.split()
+            pins[name.strip()] = (version, [h.removeprefix("--hash=") for h in hashes])
+    return pins
+
+
+def test_services_import_only_the_standard_library_and_pinned_packages() -> None:
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    pinned = {"pg8000", "boto3", "botocore"}
     for path in SERVICES_DIR.rglob("*.py"):
-        for line in io.StringIO(path.read_text()):
-            match = re.match(r"\s*(?:from|import)\s+([A-Za-z_][\w]*)", line)
-            if match and not line.lstrip().startswith("from ."):
-                assert match.group(1) in stdlib | {"__future__"}, f"{path}: {line.strip()}"
+        outside = _imports(path) - stdlib
+        assert outside <= pinned, f"{path}: {outside}"
+        if outside:  # only the database modules and the services that use them
+            assert path.parent.name in DB_SERVICES | {"common"}, path
+    assert {"pg8000", "boto3", "botocore"} <= set(_requirements())
+    # The gateway's image installs nothing: nothing it imports may need a package.
+    gateway = (SERVICES_DIR / "api_gateway" / "app.py").read_text()
+    assert "common.db" not in gateway and "common.schema" not in gateway
+
+
+def _section(block: str, key: str) -> str:
+    match = re.search(rf"^{key} = \[\n(.*?)^\]", block, re.S | re.M)
+    return match.group(1) if match else ""
+
+
+def _locked(name: str, version: str) -> dict[str, Any]:
+    """One ``[[package]]`` of uv.lock: its resolution markers, dependencies and wheel hashes
+    (read with regular expressions: tomllib is not in Python 3.10)."""
+    text = (REPO_ROOT / "uv.lock").read_text()
+    for block in text.split("\n[[package]]\n"):
+        if f'name = "{name}"\nversion = "{version}"\n' not in block:
+            continue
+
+        return {
+            "markers": _section(block, "resolution-markers"),
+            "dependencies": re.findall(r'\{ name = "([^"]+)"', _section(block, "dependencies")),
+            "hashes": re.findall(r'hash = "(sha256:[0-9a-f]{64})"', _section(block, "wheels")),
+        }
+    raise AssertionError(f"{name}=={version} is not in uv.lock")
+
+
+def test_requirements_are_the_locked_wheels_and_closed() -> None:
+    """Exactly the versions and wheel hashes uv.lock resolves for the images' Python 3.12,
+    with every dependency listed (pip --require-hashes refuses anything unpinned)."""
+    pins = _requirements()
+    assert len(pins) == 10
+    for name, (version, hashes) in pins.items():
+        entry = _locked(name, version)
+        assert "< '3.11'" not in entry["markers"], f"{name}=={version} is for Python 3.10"
+        assert hashes and hashes == entry["hashes"], name
+        for dependency in entry["dependencies"]:
+            assert dependency in pins, f"{name} needs {dependency}"

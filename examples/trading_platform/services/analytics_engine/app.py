@@ -1,43 +1,78 @@
-"""analytics-engine: keep per-symbol analytics current with the ticks in data-ingestion.
+"""analytics-engine: keep per-symbol analytics current with the ticks in PostgreSQL.
 
-A background loop polls ``/api/v1/symbols`` on data-ingestion, compares each symbol's
-``ticks_total`` with the count its last analysis covered, and re-analyzes the symbols that
-moved. That difference, summed over symbols, is the ``AnalysisBacklog`` metric: ticks already
-ingested that no analysis reflects yet. Requests are answered from analyses at most
-``CACHE_TTL_SECONDS`` old, else computed on demand; a dead or slow data-ingestion gives a
-503 within about ``UPSTREAM_TIMEOUT_SECONDS``.
+The tasks share the work through the ``analyses`` table, a queue with a row per symbol: each
+refresh, a task claims a batch of symbols whose ``ticks_total`` moved past what their last
+analysis covered (``FOR UPDATE SKIP LOCKED``: two tasks never claim the same symbol), reads
+their newest ticks (from the reader endpoint when ``DB_READ_HOST`` is set), and stores the
+results. Requests are answered from stored results at most ``CACHE_TTL_SECONDS`` old, else
+computed on demand; an unreachable database gives a 503 within about ``DB_TIMEOUT_SECONDS``.
+
+``AnalysisBacklog`` is each task's share of the backlog: ticks ingested but not yet covered
+by an analysis, summed over symbols, divided by the analytics-engine tasks that heartbeat in
+the database. Adding a task divides it at once, and drains it faster.
 
 Run: ``python -m services.analytics_engine.app`` from the folder holding ``services/``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+
+import pg8000.native
 
 from ..common.config import CommonSettings, ConfigError, Env
-from ..common.http import REQUEST_ID_HEADER, Request, Response, Router, check_query, require_symbol
-from ..common.httpclient import UpstreamError, get_json, to_http_error
+from ..common.db import Database, DatabaseUnavailable, DbSettings, unavailable_error
+from ..common.http import HttpError, Request, Response, Router, check_query, require_symbol
 from ..common.logs import Throttle
-from ..common.market import is_number
-from ..common.metrics import Metric, PeakGauge
+from ..common.metrics import Counter, Metric, PeakGauge
 from ..common.runtime import BackgroundLoop, ServiceRuntime, main
+from ..common.schema import create_schema, deregister, heartbeat, new_worker_id
 from .analytics import Trade, summarize
 
 SERVICE = "analytics-engine"
 DEFAULT_PORT = 8081
-DEFAULT_DATA_INGESTION_URL = "http://data-ingestion.trading.local:8080"
-UPSTREAM = "data-ingestion"
 ERROR_LOG_INTERVAL_SECONDS = 30.0
 
 # Not __name__: run with -m, that is "__main__", which says nothing in a log line.
 logger = logging.getLogger("services.analytics_engine")
+
+_TICKS = (
+    "SELECT s.ticks_total, t.price, t.size, t.ts FROM symbols s "
+    "LEFT JOIN LATERAL (SELECT id, price, size, ts FROM ticks "
+    "  WHERE symbol = s.symbol ORDER BY id DESC LIMIT :limit) t ON true "
+    "WHERE s.symbol = :symbol ORDER BY t.id"
+)
+_NEW_SYMBOLS = (
+    "INSERT INTO analyses (symbol) SELECT s.symbol FROM symbols s "
+    "WHERE NOT EXISTS (SELECT 1 FROM analyses a WHERE a.symbol = s.symbol) "
+    "ON CONFLICT DO NOTHING"
+)
+_BACKLOG = (
+    "SELECT COALESCE(sum(s.ticks_total - COALESCE(a.ticks_total, 0)), 0) FROM symbols s "
+    "LEFT JOIN analyses a USING (symbol) WHERE s.ticks_total > COALESCE(a.ticks_total, 0)"
+)
+_CLAIM = (
+    "SELECT a.symbol FROM analyses a JOIN symbols s USING (symbol) "
+    "WHERE s.ticks_total > a.ticks_total "
+    "ORDER BY s.ticks_total - a.ticks_total DESC, a.symbol LIMIT :batch "
+    "FOR UPDATE OF a SKIP LOCKED"
+)
+_STORE = (
+    "UPDATE analyses SET result = :result, ticks_total = GREATEST(ticks_total, :total), "
+    "computed_at = now() WHERE symbol = :symbol"
+)
+# The same, on demand: skipped while a refresh holds the row, or if it already covers more.
+_STORE_IF_FREE = (
+    "UPDATE analyses SET result = :result, ticks_total = :total, computed_at = now() "
+    "WHERE symbol = (SELECT symbol FROM analyses WHERE symbol = :symbol "
+    "AND ticks_total <= :total FOR UPDATE SKIP LOCKED)"
+)
 
 
 def _periods(env: Env, name: str, default: str) -> tuple[int, ...]:
@@ -54,11 +89,12 @@ class Settings:
     """analytics-engine settings."""
 
     common: CommonSettings
-    data_ingestion_url: str
-    upstream_timeout: float
+    db: DbSettings
     refresh_interval: float
     cache_ttl: float
     analysis_window: int
+    batch_size: int
+    worker_timeout: float
     sma_periods: tuple[int, ...]
     ema_periods: tuple[int, ...]
 
@@ -66,172 +102,176 @@ class Settings:
     def from_env(cls, env: Env) -> Settings:
         return cls(
             common=CommonSettings.from_env(env, service=SERVICE, default_port=DEFAULT_PORT),
-            data_ingestion_url=env.get_url("DATA_INGESTION_URL", DEFAULT_DATA_INGESTION_URL),
-            upstream_timeout=env.get_float(
-                "UPSTREAM_TIMEOUT_SECONDS", 2.0, minimum=0.1, maximum=30.0
-            ),
+            db=DbSettings.from_env(env),
             refresh_interval=env.get_float(
                 "REFRESH_INTERVAL_SECONDS", 1.0, minimum=0.05, maximum=3600.0
             ),
             cache_ttl=env.get_float("CACHE_TTL_SECONDS", 5.0, minimum=0.0, maximum=3600.0),
-            # Capped at data-ingestion's WINDOW_SIZE once /api/v1/symbols reports it.
+            # At most data-ingestion's WINDOW_SIZE ticks are kept per symbol.
             analysis_window=env.get_int("ANALYSIS_WINDOW", 1000, minimum=2, maximum=100_000),
+            batch_size=env.get_int("ANALYSIS_BATCH_SIZE", 20, minimum=1, maximum=1000),
+            worker_timeout=env.get_float(
+                "WORKER_TIMEOUT_SECONDS", 15.0, minimum=0.5, maximum=300.0
+            ),
             sma_periods=_periods(env, "SMA_PERIODS", "20,50"),
             ema_periods=_periods(env, "EMA_PERIODS", "20"),
         )
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """A computed result and how many upstream ticks it covered."""
-
-    result: dict[str, Any]
-    ticks_total: int
-    computed_at: float  # time.monotonic()
-
-
-def parse_ticks_payload(payload: Any) -> tuple[list[Trade], int]:
-    """Trades and ``ticks_total`` from data-ingestion's answer; bad rows are skipped."""
-    if not isinstance(payload, Mapping) or not isinstance(payload.get("ticks"), list):
-        raise UpstreamError("data-ingestion answered without a ticks list", status=200)
-    trades = []
-    for item in payload["ticks"]:
-        if not isinstance(item, Mapping):
-            continue
-        price, size, ts = item.get("price"), item.get("size"), item.get("ts")
-        if is_number(price) and is_number(size) and is_number(ts) and price > 0 and size >= 0:
-            trades.append(Trade(float(price), float(size), float(ts)))
-    total = payload.get("ticks_total")
-    return trades, total if isinstance(total, int) and total >= 0 else len(trades)
-
-
 class AnalyticsEngine:
-    """The analysis cache, its refresh loop and the HTTP route."""
+    """The shared analysis queue, the refresh loop that works it, and the HTTP route."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database, *, worker_id: str) -> None:
         self.settings = settings
+        self.db = db
+        self.worker_id = worker_id
         self.backlog = PeakGauge()
-        self._lock = threading.Lock()
-        self._cache: dict[str, Analysis] = {}
+        self.analyzed = Counter()
+        self.live_workers = 1
         self._errors = Throttle(ERROR_LOG_INTERVAL_SECONDS)
-        # data-ingestion rejects a ``limit`` above its WINDOW_SIZE; learn it from /symbols.
-        self._upstream_window: int | None = None
 
-    def _get(self, path: str, request_id: str | None = None) -> Any:
-        headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
-        return get_json(
-            f"{self.settings.data_ingestion_url}{path}",
-            timeout=self.settings.upstream_timeout,
-            headers=headers,
-        )
-
-    def _log_upstream_error(self, message: str, exc: UpstreamError, **fields: Any) -> None:
+    def _log_db_error(self, message: str, exc: DatabaseUnavailable, **fields: Any) -> None:
         suppressed = self._errors.allow()
         if suppressed is not None:
-            logger.error(
-                message,
-                extra={
-                    "upstream": UPSTREAM,
-                    "reason": str(exc),
-                    "upstream_status": exc.status,
-                    "suppressed": suppressed,
-                    **fields,
-                },
-            )
+            logger.error(message, extra={"reason": str(exc), "suppressed": suppressed, **fields})
 
-    def analyze(self, symbol: str, request_id: str | None = None) -> Analysis:
-        """Fetch the symbol's window, compute, cache; raises UpstreamError (404 if unknown)."""
-        limit = min(self.settings.analysis_window, self._upstream_window or sys.maxsize)
-        payload = self._get(f"/api/v1/ticks/{quote(symbol, safe='')}?limit={limit}", request_id)
-        trades, total = parse_ticks_payload(payload)
-        if not trades:
-            raise UpstreamError("no usable ticks for symbol", status=404)
-        analysis = Analysis(
-            summarize(
-                symbol,
-                trades,
-                sma_periods=self.settings.sma_periods,
-                ema_periods=self.settings.ema_periods,
-            ),
-            total,
-            time.monotonic(),
+    def _compute(self, conn: pg8000.native.Connection, symbol: str) -> tuple[str, int] | None:
+        """The analysis (JSON) of the symbol's newest ticks and the ``ticks_total`` it covers;
+        None for a symbol without ticks. One statement: one snapshot of ticks and total."""
+        rows = conn.run(_TICKS, symbol=symbol, limit=self.settings.analysis_window)
+        if not rows or rows[0][1] is None:
+            return None
+        trades = [Trade(float(r[1]), float(r[2]), float(r[3])) for r in rows]
+        result = summarize(
+            symbol,
+            trades,
+            sma_periods=self.settings.sma_periods,
+            ema_periods=self.settings.ema_periods,
         )
-        with self._lock:
-            self._cache[symbol] = analysis
-        return analysis
+        self.analyzed.add()
+        return json.dumps(result, allow_nan=False), int(rows[0][0])
+
+    def measure(self) -> float:
+        """Heartbeat, queue new symbols, and return this task's share of the backlog."""
+        with self.db.write() as conn:
+            live = heartbeat(conn, SERVICE, self.worker_id, self.settings.worker_timeout)
+            conn.run(_NEW_SYMBOLS)
+            backlog = int(conn.run(_BACKLOG)[0][0])
+        self.live_workers = live
+        share = backlog / live
+        self.backlog.observe(share)
+        return share
+
+    def work_batch(self) -> int:
+        """Claim up to ``ANALYSIS_BATCH_SIZE`` stale symbols, analyze and store them; returns
+        how many were claimed. The claim is a row lock held until commit."""
+        with self.db.write() as conn:
+            claimed = [row[0] for row in conn.run(_CLAIM, batch=self.settings.batch_size)]
+            for symbol in claimed:
+                if self.db.has_reader:
+                    with self.db.read() as reader:
+                        computed = self._compute(reader, symbol)
+                else:
+                    computed = self._compute(conn, symbol)
+                if computed is not None:
+                    conn.run(_STORE, result=computed[0], total=computed[1], symbol=symbol)
+        return len(claimed)
 
     def refresh(self, stopping: threading.Event) -> None:
-        """One background pass: measure the backlog, then re-analyze symbols with new ticks."""
+        """One background pass: measure, then work batches for about one refresh interval
+        (so the heartbeat stays current however long the queue is)."""
+        deadline = time.monotonic() + max(self.settings.refresh_interval, 1.0)
         try:
-            payload = self._get("/api/v1/symbols")
-        except UpstreamError as exc:
-            self._log_upstream_error("cannot list symbols", exc)
-            return
-        entries = payload.get("symbols") if isinstance(payload, Mapping) else None
-        if not isinstance(entries, list):
-            self._log_upstream_error("cannot list symbols", UpstreamError("bad payload", 200))
-            return
-        window = payload.get("window_size")
-        if isinstance(window, int) and window >= 1:
-            self._upstream_window = window
-        pending: dict[str, int] = {}
-        with self._lock:
-            for entry in entries:
-                if not isinstance(entry, Mapping):
-                    continue
-                symbol, total = entry.get("symbol"), entry.get("ticks_total")
-                if not isinstance(symbol, str) or not isinstance(total, int):
-                    continue
-                seen = self._cache[symbol].ticks_total if symbol in self._cache else 0
-                if total > seen:
-                    pending[symbol] = total - seen
-        self.backlog.observe(sum(pending.values()))
-        for symbol in pending:
-            if stopping.is_set():
-                return
-            try:
-                self.analyze(symbol)
-            except UpstreamError as exc:
-                self._log_upstream_error("analysis refresh failed", exc, symbol=symbol)
+            self.measure()
+            while not stopping.is_set() and time.monotonic() < deadline:
+                if self.work_batch() < self.settings.batch_size:
+                    return
+        except DatabaseUnavailable as exc:
+            self._log_db_error("database unavailable", exc)
+
+    def stop(self) -> None:
+        """At shutdown: leave the registry, so the others' share of the backlog is right."""
+        try:
+            with self.db.write() as conn:
+                deregister(conn, SERVICE, self.worker_id)
+        except DatabaseUnavailable as exc:
+            logger.warning("could not deregister", extra={"reason": str(exc)})
+        self.db.close()
+
+    def _stored(self, symbol: str) -> tuple[dict[str, Any], int, float] | None:
+        with self.db.read() as conn:
+            rows = conn.run(
+                "SELECT result, ticks_total, "
+                "CAST(extract(epoch FROM now() - computed_at) AS float8) "
+                "FROM analyses WHERE symbol = :symbol AND result IS NOT NULL",
+                symbol=symbol,
+            )
+        if not rows:
+            return None
+        return json.loads(rows[0][0]), int(rows[0][1]), max(float(rows[0][2]), 0.0)
+
+    def analyze(self, symbol: str) -> tuple[dict[str, Any], int] | None:
+        """Compute on demand (a request found no fresh result) and store it unless another
+        task is storing one right now; None for an unknown symbol."""
+        with self.db.read() as conn:
+            computed = self._compute(conn, symbol)
+        if computed is None:
+            return None
+        result, total = computed
+        with self.db.write() as conn:
+            conn.run(
+                "INSERT INTO analyses (symbol) VALUES (:symbol) ON CONFLICT DO NOTHING",
+                symbol=symbol,
+            )
+            conn.run(_STORE_IF_FREE, result=result, total=total, symbol=symbol)
+        return json.loads(result), total
 
     def get_analytics(self, request: Request, params: dict[str, str]) -> Response:
         symbol = require_symbol(params["symbol"])
         check_query(request.query)
-        with self._lock:
-            analysis = self._cache.get(symbol)
-        if analysis is None or time.monotonic() - analysis.computed_at > self.settings.cache_ttl:
-            try:
-                analysis = self.analyze(symbol, request.request_id)
-            except UpstreamError as exc:
-                if exc.status != 404:
-                    self._log_upstream_error("analysis failed", exc, symbol=symbol)
-                raise to_http_error(exc, upstream=UPSTREAM, symbol=symbol) from None
-        body = dict(analysis.result)
-        body["age_seconds"] = round(time.monotonic() - analysis.computed_at, 3)
-        body["ticks_total"] = analysis.ticks_total
+        try:
+            stored = self._stored(symbol)
+            if stored is not None and stored[2] <= self.settings.cache_ttl:
+                body, total, age = stored
+            else:
+                fresh = self.analyze(symbol)
+                if fresh is None:
+                    raise HttpError(404, f"unknown symbol: {symbol}")
+                (body, total), age = fresh, 0.0
+        except DatabaseUnavailable as exc:
+            self._log_db_error("analysis failed", exc, symbol=symbol)
+            raise unavailable_error() from None
+        body["age_seconds"] = round(age, 3)
+        body["ticks_total"] = total
         return Response(200, body)
 
     def metrics(self) -> list[Metric]:
-        """``AnalysisBacklog``: the peak backlog this interval; nothing if never measured."""
+        """``AnalysisBacklog``: the interval's peak of this task's share of the backlog;
+        nothing while the database is unreachable (the backlog is unknown then)."""
         peak = self.backlog.take()
         return [] if peak is None else [Metric("AnalysisBacklog", peak, "Count")]
 
 
 def build(env: Env) -> ServiceRuntime:
-    """Wire settings, the engine, its route, refresh loop and metric."""
+    """Wire settings, the database, the engine, its route, refresh loop and metric."""
     settings = Settings.from_env(env)
-    engine = AnalyticsEngine(settings)
+    db = Database(settings.db, application_name=SERVICE, schema=create_schema)
+    engine = AnalyticsEngine(settings, db, worker_id=new_worker_id())
     router = Router()
     router.get(r"/api/v1/analytics/(?P<symbol>[^/]+)", engine.get_analytics)
     runtime = ServiceRuntime(settings.common, router)
-    runtime.add_loop(BackgroundLoop("refresh", settings.refresh_interval, engine.refresh))
+    runtime.add_loop(
+        BackgroundLoop("refresh", settings.refresh_interval, engine.refresh, on_stop=engine.stop)
+    )
     runtime.add_metric_source(engine.metrics)
     logger.info(
         "configured",
         extra={
-            "data_ingestion_url": settings.data_ingestion_url,
-            "upstream_timeout_seconds": settings.upstream_timeout,
+            "database": "secret" if settings.db.secret_arn else "environment",
+            "read_host": settings.db.read_host,
+            "worker_id": engine.worker_id,
             "analysis_window": settings.analysis_window,
+            "batch_size": settings.batch_size,
             "sma_periods": list(settings.sma_periods),
             "ema_periods": list(settings.ema_periods),
         },

@@ -31,11 +31,18 @@ class BackgroundLoop:
     """
 
     def __init__(
-        self, name: str, interval: float, step: Callable[[threading.Event], object]
+        self,
+        name: str,
+        interval: float,
+        step: Callable[[threading.Event], object],
+        *,
+        on_stop: Callable[[], object] | None = None,
     ) -> None:
+        """``on_stop`` runs once on the loop's thread after its last step (hand work back)."""
         self.name = name
         self.interval = interval
         self._step = step
+        self._on_stop = on_stop
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -54,7 +61,12 @@ class BackgroundLoop:
             except Exception:
                 logger.exception("background step failed", extra={"loop": self.name})
             if self.stopping.wait(self.interval):
-                return
+                break
+        if self._on_stop is not None:
+            try:
+                self._on_stop()
+            except Exception:
+                logger.exception("background stop failed", extra={"loop": self.name})
 
 
 class ServiceRuntime:

@@ -51,9 +51,24 @@ class GbmFeed:
         self._drift_term = (drift - volatility**2 / 2) * dt
         self._shock_scale = volatility * math.sqrt(dt)
         self._prices = {symbol: self._rng.uniform(20.0, 500.0) for symbol in self.symbols}
+        self._followed: set[str] = set()
+
+    def follow(self, prices: Mapping[str, float | None]) -> None:
+        """Generate ticks for these symbols only (the ones this task leases). A symbol new to
+        this feed continues from its last stored price, so a lease moving between tasks does
+        not make the price jump; without one it starts at a random price."""
+        for symbol, price in sorted(prices.items()):
+            if symbol in self._followed:
+                continue  # still ours: our own path is what was stored
+            if price is not None and price > 0:
+                self._prices[symbol] = price
+            elif symbol not in self._prices:
+                self._prices[symbol] = self._rng.uniform(20.0, 500.0)
+        self._followed = set(prices)
+        self.symbols = sorted(prices)
 
     def next_ticks(self) -> list[Tick]:
-        """Advance every symbol one step and return its trade."""
+        """Advance every followed symbol one step and return its trade."""
         now = round(self._clock(), 6)
         ticks = []
         for symbol in self.symbols:
@@ -85,8 +100,9 @@ class FeedPoller:
     """Poll a market-data HTTP endpoint answering ``{"ticks": [...]}`` or a bare list.
 
     The API key is sent only in a request header; it is never logged or put in a URL.
-    Ticks no newer than the newest seen in earlier polls are skipped, so an endpoint polled
-    faster than it updates does not double-count trades (rows without ``ts`` get "now").
+    Every valid row is returned: the store skips rows no newer than the symbol's stored
+    ``last_ts``, so an endpoint polled faster than it updates, or by several tasks, does not
+    double-count trades (rows without ``ts`` get "now").
     """
 
     def __init__(
@@ -102,8 +118,10 @@ class FeedPoller:
         self._headers = {api_key_header: api_key} if api_key else {}
         self._timeout = timeout
         self._clock = clock
-        self._last_ts: dict[str, float] = {}
         self.rejected = 0
+
+    def follow(self, prices: Mapping[str, float | None]) -> None:
+        """The endpoint serves every symbol; the store keeps the leased ones."""
 
     def next_ticks(self) -> list[Tick]:
         """Fetch and parse one batch; raises UpstreamError when the feed fails."""
@@ -112,15 +130,11 @@ class FeedPoller:
         if not isinstance(items, list):
             raise UpstreamError("feed answered JSON without a ticks list", status=200)
         now = self._clock()
-        seen_before = dict(self._last_ts)  # trades sharing a timestamp within a batch all count
-        fresh: list[Tick] = []
+        ticks: list[Tick] = []
         for item in items:
             tick = parse_tick(item, now=now)
             if tick is None:
                 self.rejected += 1
-                continue
-            if tick.ts <= seen_before.get(tick.symbol, float("-inf")):
-                continue
-            self._last_ts[tick.symbol] = max(tick.ts, self._last_ts.get(tick.symbol, tick.ts))
-            fresh.append(tick)
-        return fresh
+            else:
+                ticks.append(tick)
+        return ticks

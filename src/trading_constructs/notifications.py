@@ -1,0 +1,118 @@
+"""Where the platform's alarms notify: its own encrypted topic, and where that topic forwards.
+
+An SNS topic policy replaces SNS's default one, so a topic that enforces TLS must also say,
+in the same policy, that CloudWatch may publish to it; otherwise every alarm action is
+dropped at run time and nobody is told. The topic is encrypted with the platform key, whose
+policy lets CloudWatch use it (see ``TradingCluster``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from ._validation import Problems
+
+_EMAIL = r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+"
+_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
+
+
+@dataclass(frozen=True)
+class AlarmSubscription:
+    """Who hears the platform's alarms: ``AlarmSubscription.email('ops@example.com')`` or
+    ``AlarmSubscription.topic('arn:aws:sns:...')`` (an existing topic, for example one an AWS
+    Chatbot channel or a paging tool watches; alarms publish to it directly, so its own policy
+    must let CloudWatch publish)."""
+
+    kind: str
+    """'email' or 'topic'."""
+
+    target: str
+    """The email address or the topic ARN."""
+
+    def __post_init__(self) -> None:
+        problems = Problems("AlarmSubscription")
+        problems.one_of("kind", self.kind, ("email", "topic"))
+        if self.kind == "email":
+            problems.pattern("email", self.target, _EMAIL, "an email address")
+        elif self.kind == "topic":
+            problems.pattern("topic_arn", self.target, _TOPIC_ARN, "an SNS topic ARN")
+        problems.raise_if_any()
+
+    @staticmethod
+    def email(address: str) -> AlarmSubscription:
+        """An email subscription to the platform's alarm topic (the address must confirm it)."""
+        return AlarmSubscription("email", address)
+
+    @staticmethod
+    def topic(topic_arn: str) -> AlarmSubscription:
+        """An existing SNS topic every alarm also notifies."""
+        return AlarmSubscription("topic", topic_arn)
+
+
+class AlarmNotifications(Construct):
+    """The platform's alarm topic (KMS-encrypted, TLS only, CloudWatch of this account may
+    publish), its subscriptions, and the alarm actions every alarm of the platform gets."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.IKey,
+        subscriptions: Sequence[AlarmSubscription] = (),
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic: sns.Topic = sns.Topic(
+            self,
+            "Resource",
+            display_name="Trading platform alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        """The platform's alarm topic."""
+        self._allow_cloudwatch(self.topic)
+        self.actions: list[cloudwatch.IAlarmAction] = [cloudwatch_actions.SnsAction(self.topic)]
+        """The actions each alarm gets: the platform topic, then each forwarding topic."""
+        for index, subscription in enumerate(subscriptions):
+            if subscription.kind == "email":
+                self.topic.add_subscription(subscriptions.EmailSubscription(subscription.target))
+            else:
+                forward = sns.Topic.from_topic_arn(self, f"Forward{index}", subscription.target)
+                self.actions.append(cloudwatch_actions.SnsAction(forward))
+
+    def _allow_cloudwatch(self, topic: sns.Topic) -> None:
+        """CloudWatch alarms of this account, and no one else's, may publish."""
+        stack = Stack.of(self)
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
+            )
+        )
+
+    def notify(self, alarm: cloudwatch.Alarm) -> None:
+        """Send the alarm's ALARM and OK transitions to every destination."""
+        alarm.add_alarm_action(*self.actions)
+        alarm.add_ok_action(*self.actions)
