@@ -552,12 +552,24 @@ def _service_reads(template: Template, service: str) -> set[str]:
     return read
 
 
-def _covers(rule: Mapping[str, Any], port: int) -> bool:
+def _port_number(value: Any, port: int, database: str | None) -> int | None:
+    """A rule's port: a number, or the database's own ``Endpoint.Port`` (which is ``port``);
+    any other token cannot be read here, and proves nothing."""
+    if isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit()):
+        return int(value)
+    if database is not None and value == {"Fn::GetAtt": [database, "Endpoint.Port"]}:
+        return port
+    return None
+
+
+def _covers(rule: Mapping[str, Any], port: int, database: str | None = None) -> bool:
     if str(rule.get("IpProtocol")) in {"-1", "all"}:
         return True
     if str(rule.get("IpProtocol")).lower() not in {"tcp", "6"}:
         return False
-    return int(rule.get("FromPort", -1)) <= port <= int(rule.get("ToPort", -1))
+    low = _port_number(rule.get("FromPort"), port, database)
+    high = _port_number(rule.get("ToPort"), port, database)
+    return low is not None and high is not None and low <= port <= high
 
 
 def _ingress(template: Template, group: str) -> list[dict[str, Any]]:
@@ -573,7 +585,9 @@ def _ingress(template: Template, group: str) -> list[dict[str, Any]]:
     return rules
 
 
-def _egress_allows(template: Template, group: str, destination: set[str], port: int) -> bool:
+def _egress_allows(
+    template: Template, group: str, destination: set[str], port: int, database: str
+) -> bool:
     own = properties(resources(template)[group]).get("SecurityGroupEgress")
     if own is None:
         return True  # no egress rules declared: EC2's default allows all outbound
@@ -583,7 +597,7 @@ def _egress_allows(template: Template, group: str, destination: set[str], port: 
         if group in references(properties(r).get("GroupId"))
     ]
     return any(
-        _covers(rule, port)
+        _covers(rule, port, database)
         and (
             rule.get("CidrIp") == "0.0.0.0/0"
             or bool(references(rule.get("DestinationSecurityGroupId")) & destination)
@@ -622,7 +636,7 @@ def unreachable_databases(template: Template) -> list[str]:
             configuration = properties(all_resources[service_id]).get("NetworkConfiguration", {})
             service_groups = targets(configuration, template, "AWS::EC2::SecurityGroup")
             reachable = port is not None and any(
-                _covers(rule, port)
+                _covers(rule, port, database_id)
                 and references(rule.get("SourceSecurityGroupId")) & service_groups
                 for group in groups
                 for rule in _ingress(template, group)
@@ -633,7 +647,7 @@ def unreachable_databases(template: Template) -> list[str]:
                     f"{sorted(service_groups)} into {sorted(groups)} on port {port}"
                 )
             elif port is not None and not any(
-                _egress_allows(template, g, groups, port) for g in service_groups
+                _egress_allows(template, g, groups, port, database_id) for g in service_groups
             ):
                 violations.append(
                     f"{database_id}: {service_id}'s egress does not reach port {port}"
@@ -1227,6 +1241,11 @@ def _database(ingress: bool, used: bool) -> dict[str, Any]:
 
 def test_control_unreachable_and_unused_databases() -> None:
     assert unreachable_databases(_database(ingress=True, used=True)) == []
+    # the port as CDK writes it, the database's Endpoint.Port
+    token_port = _database(ingress=True, used=True)
+    rule = token_port["Resources"]["Ingress"]["Properties"]
+    rule["FromPort"] = rule["ToPort"] = {"Fn::GetAtt": ["Db", "Endpoint.Port"]}
+    assert unreachable_databases(token_port) == []
     assert unreachable_databases(_database(ingress=False, used=True)) == [
         "Db: Service uses it, but no ingress from its security groups ['AppGroup'] into "
         "['DbGroup'] on port 5432"
