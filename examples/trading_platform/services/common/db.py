@@ -141,7 +141,7 @@ class SecretsManagerCredentials:
         self._min_refresh_interval = min_refresh_interval
         self._lock = threading.Lock()
         self._cached: Credentials | None = None
-        self._last_read = float("-inf")
+        self._last_refresh = float("-inf")
         self.reads = 0
 
     def _secrets_manager(self) -> Any:
@@ -165,7 +165,6 @@ class SecretsManagerCredentials:
         from botocore.exceptions import BotoCoreError, ClientError
 
         self.reads += 1
-        self._last_read = time.monotonic()
         try:
             value = self._secrets_manager().get_secret_value(
                 SecretId=self.secret_arn, VersionStage=stage
@@ -191,8 +190,9 @@ class SecretsManagerCredentials:
             cached = self._cached
             if cached is not None and cached.password != rejected.password:
                 return cached  # another thread already re-read it
-            if time.monotonic() - self._last_read < self._min_refresh_interval:
+            if time.monotonic() - self._last_refresh < self._min_refresh_interval:
                 return cached or rejected  # a wrong password must not hammer Secrets Manager
+            self._last_refresh = time.monotonic()
             fresh = self._read("AWSCURRENT")
             if fresh is not None and fresh.password == rejected.password:
                 # Single-user rotation sets the new password in the database before it moves
