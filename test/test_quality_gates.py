@@ -51,6 +51,16 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "TradingPlatform/MarketDataApiKey/RotationPolicy": [
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
     ],
+    "TradingPlatform/MarketDataApiKey/RotationFunction": [
+        "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency"
+    ],
+    "TradingPlatform/MarketDataDbSecret/RotationDeadLetters": ["AwsSolutions::AwsSolutions-SQS3"],
+    "TradingPlatform/MarketDataDbSecret/RotationPolicy": [
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]"
+    ],
+    "TradingPlatform/MarketDataDbSecret/RotationFunction": [
+        "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency"
+    ],
     "TradingPlatform/Platform/Mesh/Certificates/CaKey": [
         "AwsSolutions::AwsSolutions-KMS5",
         "NIST.800.53.R5::NIST.800.53.R5-KMSBackingKeyRotationEnabled",
@@ -130,6 +140,7 @@ STATEFUL_LOGICAL_IDS = {
         "CustomCDKECRDeploymentbd07c930edb94112a20f03f096f53666512MiBLogGroup77C91646",
         "MarketDataDbLogs72698F27",
         "MarketDataApiKeyRotationLogs35FE4FEC",
+        "MarketDataDbSecretRotationLogsF99FFE85",
         "DataIngestionObservabilityDataIngestionLogs2FF79870",
         "DataIngestionObservabilityEnvoyLogs4F5823BD",
         "AnalyticsEngineObservabilityAnalyticsEngineLogsC1CC6C67",

@@ -229,15 +229,126 @@ def test_both_secrets_rotate_every_90_days(example_template: Template) -> None:
         assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(90 days)"}
 
 
-def test_database_rotation_is_hosted_in_the_private_subnets(example_template: Template) -> None:
+def _function(template: Template, prefix: str) -> dict[str, Any]:
+    functions = _of_type(template, "AWS::Lambda::Function")
+    (found,) = ((k, f) for k, f in functions.items() if k.startswith(f"{prefix}RotationFunction"))
+    return {"LogicalId": found[0], **found[1]}
+
+
+def _asset_files(app: SynthesizedApp, function: dict[str, Any]) -> list[str]:
+    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    folder = app.outdir / f"asset.{asset_hash}"
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_database_rotation_runs_the_packaged_function_in_the_private_subnets(
+    example_template: Template,
+) -> None:
+    # GIVEN the market-data database secret
     schedules = _of_type(example_template, "AWS::SecretsManager::RotationSchedule")
     (db,) = (s for k, s in schedules.items() if k.startswith("MarketDataDbSecret"))
-    hosted = db["Properties"]["HostedRotationLambda"]
-    assert hosted["RotationType"] == "PostgreSQLSingleUser"
-    subnets = json.dumps(hosted["VpcSubnetIds"])
+    function = _function(example_template, "MarketDataDbSecret")
+    # THEN it is rotated by the function shipped in this package, not AWS's hosted python3.10
+    assert "HostedRotationLambda" not in db["Properties"]
+    assert db["Properties"]["RotationLambdaARN"] == {"Fn::GetAtt": [function["LogicalId"], "Arn"]}
+    assert "Transform" not in example_template.to_json()
+    properties = function["Properties"]
+    assert properties["Handler"] == "postgres.handler"
+    assert properties["Runtime"] == "python3.14"
+    assert properties["Environment"]["Variables"]["ROTATION_STRATEGY"] == "single-user"
+    # AND it runs in the private subnets, with a dead-letter queue and no reserved concurrency
+    subnets = json.dumps(properties["VpcConfig"]["SubnetIds"])
     assert subnets.count("PrivateSubnet") == 3 and "Isolated" not in subnets
-    # it starts only after the endpoint is in the secret
+    assert "TargetArn" in properties["DeadLetterConfig"]
+    assert "ReservedConcurrentExecutions" not in properties
+    # AND it is created after its managed policy (a VPC function's CreateFunction checks
+    # ec2:CreateNetworkInterface on the role at once)
+    assert any(d.startswith("MarketDataDbSecretRotationPolicy") for d in function["DependsOn"])
+    # AND it logs to its own encrypted group, without a fixed name
+    log_group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+    group = example_template.to_json()["Resources"][log_group]
+    assert "LogGroupName" not in group["Properties"]
+    assert group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0].startswith("PlatformKey")
+    assert group["DeletionPolicy"] == "RetainExceptOnCreate"
+    # AND rotation starts only after the endpoint is in the secret and the database is up
     assert any(d.startswith("MarketDataDbSecretAttachment") for d in db["DependsOn"])
+    assert any(d.startswith("MarketDataDbWriter") for d in db["DependsOn"])
+    assert any(d.startswith("MarketDataDbSecretRotationFunctionInvoke") for d in db["DependsOn"])
+
+
+def test_database_rotation_asset_bundles_the_driver_without_byte_code(
+    example: SynthesizedApp, example_template: Template
+) -> None:
+    files = _asset_files(example, _function(example_template, "MarketDataDbSecret"))
+    assert "postgres.py" in files
+    for module in ("pg8000/native.py", "scramp/core.py", "asn1crypto/core.py", "six.py"):
+        assert module in files
+    assert "dateutil/parser/_parser.py" in files
+    assert not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".pyo"))]
+    assert not [f for f in files if f.startswith(("trading_constructs/", "api_key"))]
+
+
+def test_database_rotation_policy_is_its_secret_key_logs_and_network(
+    example_template: Template,
+) -> None:
+    policies = _of_type(example_template, "AWS::IAM::ManagedPolicy")
+    (policy,) = (p for k, p in policies.items() if k.startswith("MarketDataDbSecretRotationPolicy"))
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert sorted(statements) == [
+        "AttachToTheVpc",
+        "DeadLetters",
+        "GenerateKeys",
+        "RotateThisSecret",
+        "UseThePlatformKey",
+        "WriteOwnLogs",
+    ]
+    assert statements["RotateThisSecret"]["Resource"]["Ref"].startswith("MarketDataDbSecret")
+    assert statements["UseThePlatformKey"]["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": [
+                "secretsmanager.us-east-1.amazonaws.com",
+                "sqs.us-east-1.amazonaws.com",
+            ]
+        }
+    }
+    assert statements["WriteOwnLogs"]["Resource"]["Fn::GetAtt"][0].startswith(
+        "MarketDataDbSecretRotationLogs"
+    )
+    wildcard = [sid for sid, s in statements.items() if s["Resource"] == "*"]
+    assert sorted(wildcard) == ["AttachToTheVpc", "GenerateKeys"]
+
+
+@pytest.fixture(scope="session")
+def rotation_twice(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Two synthesized apps with the database secret, each building its assets in its own
+    temporary directory, as two machines would."""
+    import tempfile
+
+    templates = []
+    for run in ("first", "second"):
+        app = App(context=CDK_CONTEXT, outdir=str(tmp_path_factory.mktemp(f"synth-{run}")))
+        stack = Stack(app, "Rotation", env=ENV)
+        key = kms.Key(stack, "Key", enable_key_rotation=True)
+        vpc = ec2.Vpc(stack, "Vpc", max_azs=2, restrict_default_security_group=False)
+        saved = tempfile.tempdir
+        tempfile.tempdir = str(tmp_path_factory.mktemp(f"machine-{run}"))
+        try:
+            RotatingDbSecret(stack, "Db", key=key, vpc=vpc, host="db.example.com")
+        finally:
+            tempfile.tempdir = saved
+        templates.append(Template.from_stack(stack).to_json())
+    return templates
+
+
+def test_database_rotation_asset_hash_is_stable_across_synths(
+    rotation_twice: list[dict[str, Any]], example_template: Template
+) -> None:
+    keys = [
+        _function(Template.from_json(t), "Db")["Properties"]["Code"]["S3Key"]
+        for t in rotation_twice
+    ]
+    example_key = _function(example_template, "MarketDataDbSecret")["Properties"]["Code"]["S3Key"]
+    assert keys[0] == keys[1] == example_key
 
 
 def test_the_database_admits_the_rotation_function_on_its_port(
@@ -297,7 +408,7 @@ def test_api_key_rotates_with_the_packaged_function(
     properties = rotation["Properties"]
     assert properties["Handler"] == "api_key.handler"
     assert properties["Runtime"] == "python3.14"
-    assert properties["ReservedConcurrentExecutions"] == 1
+    assert "ReservedConcurrentExecutions" not in properties  # opt-in: reserved_concurrency
     assert "TargetArn" in properties["DeadLetterConfig"]
     assert "VpcConfig" in properties
     # the asset is the handler alone: standard library and boto3, no CDK

@@ -325,6 +325,7 @@ def test_bad_rotating_db_secret_props(
             bad("rotation", {"master_secret": None}, "DbRotation"),
         ),
         ({"removal_policy": "retain"}, bad("removal_policy", "retain", "RemovalPolicy")),
+        ({"log_retention": 365}, bad("log_retention", 365, "RetentionDays")),
     ],
 )
 def test_rotating_db_secret_wrong_types_are_type_errors(
@@ -361,7 +362,10 @@ def test_alternating_users_needs_a_secret(master_secret: object) -> None:
         {"host": "trading.cluster-abc123.us-east-1.rds.amazonaws.com"},
         {"secret_name": "trading/db+admin=1@prod.v2_-"},
         {"secret_name": "s" * 512},
-        {"engine": DbEngine.ORACLE, "rotation": DbRotation.single_user()},
+        {"engine": DbEngine.POSTGRES, "rotation": DbRotation.single_user()},
+        {"reserved_concurrency": 1},
+        {"reserved_concurrency": 1000},
+        {"log_retention": logs.RetentionDays.INFINITE},
     ],
 )
 def test_rotating_db_secret_edge_values_pass(
@@ -371,14 +375,84 @@ def test_rotating_db_secret_edge_values_pass(
     assert secret.port == props.get("port", secret.engine.default_port)
 
 
-@pytest.mark.parametrize("engine", list(DbEngine))
-def test_alternating_users_pass_for_every_engine(
+ENGINES_WITHOUT_ROTATION = [engine for engine in DbEngine if engine is not DbEngine.POSTGRES]
+
+
+@pytest.mark.parametrize("engine", ENGINES_WITHOUT_ROTATION)
+def test_engines_left_to_the_hosted_python_3_10_rotation_are_rejected(
     stack: Stack, key: kms.IKey, vpc: ec2.IVpc, engine: DbEngine
 ) -> None:
+    # GIVEN an engine only AWS's hosted rotation (a python3.10 function) could rotate
+    # THEN the error names the prop, the value, what is allowed and why
+    message = bad("engine", engine, "DbEngine.POSTGRES; the rotation function shipped")
+    with pytest.raises(ValueError, match=f"^RotatingDbSecret 'Test/Db': {message}.*python3\\.10"):
+        RotatingDbSecret(stack, "Db", key=key, vpc=vpc, engine=engine)
+
+
+def test_alternating_users_pass_for_postgres(stack: Stack, key: kms.IKey, vpc: ec2.IVpc) -> None:
     master = sm.Secret(stack, "Master", encryption_key=key)
     rotation = DbRotation.alternating_users(master)
-    secret = RotatingDbSecret(stack, "Db", key=key, vpc=vpc, engine=engine, rotation=rotation)
-    assert secret.engine is engine
+    secret = RotatingDbSecret(stack, "Db", key=key, vpc=vpc, username="u" * 57, rotation=rotation)
+    assert secret.engine is DbEngine.POSTGRES
+    # the secret names its master, where the rotation function looks for it
+    generator = stack.resolve(secret.secret.node.default_child.generate_secret_string)  # type: ignore[union-attr]
+    assert {"Ref": stack.get_logical_id(master.node.default_child)} in generator[
+        "secretStringTemplate"
+    ]["Fn::Join"][1]
+
+
+def test_alternating_users_leave_room_for_the_clone_suffix(
+    stack: Stack, key: kms.IKey, vpc: ec2.IVpc
+) -> None:
+    rotation = DbRotation.alternating_users(sm.Secret(stack, "Master", encryption_key=key))
+    message = bad("username", "u" * 58, "at most 57 characters with alternating users")
+    with pytest.raises(ValueError, match=f"^RotatingDbSecret 'Test/Db': {message}"):
+        RotatingDbSecret(stack, "Db", key=key, vpc=vpc, username="u" * 58, rotation=rotation)
+
+
+CONCURRENCY = "an integer from 1 to 1000"
+BAD_CONCURRENCY = [0, -1, 1001, True, 2.5, "1", float("nan")]
+
+
+@pytest.mark.parametrize("value", BAD_CONCURRENCY, ids=repr)
+@pytest.mark.parametrize("construct", [RotatingDbSecret, ApiKeySecret], ids=lambda c: c.__name__)
+def test_bad_reserved_concurrency(
+    stack: Stack, key: kms.IKey, vpc: ec2.IVpc, construct: Any, value: object
+) -> None:
+    message = bad("reserved_concurrency", value, CONCURRENCY)
+    with pytest.raises(ValueError, match=f"^{construct.__name__} 'Test/Id': {message}"):
+        construct(stack, "Id", key=key, vpc=vpc, reserved_concurrency=value)
+
+
+@pytest.mark.parametrize("construct", [RotatingDbSecret, ApiKeySecret], ids=lambda c: c.__name__)
+def test_reserved_concurrency_is_opt_in(
+    stack: Stack, key: kms.IKey, vpc: ec2.IVpc, construct: Any
+) -> None:
+    # GIVEN no reserved_concurrency  THEN none is reserved (new accounts: 10, all unreserved)
+    default = construct(stack, "Default", key=key, vpc=vpc).function.node.default_child
+    assert default.reserved_concurrent_executions is None
+    # GIVEN a number or a token  THEN the function reserves it
+    chosen = construct(stack, "Chosen", key=key, vpc=vpc, reserved_concurrency=2)
+    assert chosen.function.node.default_child.reserved_concurrent_executions == 2
+    token = Token.as_number(Fn.import_value("Concurrency"))
+    imported = construct(stack, "Imported", key=key, vpc=vpc, reserved_concurrency=token)
+    resolved = stack.resolve(imported.function.node.default_child.reserved_concurrent_executions)
+    assert resolved == {"Fn::ImportValue": "Concurrency"}
+
+
+@pytest.mark.parametrize("construct", [RotatingDbSecret, ApiKeySecret], ids=lambda c: c.__name__)
+def test_secrets_and_logs_are_kept_except_after_a_failed_first_create(
+    stack: Stack, key: kms.IKey, vpc: ec2.IVpc, construct: Any
+) -> None:
+    # GIVEN the default removal policy
+    built = construct(stack, "Id", key=key, vpc=vpc)
+    # THEN the secret and the rotation log group are RetainExceptOnCreate (a failed first
+    # create rolls back to nothing; once created they are never deleted or replaced with data)
+    logs_group = built.node.find_child("RotationLogs")
+    for resource in (built.secret.node.default_child, logs_group.node.default_child):
+        options = resource.cfn_options
+        assert options.deletion_policy.value == "RETAIN_EXCEPT_ON_CREATE"
+        assert options.update_replace_policy.value == "RETAIN"
 
 
 # -- ApiKeySecret --------------------------------------------------------------------------

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 import jsii
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -21,6 +21,7 @@ from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .compliance import ignore_redundant_depends_on, vpc_lambda_network_statement
+from .rotation.packaging import build_asset
 
 ROTATION_DAYS = 90
 """How often secrets rotate by default (the seed's 90 days)."""
@@ -33,7 +34,6 @@ _MAX_ROTATION_DAYS = 1000
 _EXCLUDE_FROM_PASSWORDS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 
 _HOST = r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*"
-_ROTATION_CODE = Path(__file__).parent / "rotation"
 _EVERY_90_DAYS = Duration.days(ROTATION_DAYS)
 
 
@@ -61,7 +61,8 @@ def secret_read_statements(secret: sm.ISecret) -> list[iam.PolicyStatement]:
 
 
 class DbEngine(Enum):
-    """A database engine with an AWS-hosted rotation function, and its default port."""
+    """A database engine and its default port. ``RotatingDbSecret`` rotates ``POSTGRES`` only;
+    the others stay for code that names them, and are rejected with the reason."""
 
     POSTGRES = ("postgres", 5432)
     MYSQL = ("mysql", 3306)
@@ -76,22 +77,6 @@ class DbEngine(Enum):
     @property
     def default_port(self) -> int:
         return self.value[1]
-
-
-_SINGLE_USER: dict[DbEngine, Callable[..., sm.HostedRotation]] = {
-    DbEngine.POSTGRES: sm.HostedRotation.postgre_sql_single_user,
-    DbEngine.MYSQL: sm.HostedRotation.mysql_single_user,
-    DbEngine.MARIADB: sm.HostedRotation.maria_db_single_user,
-    DbEngine.SQLSERVER: sm.HostedRotation.sql_server_single_user,
-    DbEngine.ORACLE: sm.HostedRotation.oracle_single_user,
-}
-_MULTI_USER: dict[DbEngine, Callable[..., sm.HostedRotation]] = {
-    DbEngine.POSTGRES: sm.HostedRotation.postgre_sql_multi_user,
-    DbEngine.MYSQL: sm.HostedRotation.mysql_multi_user,
-    DbEngine.MARIADB: sm.HostedRotation.maria_db_multi_user,
-    DbEngine.SQLSERVER: sm.HostedRotation.sql_server_multi_user,
-    DbEngine.ORACLE: sm.HostedRotation.oracle_multi_user,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,17 +147,192 @@ def _rotation_security_group(scope: Construct, vpc: ec2.IVpc, purpose: str) -> e
     return group
 
 
+def _check_reserved_concurrency(problems: Problems, reserved_concurrency: int | None) -> None:
+    if reserved_concurrency is not None:
+        problems.int_range("reserved_concurrency", reserved_concurrency, 1, 1000)
+
+
+@dataclass(frozen=True)
+class _RotationFunctionSpec:
+    """What differs between the rotation functions: the rest is the same machinery."""
+
+    purpose: str
+    asset: Path
+    handler: str
+    environment: dict[str, str]
+    statements: list[iam.PolicyStatement]
+
+
+def _rotation_function(
+    scope: Construct,
+    spec: _RotationFunctionSpec,
+    *,
+    secret: sm.Secret,
+    key: kms.IKey,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: list[ec2.ISecurityGroup],
+    log_retention: logs.RetentionDays,
+    removal_policy: RemovalPolicy,
+    reserved_concurrency: int | None,
+) -> lambda_.Function:
+    """A rotation function in the VPC: its own encrypted log group (no fixed name), a role with
+    one managed policy created before the function, and a dead-letter queue."""
+    log_group = logs.LogGroup(
+        scope,
+        "RotationLogs",
+        retention=log_retention,
+        encryption_key=key,
+        removal_policy=removal_policy,
+    )
+    role = iam.Role(
+        scope,
+        "RotationRole",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Rotates the {spec.purpose} secret and nothing else",
+    )
+    dead_letters = _dead_letters(scope, key)
+    function = lambda_.Function(
+        scope,
+        "RotationFunction",
+        description=f"Rotates the {spec.purpose} secret (createSecret..finishSecret)",
+        # python3.14: deprecated 2029-06-30, creation blocked 2029-07-31, updates 2029-08-31
+        # (AWS Lambda Developer Guide, "Building Lambda functions with Python", supported
+        # runtimes table, https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html).
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler=spec.handler,
+        code=lambda_.Code.from_asset(str(spec.asset)),
+        timeout=Duration.seconds(30),
+        memory_size=256,
+        environment=spec.environment,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets
+        or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        security_groups=security_groups,
+        # None by default: a new account's 10 concurrent executions must all stay unreserved.
+        reserved_concurrent_executions=reserved_concurrency,
+        log_group=log_group,
+        role=role.without_policy_updates(),
+        dead_letter_queue=dead_letters,
+    )
+    key_services = [
+        f"secretsmanager.{Stack.of(scope).region}.amazonaws.com",
+        f"sqs.{Stack.of(scope).region}.amazonaws.com",
+    ]
+    policy = iam.ManagedPolicy(
+        scope,
+        "RotationPolicy",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                sid="RotateThisSecret",
+                actions=[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:UpdateSecretVersionStage",
+                ],
+                resources=[secret.secret_arn],
+            ),
+            iam.PolicyStatement(
+                sid="GenerateKeys",
+                actions=["secretsmanager:GetRandomPassword"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="UseThePlatformKey",
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+                # the secret's values, through Secrets Manager; dead letters, through SQS
+                conditions={"StringEquals": {"kms:ViaService": key_services}},
+            ),
+            *spec.statements,
+            iam.PolicyStatement(
+                sid="DeadLetters",
+                actions=["sqs:SendMessage"],
+                resources=[dead_letters.queue_arn],
+            ),
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            ),
+            vpc_lambda_network_statement("AttachToTheVpc"),
+        ],
+    )
+    # CreateFunction of a VPC function checks ec2:CreateNetworkInterface on its role at once.
+    function.node.add_dependency(policy)
+    ignore_redundant_depends_on(function)
+    Validations.of(policy).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            reason="secretsmanager:GetRandomPassword and the EC2 network-interface actions a "
+            "VPC Lambda needs have no resource-level permissions; every other statement "
+            "names its one secret, key, queue or log group.",
+        )
+    )
+    if reserved_concurrency is None:
+        Validations.of(function).acknowledge(
+            *(
+                Acknowledgment(
+                    id=rule,
+                    reason="Reserved concurrency is opt-in (reserved_concurrency): a new account "
+                    "has 10 concurrent executions, all of which Lambda keeps unreserved, and "
+                    "Secrets Manager never runs two rotations of one secret at once.",
+                )
+                for rule in _CONCURRENCY_RULES
+            )
+        )
+    return function
+
+
+_CONCURRENCY_RULES = ("NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",)
+
+
+def _dead_letters(scope: Construct, key: kms.IKey) -> sqs.Queue:
+    """Rotation events that failed every retry, kept two weeks for a person to look at."""
+    queue = sqs.Queue(
+        scope,
+        "RotationDeadLetters",
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),
+    )
+    Validations.of(queue).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions::AwsSolutions-SQS3",
+            reason="This queue is itself the rotation function's dead-letter queue.",
+        )
+    )
+    return queue
+
+
+_POSTGRES_DRIVER = ("pg8000", "scramp", "asn1crypto", "python-dateutil", "six")
+"""pg8000 and its pure-Python dependencies, bundled with the PostgreSQL rotation handler."""
+
+_HOSTED_ONLY = (
+    "DbEngine.POSTGRES; the rotation function shipped in this package speaks PostgreSQL only, "
+    "and AWS's hosted rotation for other engines deploys a python3.10 function, a runtime "
+    "Lambda deprecated on 2026-10-31 and stops creating on 2026-11-30"
+)
+
+
 @jsii.implements(ec2.IConnectable)
 class RotatingDbSecret(Construct):
-    """A database's endpoint and credentials (engine, host, port, dbname, username, password)
-    in Secrets Manager, encrypted with the platform key and rotated by AWS's hosted rotation
-    function inside the VPC.
+    """A PostgreSQL database's endpoint and credentials (engine, host, port, dbname, username,
+    password) in Secrets Manager, encrypted with the platform key and rotated by the rotation
+    function shipped in this package (``rotation/postgres.py``, python3.14) inside the VPC.
 
-    The rotation function runs in ``vpc_subnets`` with ``connections`` as its security
-    groups: let the database admit them (``database.connections.allow_default_port_from(
+    The function connects over TLS verified against the Lambda runtime's trust store (as AWS's
+    templates do), never in plain text. It runs in ``vpc_subnets`` with ``connections`` as its
+    security groups: let the database admit them (``database.connections.allow_default_port_from(
     secret)``), which ``attach`` does for a database with connections. It reaches Secrets
     Manager through the NAT gateways, or through an interface endpoint with private DNS in the
     VPC (``ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER``) where there is no route out.
+
+    Only PostgreSQL (RDS, Aurora) is rotated: AWS's hosted functions for the other engines run
+    on python3.10, which Lambda deprecated in 2026, so those engines are rejected at synth.
     """
 
     def __init__(
@@ -191,16 +351,21 @@ class RotatingDbSecret(Construct):
         rotate_every: Duration = _EVERY_90_DAYS,
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        reserved_concurrency: int | None = None,
         secret_name: str | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
-        :param key: the KMS key the secret is encrypted with (the platform key).
-        :param vpc: the VPC the hosted rotation function runs in (the database's).
-        :param engine: the database engine. :default: DbEngine.POSTGRES
+        :param key: the KMS key the secret and the function's logs are encrypted with.
+        :param vpc: the VPC the rotation function runs in (the database's).
+        :param engine: the database engine; only ``DbEngine.POSTGRES`` is rotated (see the
+            class docstring). :default: DbEngine.POSTGRES
         :param username: the database user, 1 to 63 letters, digits or underscores, starting
-            with a letter. :default: 'trading_admin'
-        :param dbname: the database name, same rules. :default: 'trading'
+            with a letter (at most 57 with alternating users, which add ``_clone``).
+            :default: 'trading_admin'
+        :param dbname: the database name, 1 to 63 letters, digits or underscores.
+            :default: 'trading'
         :param host: the endpoint, for a database not attached with ``attach``.
             :default: None (filled in by ``attach``)
         :param port: the port, 1150 to 65535. :default: the engine's default port
@@ -210,51 +375,116 @@ class RotatingDbSecret(Construct):
         :param vpc_subnets: where the rotation function runs.
             :default: the VPC's private subnets with egress
         :param security_groups: the rotation function's security groups.
-            :default: a new group allowing only HTTPS out (and the database port, by ``attach``)
+            :default: a new group allowing only HTTPS and the database port out
+        :param log_retention: how long the rotation function's logs are kept. :default: 1 year
+        :param reserved_concurrency: concurrent executions reserved for the rotation function,
+            1 to 1000. :default: None (none reserved: new accounts have 10, all unreservable)
         :param secret_name: the secret's name. :default: a name CloudFormation generates
-        :param removal_policy: what happens to the secret when the stack is deleted.
-            :default: RETAIN
+        :param removal_policy: what happens to the secret and the function's log group when
+            the stack is deleted or they are replaced. :default: RETAIN_ON_UPDATE_OR_DELETE
+            (kept once created; a failed first create rolls back to nothing, so a retry is not
+            blocked by a leftover secret)
         """
         owner = construct_owner("RotatingDbSecret", scope.node.path, id)
         check_type(owner, "engine", engine, DbEngine)
         check_type(owner, "rotation", rotation, DbRotation)
+        check_type(owner, "log_retention", log_retention, logs.RetentionDays)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        rotation = rotation or DbRotation.single_user()
         problems = Problems(owner)
         if key is None or not hasattr(key, "key_arn"):
             problems.add("key", key, "an aws_kms.IKey")
         if vpc is None or not hasattr(vpc, "vpc_id"):
             problems.add("vpc", vpc, "an aws_ec2.IVpc")
+        if engine is not DbEngine.POSTGRES:
+            problems.add("engine", engine, _HOSTED_ONLY)
         identifier = r"[A-Za-z][A-Za-z0-9_]{0,62}"
         rule = "1 to 63 letters, digits or underscores, starting with a letter"
         problems.pattern("username", username, identifier, rule)
         problems.pattern("dbname", dbname, identifier, rule)
         if not is_token(username) and username in {"admin", "rdsadmin", "postgres", "root"}:
             problems.add("username", username, "a name the engine does not reserve")
+        if (
+            rotation.master_secret is not None
+            and isinstance(username, str)
+            and not is_token(username)
+            and len(username) > 57
+        ):
+            problems.add(
+                "username",
+                username,
+                "at most 57 characters with alternating users: the clone adds '_clone' and "
+                "PostgreSQL names stop at 63",
+            )
         if port is not None:
             problems.int_range("port", port, 1150, 65535)
         if host is not None:
             problems.pattern("host", host, _HOST, "a DNS name or IP address")
         _check_rotated_secret(problems, rotate_every, secret_name)
+        _check_reserved_concurrency(problems, reserved_concurrency)
         problems.raise_if_any()
         super().__init__(scope, id)
         self.engine = engine
         self.port: int = port or engine.default_port
         """The database port the secret names and the rotation function connects to."""
-        rotation = rotation or DbRotation.single_user()
 
-        template = {
-            "engine": engine.engine_name,
+        self.secret: sm.Secret = self._secret(
+            key, dbname, username, host, rotation, secret_name, removal_policy
+        )
+        """The secret (JSON: engine, host, port, dbname, username, password[, masterarn])."""
+
+        groups = list(security_groups or [self._security_group(vpc, dbname)])
+        self.connections: ec2.Connections = ec2.Connections(security_groups=groups)
+        """The rotation function's security groups: what the database must admit."""
+
+        self.function: lambda_.Function = _rotation_function(
+            self,
+            self._function_spec(dbname, rotation, key),
+            secret=self.secret,
+            key=key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=groups,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            reserved_concurrency=reserved_concurrency,
+        )
+        """The rotation function (python3.14, ``rotation/postgres.py`` with pg8000)."""
+        self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
+            "Rotation", rotation_lambda=self.function, automatically_after=rotate_every
+        )
+        """The rotation schedule."""
+        # The first rotation runs as soon as the schedule exists: after the function's network.
+        for group in groups:
+            if isinstance(group, Construct) and group.node.scope is self:
+                self.rotation_schedule.node.add_dependency(group)
+
+    def _secret(
+        self,
+        key: kms.IKey,
+        dbname: str,
+        username: str,
+        host: str | None,
+        rotation: DbRotation,
+        secret_name: str | None,
+        removal_policy: RemovalPolicy,
+    ) -> sm.Secret:
+        template: dict[str, object] = {
+            "engine": self.engine.engine_name,
             "dbname": dbname,
             "username": username,
             "port": self.port,
         }
         if host is not None:
             template["host"] = host
-        self.secret: sm.Secret = sm.Secret(
+        if rotation.master_secret is not None:
+            # where alternating-users rotation finds the master user, as AWS's templates read it
+            template["masterarn"] = rotation.master_secret.secret_arn
+        return sm.Secret(
             self,
             "Secret",
             secret_name=secret_name,
-            description=f"{engine.engine_name} endpoint and credentials of {dbname}",
+            description=f"{self.engine.engine_name} endpoint and credentials of {dbname}",
             encryption_key=key,
             generate_secret_string=sm.SecretStringGenerator(
                 secret_string_template=json.dumps(template, sort_keys=True),
@@ -264,22 +494,45 @@ class RotatingDbSecret(Construct):
             ),
             removal_policy=removal_policy,
         )
-        """The secret (JSON: engine, host, port, dbname, username, password)."""
 
-        groups = list(security_groups or [_rotation_security_group(self, vpc, dbname)])
-        self.connections: ec2.Connections = ec2.Connections(security_groups=groups)
-        """The rotation function's security groups: what the database must admit."""
-
-        subnets = vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-        placement = {"vpc": vpc, "vpc_subnets": subnets, "security_groups": groups}
-        if rotation.master_secret is None:
-            hosted = _SINGLE_USER[engine](**placement)
-        else:
-            hosted = _MULTI_USER[engine](master_secret=rotation.master_secret, **placement)
-        self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
-            "Rotation", hosted_rotation=hosted, automatically_after=rotate_every
+    def _security_group(self, vpc: ec2.IVpc, dbname: str) -> ec2.SecurityGroup:
+        group = _rotation_security_group(self, vpc, dbname)
+        group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block),
+            ec2.Port.tcp(self.port),
+            "The database, inside the VPC",
         )
-        """The rotation schedule, run by AWS's hosted rotation function."""
+        return group
+
+    def _function_spec(
+        self, dbname: str, rotation: DbRotation, key: kms.IKey
+    ) -> _RotationFunctionSpec:
+        environment = {
+            "ROTATION_STRATEGY": "single-user",
+            "PASSWORD_LENGTH": "32",
+            "EXCLUDE_CHARACTERS": _EXCLUDE_FROM_PASSWORDS,
+        }
+        statements: list[iam.PolicyStatement] = []
+        master = rotation.master_secret
+        if master is not None:
+            environment["ROTATION_STRATEGY"] = "alternating-users"
+            environment["MASTER_SECRET_ARN"] = master.secret_arn
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ReadTheMasterSecret",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[master.secret_arn],
+                )
+            )
+            if master.encryption_key is not None and master.encryption_key is not key:
+                statements.extend(secret_read_statements(master)[1:])
+        return _RotationFunctionSpec(
+            purpose=f"{dbname} database credentials",
+            asset=build_asset(["postgres.py"], _POSTGRES_DRIVER),
+            handler="postgres.handler",
+            environment=environment,
+            statements=statements,
+        )
 
     def attach(self, target: sm.ISecretAttachmentTarget) -> sm.ISecret:
         """Fill host and port from a database, admit the rotation function to it, and start
@@ -295,7 +548,8 @@ class RotatingDbSecret(Construct):
         )
         self.rotation_schedule.node.add_dependency(attachment)
         if isinstance(target, Construct):
-            # the whole database, instances included: rotation connects right away
+            # the whole database, instances and security group rules included: rotation
+            # connects right away
             self.rotation_schedule.node.add_dependency(target)
         connections = getattr(target, "connections", None)
         if isinstance(connections, ec2.Connections):
@@ -326,8 +580,9 @@ class ApiKeySecret(Construct):
         vpc_subnets: ec2.SubnetSelection | None = None,
         security_groups: Sequence[ec2.ISecurityGroup] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+        reserved_concurrency: int | None = None,
         secret_name: str | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
+        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
         :param key: the KMS key the secret and the function's logs are encrypted with.
@@ -340,9 +595,12 @@ class ApiKeySecret(Construct):
         :param security_groups: the rotation function's security groups.
             :default: a new group allowing only HTTPS out
         :param log_retention: how long the rotation function's logs are kept. :default: 1 year
+        :param reserved_concurrency: concurrent executions reserved for the rotation function,
+            1 to 1000. :default: None (none reserved: new accounts have 10, all unreservable)
         :param secret_name: the secret's name. :default: a name CloudFormation generates
         :param removal_policy: what happens to the secret and the function's log group when
-            the stack is deleted. :default: RETAIN
+            the stack is deleted or they are replaced. :default: RETAIN_ON_UPDATE_OR_DELETE
+            (kept once created; a failed first create rolls back to nothing)
         """
         owner = construct_owner("ApiKeySecret", scope.node.path, id)
         check_type(owner, "log_retention", log_retention, logs.RetentionDays)
@@ -357,6 +615,7 @@ class ApiKeySecret(Construct):
         )
         problems.int_range("key_length", key_length, 32, 4096)
         _check_rotated_secret(problems, rotate_every, secret_name)
+        _check_reserved_concurrency(problems, reserved_concurrency)
         problems.raise_if_any()
         super().__init__(scope, id)
 
@@ -380,119 +639,29 @@ class ApiKeySecret(Construct):
         self.connections: ec2.Connections = ec2.Connections(security_groups=groups)
         """The rotation function's security groups."""
 
-        log_group = logs.LogGroup(
+        self.function: lambda_.Function = _rotation_function(
             self,
-            "RotationLogs",
-            retention=log_retention,
-            encryption_key=key,
-            removal_policy=removal_policy,
-        )
-        role = iam.Role(
-            self,
-            "RotationRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Rotates the {provider} API key secret and nothing else",
-        )
-        dead_letters = self._dead_letters(key)
-        self.function: lambda_.Function = lambda_.Function(
-            self,
-            "RotationFunction",
-            description=f"Rotates the {provider} API key (createSecret..finishSecret)",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="api_key.handler",
-            code=lambda_.Code.from_asset(
-                str(_ROTATION_CODE), exclude=["__pycache__", "*.pyc", "__init__.py"]
+            _RotationFunctionSpec(
+                purpose=f"{provider} API key",
+                asset=build_asset(["api_key.py"]),
+                handler="api_key.handler",
+                environment={"API_KEY_LENGTH": str(key_length)},
+                statements=[],
             ),
-            timeout=Duration.seconds(30),
-            memory_size=256,
-            environment={"API_KEY_LENGTH": str(key_length)},
+            secret=self.secret,
+            key=key,
             vpc=vpc,
-            vpc_subnets=vpc_subnets
-            or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+            vpc_subnets=vpc_subnets,
             security_groups=groups,
-            # Secrets Manager never rotates one secret twice at once; one slot is enough.
-            reserved_concurrent_executions=1,
-            log_group=log_group,
-            role=role.without_policy_updates(),
-            dead_letter_queue=dead_letters,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+            reserved_concurrency=reserved_concurrency,
         )
         """The rotation function."""
-        self._grant_rotation(role, key, log_group, dead_letters)
-        ignore_redundant_depends_on(self.function)
         self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
             "Rotation", rotation_lambda=self.function, automatically_after=rotate_every
         )
         """The rotation schedule."""
-
-    def _dead_letters(self, key: kms.IKey) -> sqs.Queue:
-        """Rotation events that failed every retry, kept two weeks for a person to look at."""
-        queue = sqs.Queue(
-            self,
-            "RotationDeadLetters",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        Validations.of(queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason="This queue is itself the rotation function's dead-letter queue.",
-            )
-        )
-        return queue
-
-    def _grant_rotation(
-        self, role: iam.Role, key: kms.IKey, log_group: logs.LogGroup, dead_letters: sqs.Queue
-    ) -> None:
-        """Exactly what the handler calls, in a managed policy (not inline)."""
-        policy = iam.ManagedPolicy(
-            self,
-            "RotationPolicy",
-            roles=[role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="RotateThisSecret",
-                    actions=[
-                        "secretsmanager:DescribeSecret",
-                        "secretsmanager:GetSecretValue",
-                        "secretsmanager:PutSecretValue",
-                        "secretsmanager:UpdateSecretVersionStage",
-                    ],
-                    resources=[self.secret.secret_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="GenerateKeys",
-                    actions=["secretsmanager:GetRandomPassword"],
-                    resources=["*"],
-                ),
-                iam.PolicyStatement(
-                    sid="UseThePlatformKey",
-                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[key.key_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="DeadLetters",
-                    actions=["sqs:SendMessage"],
-                    resources=[dead_letters.queue_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
-                ),
-                vpc_lambda_network_statement("AttachToTheVpc"),
-            ],
-        )
-        self.function.node.add_dependency(policy)
-        Validations.of(policy).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="secretsmanager:GetRandomPassword and the EC2 network-interface actions a "
-                "VPC Lambda needs have no resource-level permissions; every other statement "
-                "names its one secret, key or log group.",
-            )
-        )
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read this secret and decrypt it with its key: nothing broader."""

@@ -1,0 +1,669 @@
+"""Secrets Manager rotation handler for PostgreSQL credentials (RDS, Aurora, or any PostgreSQL).
+
+The secret value is the JSON object Secrets Manager's RDS templates use: ``engine`` (``postgres``
+or ``aurora-postgresql``), ``host``, ``username``, ``password`` and optionally ``port`` (default
+5432) and ``dbname`` (default ``postgres``). Other fields are carried over unchanged.
+
+Two strategies, chosen with ``ROTATION_STRATEGY`` and matching the semantics of AWS's
+``SecretsManagerRDSPostgreSQLRotationSingleUser`` and ``...MultiUser`` templates:
+
+``single-user``
+    The user changes its own password. ``setSecret`` logs in with the pending password (done
+    already: nothing to do), else with the current one, else with the previous one, and sets the
+    pending password. Connections opened with the old password keep working; new ones need the
+    new password at once.
+``alternating-users``
+    Two users take turns: ``<user>`` and ``<user>_clone``. ``createSecret`` names the other user in
+    the pending version; ``setSecret`` checks the current credentials still log in (so a tampered
+    secret cannot make the function act for someone else), then logs in with the master secret
+    named by ``masterarn`` in the secret and creates the other user as a member of the current one
+    (``CREATE ROLE ... LOGIN`` and ``GRANT <current> TO <other>``), or sets its password if it
+    exists. The current user is never touched, so its sessions and password stay valid until the
+    next rotation.
+
+Each step is idempotent, as Secrets Manager may repeat any of them: ``createSecret`` keeps a
+pending value that exists, ``setSecret`` returns when the pending password already logs in,
+``testSecret`` only reads, ``finishSecret`` returns when the version is current already.
+
+Differences from the AWS templates, all on the side of safety:
+
+- TLS is always on and always verified (certificate chain and host name), against the CA bundle in
+  ``DB_CA_FILE``; there is no plain-text fallback and the secret's ``ssl`` field is ignored. The
+  default is ``/etc/pki/tls/cert.pem``, the file the AWS templates pass as ``sslrootcert`` with
+  ``sslmode=verify-full``: the Amazon Linux trust store of the Lambda runtime.
+- A password is set as a SCRAM-SHA-256 verifier computed here, so the plain password never
+  reaches the server in an SQL statement (nor its statement log).
+- Only a refused password (SQLSTATE 28P01) counts as "these credentials do not log in"; a TLS
+  failure, an unreachable host or a ``pg_hba.conf`` rejection fails the step with its cause.
+- The master secret must name the same host as the user's secret; read replicas discovered
+  through the RDS API, and RDS-managed master secrets without a ``host``, are not supported.
+- An unknown ``Step`` is rejected before any API call.
+
+Environment variables:
+
+``ROTATION_STRATEGY``
+    ``single-user`` (default) or ``alternating-users``.
+``MASTER_SECRET_ARN``
+    Alternating users only: when set, the ``masterarn`` in the secret must equal it.
+``DB_CA_FILE``
+    PEM bundle of the CAs the database certificate is verified against
+    (default ``/etc/pki/tls/cert.pem``).
+``PASSWORD_LENGTH``
+    Length of generated passwords, 16 to 4096 (default 32).
+``EXCLUDE_CHARACTERS``
+    Characters generated passwords leave out (default ``:/@"'\\``, as the AWS templates).
+``SECRETS_MANAGER_ENDPOINT``
+    Secrets Manager endpoint URL, for an interface VPC endpoint without private DNS. When unset,
+    boto3 resolves the regional endpoint.
+
+Logs are JSON lines on standard output with a ``level`` field. They carry the secret id, the
+version id, the step and user names, never a password or a secret value.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, Final, Protocol, TypedDict
+
+import boto3
+import pg8000.native  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError
+from pg8000.exceptions import DatabaseError, InterfaceError  # type: ignore[import-untyped]
+from scramp import ScramMechanism  # type: ignore[import-untyped]
+
+__all__ = ["RotationError", "RotationEvent", "handler"]
+
+SINGLE_USER: Final = "single-user"
+ALTERNATING_USERS: Final = "alternating-users"
+DEFAULT_CA_FILE: Final = "/etc/pki/tls/cert.pem"
+DEFAULT_PASSWORD_LENGTH: Final = 32
+MIN_PASSWORD_LENGTH: Final = 16
+MAX_PASSWORD_LENGTH: Final = 4096  # the GetRandomPassword maximum
+DEFAULT_EXCLUDE_CHARACTERS: Final = ":/@\"'\\"
+CLONE_SUFFIX: Final = "_clone"
+MAX_IDENTIFIER_LENGTH: Final = 63  # PostgreSQL's NAMEDATALEN - 1: longer names are truncated
+CONNECT_TIMEOUT_SECONDS: Final = 5
+SCRAM_ITERATIONS: Final = 4096  # PostgreSQL's default scram_iterations
+SUPPORTED_ENGINES: Final = ("postgres", "aurora-postgresql")
+
+_AWSCURRENT: Final = "AWSCURRENT"
+_AWSPENDING: Final = "AWSPENDING"
+_AWSPREVIOUS: Final = "AWSPREVIOUS"
+_PASSWORD_REFUSED: Final = "28P01"  # invalid_password
+
+
+class RotationEvent(TypedDict):
+    """The event Secrets Manager sends to a rotation function."""
+
+    SecretId: str
+    ClientRequestToken: str
+    Step: str
+
+
+class RotationError(ValueError):
+    """The secret or the database is not in a state this function can rotate, or a check failed.
+
+    Messages never contain a password or a secret value, so they are safe to log.
+    """
+
+
+# --- Secrets Manager client -------------------------------------------------------------------
+
+
+class _DescribeSecretResponse(TypedDict, total=False):
+    RotationEnabled: bool
+    VersionIdsToStages: dict[str, list[str]]
+
+
+class _GetSecretValueResponse(TypedDict, total=False):
+    VersionId: str
+    SecretString: str
+
+
+class _GetRandomPasswordResponse(TypedDict):
+    RandomPassword: str
+
+
+class SecretsManagerClient(Protocol):
+    """The subset of the boto3 Secrets Manager client the rotation steps use."""
+
+    def describe_secret(self, *, SecretId: str) -> _DescribeSecretResponse: ...
+
+    def get_secret_value(
+        self, *, SecretId: str, VersionId: str = ..., VersionStage: str = ...
+    ) -> _GetSecretValueResponse: ...
+
+    def get_random_password(
+        self, *, PasswordLength: int, ExcludeCharacters: str, RequireEachIncludedType: bool
+    ) -> _GetRandomPasswordResponse: ...
+
+    def put_secret_value(
+        self,
+        *,
+        SecretId: str,
+        ClientRequestToken: str,
+        SecretString: str,
+        VersionStages: list[str],
+    ) -> object: ...
+
+    def update_secret_version_stage(
+        self,
+        *,
+        SecretId: str,
+        VersionStage: str,
+        MoveToVersionId: str = ...,
+        RemoveFromVersionId: str = ...,
+    ) -> object: ...
+
+
+@functools.cache
+def _client() -> SecretsManagerClient:
+    """Create the Secrets Manager client on first use and reuse it across invocations."""
+    endpoint_url = os.environ.get("SECRETS_MANAGER_ENDPOINT") or None
+    client: SecretsManagerClient = boto3.client("secretsmanager", endpoint_url=endpoint_url)
+    return client
+
+
+# --- Logging ----------------------------------------------------------------------------------
+
+
+class _JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        return json.dumps(entry, default=str)
+
+
+class _StdoutHandler(logging.Handler):
+    """Write each record as one line to the current ``sys.stdout`` (capturable in tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _make_logger() -> logging.Logger:
+    log = logging.getLogger(__name__)
+    if not log.handlers:
+        handler = _StdoutHandler()
+        handler.setFormatter(_JsonLineFormatter())
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    # The Lambda runtime's plain-text root handler would print every line a second time.
+    log.propagate = False
+    return log
+
+
+_logger: Final = _make_logger()
+
+
+def _log(level: int, message: str, **fields: object) -> None:
+    """Log ``message`` as a JSON line. Callers never pass a password or secret value."""
+    _logger.log(level, message, extra={"fields": fields}, stacklevel=2)
+
+
+# --- Handler ----------------------------------------------------------------------------------
+
+
+def handler(event: RotationEvent, context: object) -> None:
+    """Run one step of a Secrets Manager rotation of PostgreSQL credentials.
+
+    Raises:
+        RotationError: (a ``ValueError``) the step or strategy is unknown, rotation is disabled,
+            the version is not staged for rotation, the database refused or could not be reached
+            over verified TLS, or a check failed.
+        KeyError: the event lacks one of its keys.
+        botocore.exceptions.ClientError: a Secrets Manager call failed.
+    """
+    arn = event["SecretId"]
+    token = event["ClientRequestToken"]
+    step = event["Step"]
+    fields: dict[str, object] = {"secret_id": arn, "version_id": token, "step": step}
+    try:
+        strategy = _strategy()
+        step_function = _STEPS[strategy].get(step)
+        if step_function is None:
+            raise RotationError(f"Invalid step parameter {step!r}")
+        client = _client()
+        if _is_staged_for_rotation(client, arn, token):
+            step_function(_Rotation(client, arn, token, step))
+        else:
+            _log(logging.INFO, "Version is already AWSCURRENT, nothing to do", **fields)
+    except RotationError as error:
+        _log(logging.ERROR, str(error), error_type=type(error).__name__, **fields)
+        raise
+    except Exception as error:
+        # Type and AWS error code only: a foreign message is not guaranteed to be free of values.
+        if isinstance(error, ClientError):
+            fields["error_code"] = _error_code(error)
+        _log(logging.ERROR, "Rotation step failed", error_type=type(error).__name__, **fields)
+        raise
+
+
+class _Rotation:
+    """One invocation: the client, the secret, the version and the step, for the step functions."""
+
+    def __init__(self, client: SecretsManagerClient, arn: str, token: str, step: str) -> None:
+        self.client = client
+        self.arn = arn
+        self.token = token
+        self.step = step
+
+    def log(self, message: str, **fields: object) -> None:
+        _log(
+            logging.INFO,
+            message,
+            secret_id=self.arn,
+            version_id=self.token,
+            step=self.step,
+            **fields,
+        )
+
+    def credentials(self, stage: str, *, of: str | None = None) -> dict[str, Any]:
+        """The credentials at ``stage`` (of this version for AWSPENDING, or of secret ``of``)."""
+        secret_id = of or self.arn
+        if stage == _AWSPENDING:
+            response = self.client.get_secret_value(
+                SecretId=secret_id, VersionId=self.token, VersionStage=stage
+            )
+        else:
+            response = self.client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+        label = stage if of is None else f"{stage} of the master secret"
+        return _parse_credentials(response, label)
+
+    def previous_credentials(self) -> dict[str, Any] | None:
+        try:
+            return self.credentials(_AWSPREVIOUS)
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+            return None
+        except RotationError:
+            return None  # an old value in another shape cannot log in anyway
+
+
+def _is_staged_for_rotation(client: SecretsManagerClient, arn: str, token: str) -> bool:
+    """Whether ``token`` is the AWSPENDING version to rotate to (False: already AWSCURRENT)."""
+    metadata = client.describe_secret(SecretId=arn)
+    if not metadata.get("RotationEnabled", False):
+        raise RotationError(f"Secret {arn} is not enabled for rotation")
+    versions = metadata.get("VersionIdsToStages", {})
+    if token not in versions:
+        raise RotationError(f"Secret version {token} has no stage for rotation of secret {arn}")
+    if _AWSCURRENT in versions[token]:
+        return False
+    if _AWSPENDING not in versions[token]:
+        raise RotationError(
+            f"Secret version {token} is not set as AWSPENDING for rotation of secret {arn}"
+        )
+    return True
+
+
+# --- Steps ------------------------------------------------------------------------------------
+
+
+def _create_secret(rotation: _Rotation, *, alternate: bool) -> None:
+    """Store new credentials as the AWSPENDING value, unless it has one already."""
+    current = rotation.credentials(_AWSCURRENT)
+    try:
+        rotation.credentials(_AWSPENDING)
+    except ClientError as error:
+        if _error_code(error) != "ResourceNotFoundException":
+            raise
+    else:
+        rotation.log("AWSPENDING version already has a value, nothing to do")
+        return
+    pending = dict(current)
+    if alternate:
+        pending["username"] = _other_user(str(current["username"]))
+    length, exclude = _password_rules()
+    generated = rotation.client.get_random_password(
+        PasswordLength=length, ExcludeCharacters=exclude, RequireEachIncludedType=True
+    )
+    pending["password"] = generated["RandomPassword"]
+    rotation.client.put_secret_value(
+        SecretId=rotation.arn,
+        ClientRequestToken=rotation.token,
+        SecretString=json.dumps(pending),
+        VersionStages=[_AWSPENDING],
+    )
+    rotation.log(
+        "Stored new credentials in the AWSPENDING version",
+        username=pending["username"],
+        password_length=length,
+    )
+
+
+def _set_own_password(rotation: _Rotation) -> None:
+    """Single user: log in as the user (current, else previous password) and change its own."""
+    current = rotation.credentials(_AWSCURRENT)
+    pending = rotation.credentials(_AWSPENDING)
+    if _can_log_in(pending):
+        rotation.log("The AWSPENDING password logs in already, nothing to do")
+        return
+    _same_user_and_host(pending, current, "AWSCURRENT")
+    connection = _connect(current)
+    if connection is None:
+        previous = rotation.previous_credentials()
+        if previous is not None:
+            _same_user_and_host(pending, previous, "AWSPREVIOUS")
+            connection = _connect(previous)
+    if connection is None:
+        raise RotationError(
+            f"Neither the AWSCURRENT nor the AWSPREVIOUS password of secret {rotation.arn} "
+            "logs in: the password was changed outside this rotation"
+        )
+    try:
+        _set_password(connection, str(pending["username"]), str(pending["password"]))
+    finally:
+        connection.close()
+    rotation.log("Set the AWSPENDING password in the database", username=pending["username"])
+
+
+def _set_other_users_password(rotation: _Rotation) -> None:
+    """Alternating users: as the master user, create the other user or set its password."""
+    current = rotation.credentials(_AWSCURRENT)
+    pending = rotation.credentials(_AWSPENDING)
+    if _can_log_in(pending):
+        rotation.log("The AWSPENDING password logs in already, nothing to do")
+        return
+    if _other_user(str(current["username"])) != pending["username"]:
+        raise RotationError(
+            f"AWSPENDING user {pending['username']!r} is not the alternate of the AWSCURRENT "
+            f"user {current['username']!r}"
+        )
+    if (pending["host"], _port(pending)) != (current["host"], _port(current)):
+        raise RotationError("AWSPENDING names another database endpoint than AWSCURRENT")
+    # The current credentials must still log in: the function acts with the master user only
+    # for a secret whose owner can prove it (the AWS templates' confused-deputy check).
+    if not _can_log_in(current):
+        raise RotationError(f"The AWSCURRENT credentials of secret {rotation.arn} do not log in")
+    master = rotation.credentials(_AWSCURRENT, of=_master_arn(current))
+    if (master["host"], _port(master)) != (current["host"], _port(current)):
+        raise RotationError("The master secret names another database endpoint than the secret")
+    master["dbname"] = current.get("dbname")
+    connection = _connect(master)
+    if connection is None:
+        raise RotationError("The master secret's credentials do not log in")
+    try:
+        created = _create_or_set_password(
+            connection, str(pending["username"]), str(pending["password"]), str(current["username"])
+        )
+    finally:
+        connection.close()
+    rotation.log(
+        "Created the alternate user" if created else "Set the alternate user's password",
+        username=pending["username"],
+        member_of=current["username"],
+    )
+
+
+def _test_secret(rotation: _Rotation) -> None:
+    """Log in with the AWSPENDING credentials over verified TLS and run a query."""
+    pending = rotation.credentials(_AWSPENDING)
+    connection = _connect(pending)
+    if connection is None:
+        raise RotationError(f"The AWSPENDING credentials of secret {rotation.arn} do not log in")
+    try:
+        connection.run("SELECT 1")
+    finally:
+        connection.close()
+    rotation.log("The AWSPENDING credentials log in", username=pending["username"])
+
+
+def _finish_secret(rotation: _Rotation) -> None:
+    """Move AWSCURRENT to the new version (AWSPREVIOUS follows) and remove its AWSPENDING."""
+    client, arn, token = rotation.client, rotation.arn, rotation.token
+    versions = client.describe_secret(SecretId=arn).get("VersionIdsToStages", {})
+    current_version = next(
+        (version for version, stages in versions.items() if _AWSCURRENT in stages), None
+    )
+    if current_version == token:
+        rotation.log("Version is already AWSCURRENT, nothing to do")
+        return
+    if current_version is None:
+        client.update_secret_version_stage(
+            SecretId=arn, VersionStage=_AWSCURRENT, MoveToVersionId=token
+        )
+    else:
+        client.update_secret_version_stage(
+            SecretId=arn,
+            VersionStage=_AWSCURRENT,
+            MoveToVersionId=token,
+            RemoveFromVersionId=current_version,
+        )
+    client.update_secret_version_stage(
+        SecretId=arn, VersionStage=_AWSPENDING, RemoveFromVersionId=token
+    )
+    rotation.log("Moved AWSCURRENT to the new version", previous_version_id=current_version)
+
+
+_Step = Callable[[_Rotation], None]
+_STEPS: Final[dict[str, dict[str, _Step]]] = {
+    SINGLE_USER: {
+        "createSecret": functools.partial(_create_secret, alternate=False),
+        "setSecret": _set_own_password,
+        "testSecret": _test_secret,
+        "finishSecret": _finish_secret,
+    },
+    ALTERNATING_USERS: {
+        "createSecret": functools.partial(_create_secret, alternate=True),
+        "setSecret": _set_other_users_password,
+        "testSecret": _test_secret,
+        "finishSecret": _finish_secret,
+    },
+}
+
+
+# --- Database ---------------------------------------------------------------------------------
+
+
+def _connect(credentials: dict[str, Any]) -> Any:
+    """A connection over verified TLS, or None when the server refuses the password.
+
+    Every other failure (TLS verification, no TLS on the server, network, pg_hba.conf) raises
+    ``RotationError`` naming its cause: it is not a wrong password, and must not be taken as one.
+    """
+    host, port = str(credentials["host"]), _port(credentials)
+    context = ssl.create_default_context(cafile=_ca_file())  # verifies chain and host name
+    try:
+        return pg8000.native.Connection(
+            str(credentials["username"]),
+            password=str(credentials["password"]),
+            host=host,
+            port=port,
+            database=str(credentials.get("dbname") or "postgres"),
+            ssl_context=context,
+            timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+    except DatabaseError as error:
+        code = _sqlstate(error)
+        if code == _PASSWORD_REFUSED:
+            return None
+        raise RotationError(f"{host}:{port} refused the connection (SQLSTATE {code})") from None
+    except ssl.SSLCertVerificationError as error:
+        raise RotationError(
+            f"TLS verification of {host}:{port} failed ({error.verify_message}); "
+            f"CA bundle {_ca_file()}"
+        ) from None
+    except ssl.SSLError as error:
+        raise RotationError(f"TLS with {host}:{port} failed ({error.reason})") from None
+    except InterfaceError as error:
+        # pg8000's own messages: "Server refuses SSL", or the host and port it could not reach.
+        raise RotationError(f"Cannot connect over TLS to {host}:{port}: {error}") from None
+
+
+def _can_log_in(credentials: dict[str, Any]) -> bool:
+    connection = _connect(credentials)
+    if connection is None:
+        return False
+    connection.close()
+    return True
+
+
+def _set_password(connection: Any, username: str, password: str) -> None:
+    connection.run(
+        f"ALTER ROLE {pg8000.native.identifier(username)} "
+        f"WITH PASSWORD {pg8000.native.literal(_scram_verifier(password))}"
+    )
+
+
+def _create_or_set_password(connection: Any, username: str, password: str, member_of: str) -> bool:
+    """Create ``username`` as a login member of ``member_of``, or set its password; in one
+    transaction. Returns whether the user was created."""
+    user = pg8000.native.identifier(username)
+    verifier = pg8000.native.literal(_scram_verifier(password))
+    connection.run("BEGIN")
+    try:
+        exists = connection.run("SELECT 1 FROM pg_roles WHERE rolname = :name", name=username)
+        if exists:
+            connection.run(f"ALTER ROLE {user} WITH PASSWORD {verifier}")
+        else:
+            connection.run(f"CREATE ROLE {user} WITH LOGIN PASSWORD {verifier}")
+            connection.run(f"GRANT {pg8000.native.identifier(member_of)} TO {user}")
+        connection.run("COMMIT")
+    except Exception:
+        connection.run("ROLLBACK")
+        raise
+    return not exists
+
+
+def _scram_verifier(password: str) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5803 format)."""
+    salt, stored_key, server_key, iterations = ScramMechanism("SCRAM-SHA-256").make_auth_info(
+        password, iteration_count=SCRAM_ITERATIONS
+    )
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _sqlstate(error: DatabaseError) -> str:
+    details = error.args[0] if error.args else None
+    return str(details.get("C", "unknown")) if isinstance(details, dict) else "unknown"
+
+
+# --- Helpers ----------------------------------------------------------------------------------
+
+
+def _strategy() -> str:
+    strategy = os.environ.get("ROTATION_STRATEGY", "").strip() or SINGLE_USER
+    if strategy not in _STEPS:
+        raise RotationError(
+            f"ROTATION_STRATEGY must be {SINGLE_USER!r} or {ALTERNATING_USERS!r}, got {strategy!r}"
+        )
+    return strategy
+
+
+def _ca_file() -> str:
+    return os.environ.get("DB_CA_FILE", "").strip() or DEFAULT_CA_FILE
+
+
+def _password_rules() -> tuple[int, str]:
+    raw = os.environ.get("PASSWORD_LENGTH", "").strip()
+    try:
+        length = int(raw) if raw else DEFAULT_PASSWORD_LENGTH
+    except ValueError:
+        raise RotationError(f"PASSWORD_LENGTH must be an integer, got {raw!r}") from None
+    if not MIN_PASSWORD_LENGTH <= length <= MAX_PASSWORD_LENGTH:
+        raise RotationError(
+            f"PASSWORD_LENGTH must be between {MIN_PASSWORD_LENGTH} and {MAX_PASSWORD_LENGTH},"
+            f" got {length}"
+        )
+    return length, os.environ.get("EXCLUDE_CHARACTERS", DEFAULT_EXCLUDE_CHARACTERS)
+
+
+def _other_user(username: str) -> str:
+    """The alternate of ``username``: ``<user>_clone`` and back, as the AWS template names it."""
+    if username.endswith(CLONE_SUFFIX):
+        return username[: -len(CLONE_SUFFIX)]
+    other = username + CLONE_SUFFIX
+    if len(other) > MAX_IDENTIFIER_LENGTH:
+        raise RotationError(
+            f"User {username!r} has no alternate: {other!r} is longer than "
+            f"{MAX_IDENTIFIER_LENGTH} characters"
+        )
+    return other
+
+
+def _master_arn(current: dict[str, Any]) -> str:
+    master_arn = current.get("masterarn")
+    if not isinstance(master_arn, str) or not master_arn:
+        raise RotationError("AWSCURRENT has no 'masterarn' for alternating-users rotation")
+    expected = os.environ.get("MASTER_SECRET_ARN", "").strip()
+    if expected and master_arn != expected:
+        raise RotationError(
+            f"AWSCURRENT names master secret {master_arn}, this function rotates with {expected}"
+        )
+    return master_arn
+
+
+def _same_user_and_host(pending: dict[str, Any], other: dict[str, Any], stage: str) -> None:
+    if pending["username"] != other["username"]:
+        raise RotationError(
+            f"AWSPENDING user {pending['username']!r} differs from the {stage} user "
+            f"{other['username']!r}"
+        )
+    if (pending["host"], _port(pending)) != (other["host"], _port(other)):
+        raise RotationError(f"AWSPENDING names another database endpoint than {stage}")
+
+
+def _port(credentials: dict[str, Any]) -> int:
+    return int(credentials.get("port") or 5432)
+
+
+def _parse_credentials(response: _GetSecretValueResponse, stage: str) -> dict[str, Any]:
+    """Parse and check a secret value. Error messages never include the value."""
+    secret_string = response.get("SecretString")
+    if secret_string is None:
+        raise RotationError(f"{stage} version has no SecretString")
+    try:
+        value: object = json.loads(secret_string)
+    except json.JSONDecodeError as error:
+        raise RotationError(
+            f"{stage} value is not valid JSON ({error.msg} at line {error.lineno}"
+            f" column {error.colno})"
+        ) from None
+    if not isinstance(value, dict):
+        raise RotationError(f"{stage} value is not a JSON object")
+    missing = [
+        key for key in ("host", "username", "password") if not isinstance(value.get(key), str)
+    ]
+    if missing:
+        raise RotationError(f"{stage} value has no string {', '.join(missing)}")
+    if value.get("engine") not in SUPPORTED_ENGINES:
+        raise RotationError(
+            f"{stage} engine is {value.get('engine')!r}, this function rotates "
+            f"{' or '.join(SUPPORTED_ENGINES)}"
+        )
+    port = value.get("port")
+    if port is not None and (
+        isinstance(port, bool) or not str(port).isdigit() or not 1 <= int(port) <= 65535
+    ):
+        raise RotationError(f"{stage} port is not a TCP port")
+    return {str(key): item for key, item in value.items()}
+
+
+def _error_code(error: ClientError) -> str:
+    code = error.response.get("Error", {}).get("Code", "")
+    return str(code)
