@@ -58,9 +58,12 @@ def synthesize(app: App) -> SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def example(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The example platform exactly as ``cdk synth`` builds it, cdk-nag packs included."""
+    """The seed's design: ``cdk synth -c mesh=appmesh`` (App Mesh with mutual TLS, weighted
+    blue/green slots), cdk-nag packs included. It synthesizes and is gated like the default,
+    though App Mesh resources can no longer be created."""
     outdir = tmp_path_factory.mktemp("example")
-    return synthesize(create_app(context=CDK_CONTEXT, outdir=str(outdir)))
+    context = CDK_CONTEXT | {"mesh": "appmesh"}
+    return synthesize(create_app(context=context, outdir=str(outdir)))
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +73,10 @@ def example_template(example: SynthesizedApp) -> Template:
 
 @pytest.fixture(scope="session")
 def service_connect(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The example as it deploys today: ``cdk synth -c mesh=service-connect`` with a
+    """The example as it deploys today: ``cdk synth`` (Service Connect, the default) with a
     certificate, so the load balancer serves HTTPS."""
     outdir = tmp_path_factory.mktemp("service-connect")
-    context = CDK_CONTEXT | {"mesh": "service-connect", "certificate_arn": CERTIFICATE_ARN}
+    context = CDK_CONTEXT | {"certificate_arn": CERTIFICATE_ARN}
     return synthesize(create_app(context=context, outdir=str(outdir)))
 
 

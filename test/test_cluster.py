@@ -58,7 +58,7 @@ def test_flow_logs_go_to_an_encrypted_retained_log_group(example_template: Templ
                 "RetentionInDays": 365,
                 "KmsKeyId": {"Fn::GetAtt": [Match.string_like_regexp("PlatformKey"), "Arn"]},
             },
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
         },
     )
@@ -167,7 +167,7 @@ def test_platform_key_rotates_is_retained_and_lets_logs_use_it_by_context(
                     )
                 },
             },
-            "DeletionPolicy": "Retain",
+            "DeletionPolicy": "RetainExceptOnCreate",
             "UpdateReplacePolicy": "Retain",
         },
     )

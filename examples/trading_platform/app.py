@@ -11,7 +11,7 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, PCIDSS321Checks
 
-from trading_constructs import Mesh
+from trading_constructs import AlarmSubscription, Mesh
 
 if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -40,20 +40,35 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         green_weight=int(app.node.try_get_context("green_weight") or 0),
         green_image_tag=app.node.try_get_context("green_image_tag"),
         registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
-        deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=True),
+        # Off for the first deploy (a failed create must roll back); on in production.
+        deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=False),
+        alarm_subscriptions=_alarm_subscriptions(app),
     )
     add_compliance_checks(app)
     return app
 
 
 def _mesh(app: App) -> Mesh:
-    """``-c mesh=appmesh|service-connect``; Service Connect takes ``-c tls_authority_arn=...``
-    (an AWS Private CA) for TLS between services."""
-    mesh = Mesh.from_name(str(app.node.try_get_context("mesh") or "appmesh"))
+    """``-c mesh=service-connect`` (the default: what deploys) or ``-c mesh=appmesh`` (the
+    seed's App Mesh design, past AWS's end of support: it synthesizes, but cannot be created).
+    Service Connect takes ``-c tls_authority_arn=...`` (an AWS Private CA) for TLS between
+    services."""
+    mesh = Mesh.from_name(str(app.node.try_get_context("mesh") or "service-connect"))
     authority = app.node.try_get_context("tls_authority_arn")
     if authority and mesh.kind == "service-connect":
         return Mesh.service_connect(tls_authority_arn=str(authority))
     return mesh
+
+
+def _alarm_subscriptions(app: App) -> list[AlarmSubscription]:
+    """``-c alarm_email=...`` and ``-c alarm_topic_arn=...`` (for example the topic an AWS
+    Chatbot channel watches): who hears the platform's alarms."""
+    subscriptions = []
+    if email := app.node.try_get_context("alarm_email"):
+        subscriptions.append(AlarmSubscription.email(str(email)))
+    if topic_arn := app.node.try_get_context("alarm_topic_arn"):
+        subscriptions.append(AlarmSubscription.topic(str(topic_arn)))
+    return subscriptions
 
 
 def _flag(value: object, *, default: bool) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from cdk_ecr_deployment import DockerImageName, ECRDeployment
 from constructs import Construct
 
 from trading_constructs import (
+    AlarmSubscription,
     ApiKeySecret,
     CustomMetricTarget,
     DbEngine,
@@ -69,6 +71,8 @@ SERVICES = (
 )
 
 DB_PORT = 5433  # not the engine default, so scans for 5432 find nothing
+DB_USERS = ("data-ingestion", "analytics-engine")  # api-gateway reaches data through them
+DB_CA_FILE = "/app/certs/rds-global-bundle.pem"  # the Amazon RDS CA bundle in the images
 # Copied images are tagged by their content: a rollback may push the same tag again.
 ASSET_TAG_PREFIX = "cdk-"
 
@@ -111,7 +115,8 @@ class TradingPlatformStack(Stack):
         mesh: Mesh | None = None,
         image_tag: str | None = None,
         registry_scanning: bool = True,
-        deletion_protection: bool = True,
+        deletion_protection: bool = False,
+        alarm_subscriptions: Sequence[AlarmSubscription] = (),
         certificate_arn: str | None = None,
         green_weight: int = 0,
         green_image_tag: str | None = None,
@@ -124,7 +129,8 @@ class TradingPlatformStack(Stack):
             "Platform",
             vpc_options=VpcOptions(nat_gateways=nat_gateways),
             interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
-            mesh=mesh or Mesh.app_mesh(),
+            mesh=mesh or Mesh.service_connect(),
+            alarm_subscriptions=alarm_subscriptions,
         )
         key, vpc = self.platform.key, self.platform.vpc
 
@@ -160,6 +166,8 @@ class TradingPlatformStack(Stack):
         )
         self.green_tag = green_image_tag if self.traffic is not None else None
         self.services = self._services()
+        for name in DB_USERS:
+            self._use_database(self.services[name], read_only=name != "data-ingestion")
         self.edge = TradingEdge(
             self,
             "Edge",
@@ -240,6 +248,25 @@ class TradingPlatformStack(Stack):
             ),
         )
         return {s.name: s for s in (ingestion, analytics, gateway)}
+
+    def _database_environment(self, *, read_only: bool) -> dict[str, str]:
+        """Where a service finds the database: the rotating secret it reads at run time (and
+        re-reads when a rotation changed the password), the RDS CA bundle in its image, and
+        for readers the cluster's reader endpoint."""
+        environment = {"DB_SECRET_ARN": self.db_secret.secret.secret_arn, "DB_CA_FILE": DB_CA_FILE}
+        if read_only:
+            environment["DB_READ_HOST"] = self.database.cluster_read_endpoint.hostname
+        return environment
+
+    def _use_database(self, service: MeshedFargateService, *, read_only: bool) -> None:
+        """Let a service reach the database: its port through both security groups, the
+        secret through the task role, and its tasks start only once the database is up."""
+        self.database.connections.allow_default_port_from(
+            service.connections, f"{service.name} reads and writes market data"
+        )
+        service.grant_secret_read(self.db_secret.secret)
+        for ecs_service in service.services.values():
+            ecs_service.node.add_dependency(self.database)
 
     def _green(self, name: str) -> ServiceImage | None:
         """The green slot's image: the same repository, the tag being released."""
@@ -325,8 +352,14 @@ class TradingPlatformStack(Stack):
         return self._copier
 
     def _harden_image_copy_function(self) -> None:
-        """cdk-ecr-deployment's shared function, brought to the platform's rules: its log
-        group encrypted and kept a year, writable by its role alone, and bounded concurrency."""
+        """cdk-ecr-deployment's shared function, brought to the platform's rules: logs to an
+        encrypted group kept a year and writable by its role alone, created only after its
+        role's policy, and no reserved concurrency (a new account may have only 10 in all).
+
+        The library names its log group after the function, so a policy granting that group
+        would have to wait for the function, while a VPC function must wait for the policy
+        that lets it create network interfaces: a cycle. So the function logs to a group of
+        ours instead, with a generated name, and the one policy names it."""
         if self._copier is None:  # images come from the user's CI: nothing is copied
             return
         function = next(
@@ -334,20 +367,27 @@ class TradingPlatformStack(Stack):
             for child in self.node.children
             if child.node.id.startswith("Custom::CDKECRDeployment")
         )
-        log_group = function.node.find_child("LogGroup").node.default_child
-        assert isinstance(log_group, logs.CfnLogGroup)
-        log_group.kms_key_id = self.platform.key.key_arn
-        log_group.retention_in_days = 365
-        log_group.apply_removal_policy(RemovalPolicy.RETAIN)
-        self._copier.policy.add_statements(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.attr_arn],
-            )
+        function.node.try_remove_child("LogGroup")
+        log_group = logs.LogGroup(
+            self,
+            "ImageCopyLogs",
+            retention=logs.RetentionDays.ONE_YEAR,
+            encryption_key=self.platform.key,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         handler = function.node.default_child
         assert isinstance(handler, lambda_.CfnFunction)
-        handler.reserved_concurrent_executions = len(SERVICES)
+        handler.logging_config = lambda_.CfnFunction.LoggingConfigProperty(
+            log_group=log_group.log_group_name, log_format="Text"
+        )
+        self._copier.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        # CreateFunction checks a VPC function's network permissions: the policy goes first.
+        handler.node.add_dependency(self._copier.policy)
         ignore_redundant_depends_on(function)
         Validations.of(function).acknowledge(
             Acknowledgment(
@@ -378,7 +418,8 @@ class TradingPlatformStack(Stack):
             log_group_name=f"/aws/rds/cluster/{identifier}/postgresql",
             retention=logs.RetentionDays.ONE_YEAR,
             encryption_key=self.platform.key,
-            removal_policy=RemovalPolicy.RETAIN,
+            # Its name is fixed by RDS: kept once created, gone with a failed first create.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         cluster = rds.DatabaseCluster(
             self,
@@ -465,7 +506,7 @@ class TradingPlatformStack(Stack):
             self,
             "BackupVault",
             encryption_key=self.platform.key,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         plan = backup.BackupPlan.daily35_day_retention(self, "BackupPlan", vault)
         selection = plan.add_selection(

@@ -16,6 +16,7 @@ from .mesh import (
     ResiliencePolicy,
     RetryOptions,
 )
+from .notifications import AlarmNotifications, AlarmSubscription
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
 from .repository import (
     KEEP_LAST_IMAGES,
@@ -41,6 +42,8 @@ __all__ = [
     "LOG_RETENTION_DAYS",
     "METRIC_NAMESPACE",
     "ROTATION_DAYS",
+    "AlarmNotifications",
+    "AlarmSubscription",
     "AlarmThresholds",
     "ApiKeySecret",
     "CapacityStrategy",

@@ -128,8 +128,6 @@ def check_type(owner: str, prop: str, value: Any, expected: type | tuple[type, .
 
 def check_items(problems: Problems, prop: str, values: object, expected: type) -> None:
     """A sequence prop (a list or tuple, not a lone item or a string) of ``expected`` items."""
-    if is_token(values):
-        return
     if not isinstance(values, (list, tuple)):
         problems.add(prop, values, f"a list of {expected.__name__}")
         return

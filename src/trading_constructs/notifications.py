@@ -17,6 +17,7 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
 from ._validation import Problems
@@ -84,7 +85,9 @@ class AlarmNotifications(Construct):
         """The actions each alarm gets: the platform topic, then each forwarding topic."""
         for index, subscription in enumerate(subscriptions):
             if subscription.kind == "email":
-                self.topic.add_subscription(subscriptions.EmailSubscription(subscription.target))
+                self.topic.add_subscription(
+                    sns_subscriptions.EmailSubscription(subscription.target)
+                )
             else:
                 forward = sns.Topic.from_topic_arn(self, f"Forward{index}", subscription.target)
                 self.actions.append(cloudwatch_actions.SnsAction(forward))

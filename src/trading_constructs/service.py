@@ -389,6 +389,7 @@ class MeshedFargateService(Construct):
         self.health_check: HealthCheckOptions = health
         """The health check options, for a load balancer in front of the service."""
 
+        self._task_managed_policy: iam.ManagedPolicy | None = None
         self.observability: ServiceObservability = ServiceObservability(
             self,
             "Observability",
@@ -607,11 +608,29 @@ class MeshedFargateService(Construct):
             # under the role: depending on the roles orders those before the service too.
             service.node.add_dependency(self.execution_role, self.task_role)
         if task_statements:
-            task = iam.ManagedPolicy(
-                self, "TaskPolicy", roles=[self.task_role], statements=task_statements
+            self._task_policy().add_statements(*task_statements)
+
+    def _task_policy(self) -> iam.ManagedPolicy:
+        """The task role's managed policy, made on first use; every slot's ECS service waits
+        for it, so no task starts before its containers may do what they need."""
+        if self._task_managed_policy is None:
+            self._task_managed_policy = iam.ManagedPolicy(
+                self, "TaskPolicy", roles=[self.task_role]
             )
             for service in self.services.values():
-                service.node.add_dependency(task)
+                service.node.add_dependency(self._task_managed_policy)
+        return self._task_managed_policy
+
+    def grant_secret_read(self, secret: sm.ISecret) -> None:
+        """Let the containers read ``secret`` at run time (and decrypt it, through Secrets
+        Manager only): for values that change while tasks run, such as a rotated password,
+        which ECS secrets would fix at task start."""
+        if not hasattr(secret, "secret_arn"):
+            raise TypeError(
+                f"MeshedFargateService {self.node.path!r}: secret={secret!r} is not allowed "
+                "(allowed: an aws_secretsmanager.ISecret)"
+            )
+        self._task_policy().add_statements(*secret_read_statements(secret))
 
     def add_backend(self, backend: MeshedFargateService) -> None:
         """Let this service call ``backend``: the mesh route, and the security group rule on
