@@ -42,7 +42,8 @@ def test_internet_facing_alb_in_public_subnets_with_hardening(example_template: 
     assert all("PublicSubnet" in s["Ref"] for s in properties["Subnets"])
     attributes = {a["Key"]: a["Value"] for a in properties["LoadBalancerAttributes"]}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
-    assert attributes["deletion_protection.enabled"] == "true"
+    # off by default: a failed first create must be able to delete it (opt-in for production)
+    assert attributes["deletion_protection.enabled"] == "false"
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["access_logs.s3.bucket"]["Ref"].startswith("EdgeAccessLogs")
 
@@ -139,7 +140,7 @@ def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
 def test_access_log_bucket_encrypted_retained_expiring(example_template: Template) -> None:
     bucket = _one(_of_type(example_template, "AWS::S3::Bucket"), "EdgeAccessLogs")
     properties = bucket["Properties"]
-    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"
     ] == {"SSEAlgorithm": "AES256"}
@@ -270,7 +271,8 @@ def test_a_kms_ca_and_an_issuer_that_runs_at_deploy_and_daily(example_template: 
         _of_type(example_template, "AWS::Lambda::Function"), "PlatformMeshCertificatesIssuer"
     )["Properties"]
     assert issuer["Handler"] == "issuer.handler"
-    assert issuer["ReservedConcurrentExecutions"] == 1
+    # no reserved concurrency unless MeshTlsOptions(issuer_reserved_concurrency=...) asks
+    assert "ReservedConcurrentExecutions" not in issuer
     services = json.dumps(issuer["Environment"]["Variables"]["SERVICES"])
     for name in ("data-ingestion", "analytics-engine", "api-gateway"):
         assert f"{name}.trading.local" in services

@@ -259,6 +259,15 @@ class MeshCertificates(Construct):
             reason="The issuer redeploys the services of this one cluster whose certificates "
             "it renewed; their names are generated.",
         )
+        if options.issuer_reserved_concurrency is None:
+            Validations.of(self.function).acknowledge(
+                Acknowledgment(
+                    id="NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
+                    reason="Runs daily and at deployment; reserving concurrency would need an "
+                    "account quota above the 10 a new account may have, so it is opt-in "
+                    "(MeshTlsOptions.issuer_reserved_concurrency).",
+                )
+            )
         Validations.of(self.function).acknowledge(
             Acknowledgment(
                 id="NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
