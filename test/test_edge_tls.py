@@ -196,7 +196,7 @@ def test_called_services_require_strict_mutual_tls_from_their_callers(
 ) -> None:
     nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
     callers = {
-        "DataIngestion": ["analytics-engine.trading.local", "api-gateway.trading.local"],
+        "DataIngestion": ["api-gateway.trading.local"],
         "AnalyticsEngine": ["api-gateway.trading.local"],
     }
     for prefix in MTLS_LISTENERS:

@@ -25,7 +25,7 @@ SLOTS = {
 }
 ALL_SLOTS = [(name, slot) for name, slots in SLOTS.items() for slot in slots]
 CUSTOM_METRICS = {
-    "data-ingestion": ("TicksIngested", "Average", 600),
+    "data-ingestion": ("TicksIngested", "Average", 60_000),
     "analytics-engine": ("AnalysisBacklog", "Average", 500),
     "api-gateway": ("RequestsInFlight", "Average", 25),
 }
@@ -275,7 +275,8 @@ def test_security_groups_admit_only_declared_callers(example_template: Template)
                     (source.split("SecurityGroup")[0], properties["FromPort"])
                 )
     assert into == {
-        "DataIngestion": {("AnalyticsEngine", 8080), ("ApiGateway", 8080)},
+        # analytics-engine reads ticks from the database, not from data-ingestion
+        "DataIngestion": {("ApiGateway", 8080)},
         "AnalyticsEngine": {("ApiGateway", 8081)},
         "ApiGateway": {("Edge", 8082)},  # the load balancer, and nothing else
     }
@@ -352,8 +353,8 @@ def test_virtual_services_and_backends(example_template: Template) -> None:
     assert backends == {
         "DataIngestionBlue": [],
         "DataIngestionGreen": [],
-        "AnalyticsEngineBlue": ["data-ingestion.trading.local"],
-        "AnalyticsEngineGreen": ["data-ingestion.trading.local"],
+        "AnalyticsEngineBlue": [],
+        "AnalyticsEngineGreen": [],
         "ApiGateway": ["analytics-engine.trading.local", "data-ingestion.trading.local"],
     }
 

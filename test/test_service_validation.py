@@ -498,7 +498,7 @@ def test_variables_secrets_and_backends_at_their_edges_pass(
 
 # -- HealthCheckOptions --------------------------------------------------------------------
 
-COMMAND = "['CMD', ...] or ['CMD-SHELL', '<command>']"
+COMMAND = "['CMD', '<program>', '<arg>', ...] or ['CMD-SHELL', '<command>'], none empty"
 PATH = "an absolute URL path"
 
 
@@ -522,6 +522,23 @@ PATH = "an absolute URL path"
             "command-no-cmd",
             {"command": ["curl", "-f", "localhost"]},
             bad("command", ["curl", "-f", "localhost"], COMMAND),
+        ),
+        # a shell would run these characters, and ; or & would chain another command
+        case("path-semicolon", {"path": "/health;reboot"}, bad("path", "/health;reboot", PATH)),
+        case("path-dollar", {"path": "/h$(id)"}, bad("path", "/h$(id)", PATH)),
+        case("path-ampersand", {"path": "/a&b"}, bad("path", "/a&b", PATH)),
+        case("path-bad-escape", {"path": "/a%zz"}, bad("path", "/a%zz", PATH)),
+        # an empty command counts as healthy whatever the app does
+        case(
+            "command-shell-empty",
+            {"command": ["CMD-SHELL", " "]},
+            bad("command", ["CMD-SHELL", " "], COMMAND),
+        ),
+        case("command-cmd-empty", {"command": ["CMD", ""]}, bad("command", ["CMD", ""], COMMAND)),
+        case(
+            "command-shell-two-strings",
+            {"command": ["CMD-SHELL", "curl", "-f"]},
+            bad("command", ["CMD-SHELL", "curl", "-f"], COMMAND),
         ),
         case(
             "command-lower-case",
@@ -597,7 +614,7 @@ def test_health_check_timeout_order_is_judged_only_once_the_ranges_pass() -> Non
         {"interval": seconds(6), "timeout": seconds(5)},
         {"path": "/"},
         {"path": "/" + "a" * 1023},
-        {"path": "/v1/health;detail=true,ready:%20~ok"},
+        {"path": "/v1/health-check_ready.~ok%20now"},
         {"command": ["CMD", "true"]},
         {"command": ("CMD-SHELL", "exit 0")},
     ],
@@ -607,7 +624,7 @@ def test_health_check_timeout_order_is_judged_only_once_the_ranges_pass() -> Non
         "timeout-just-below-interval",
         "root",
         "1024-chars",
-        "sub-delims",
+        "unreserved-and-escapes",
         "cmd",
         "cmd-shell-tuple",
     ],
@@ -615,6 +632,12 @@ def test_health_check_timeout_order_is_judged_only_once_the_ranges_pass() -> Non
 def test_health_check_edges_pass(options: Props) -> None:
     health = HealthCheckOptions(**options)
     assert health.container_health_check(8080).command[0] in ("CMD", "CMD-SHELL")
+
+
+def test_the_default_health_check_runs_curl_without_a_shell() -> None:
+    health = HealthCheckOptions(path="/v1/ready")
+    command = health.container_health_check(8080).command
+    assert command == ["CMD", "curl", "-fs", "http://localhost:8080/v1/ready"]
 
 
 # -- ScalingOptions ------------------------------------------------------------------------

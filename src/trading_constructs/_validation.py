@@ -22,6 +22,8 @@ def is_token(value: object) -> bool:
     """True for a value CDK resolves later (a token string, number or list)."""
     if isinstance(value, float) and not math.isfinite(value):
         return False  # NaN and infinities are never tokens, and jsii cannot carry them
+    if isinstance(value, (tuple, set, frozenset, dict)):
+        return False  # never a token, and jsii cannot carry a tuple or a set
     return Token.is_unresolved(value)
 
 
