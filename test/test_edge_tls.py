@@ -370,18 +370,25 @@ def test_service_connect_tls_from_a_private_ca(tmp_path_factory: pytest.TempPath
         stack, "Platform", mesh=Mesh.service_connect(tls_authority_arn=authority)
     )
     repository = ScannedRepository(stack, "Repo", key=platform.key)
-    MeshedFargateService(
-        stack,
-        "Svc",
-        cluster=platform,
-        name="svc",
-        port=8080,
-        image=ServiceImage(repository=repository, tag="v1"),
+    image = ServiceImage(repository=repository, tag="v1")
+    gateway = MeshedFargateService(
+        stack, "Gw", cluster=platform, name="gw", port=8082, image=image, public=True
     )
-    # WHEN synthesized  THEN the service's Service Connect entry has TLS from that CA
+    # AND an internal service that calls the public one
+    MeshedFargateService(
+        stack, "Svc", cluster=platform, name="svc", port=8080, image=image, backends=[gateway]
+    )
+    # WHEN synthesized  THEN the internal service's Service Connect entry has TLS from that CA
     template = Template.from_stack(stack)
-    (service,) = _of_type(template, "AWS::ECS::Service").values()
-    (entry,) = service["Properties"]["ServiceConnectConfiguration"]["Services"]
-    tls = entry["Tls"]
+    services = _of_type(template, "AWS::ECS::Service")
+    entries = {
+        logical_id[:3]: entry
+        for logical_id, service in services.items()
+        for entry in service["Properties"]["ServiceConnectConfiguration"]["Services"]
+    }
+    # AND the public service's port, which the load balancer health-checks in plain HTTP,
+    # has none (its callers' proxies follow: calls to it stay plain HTTP)
+    assert "Tls" not in entries["GwS"]
+    tls = entries["Svc"]["Tls"]
     assert tls["IssuerCertificateAuthority"] == {"AwsPcaAuthorityArn": authority}
     assert tls["RoleArn"]["Fn::GetAtt"][0].startswith("PlatformMeshTlsRole")

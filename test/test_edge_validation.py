@@ -1396,3 +1396,21 @@ def test_a_domain_outside_its_hosted_zone_is_an_error(platform: Platform) -> Non
         ValueError, match=r"domain_name='api\.other\.org'.*in the zone example\.com"
     ):
         DomainOptions(domain_name="api.other.org", hosted_zone=platform.zone)
+
+
+def test_a_domain_gets_an_alias_record_for_the_load_balancer(
+    blue_green: BlueGreenPlatform,
+) -> None:
+    # GIVEN the web edge with a domain, and the api edge with a certificate and no domain
+    # WHEN synthesized  THEN one A record in the zone aliases the web edge's load balancer
+    (record,) = blue_green.template.find_resources("AWS::Route53::RecordSet").values()
+    properties = record["Properties"]
+    assert properties["Name"] == "web.example.com."
+    assert properties["Type"] == "A"
+    assert properties["HostedZoneId"] == "Z0123456789ABCDEFGHIJ"
+    load_balancer = blue_green.stack.get_logical_id(
+        blue_green.web_edge.load_balancer.node.default_child  # type: ignore[arg-type]
+    )
+    assert load_balancer in json.dumps(properties["AliasTarget"])
+    assert blue_green.web_edge.dns_record is not None
+    assert blue_green.edge.dns_record is None

@@ -1260,3 +1260,26 @@ def test_fractional_seconds_are_value_errors(build_options: Callable[[], object]
         ValueError, match=r"^\w+: \w+='[^']+ millis' is not allowed .*whole seconds"
     ):
         build_options()
+
+
+@pytest.mark.parametrize("mtls", [True, False], ids=["mutual-tls", "no-tls"])
+def test_calling_a_public_service_inside_app_mesh_needs_its_plain_listener(mtls: bool) -> None:
+    # GIVEN an App Mesh platform and a public service (its listener takes the ALB's plain HTTP)
+    stack = Stack(App(), "Mesh", env=Environment(region="us-east-1"))
+    mesh = Mesh.app_mesh() if mtls else Mesh.app_mesh(mtls=None)
+    cluster = TradingCluster(stack, "Platform", mesh=mesh)
+    image = ServiceImage(repository=ScannedRepository(stack, "Repo", key=cluster.key), tag="v1")
+    gateway = MeshedFargateService(
+        stack, "Gw", cluster=cluster, name="gw", port=8082, image=image, public=True
+    )
+    caller = MeshedFargateService(stack, "Svc", cluster=cluster, name="svc", port=8080, image=image)
+    if not mtls:
+        # WHEN the mesh has no mutual TLS  THEN the call is plain HTTP on both sides: allowed
+        caller.add_backend(gateway)
+        return
+    # WHEN the mesh requires mutual TLS  THEN the caller's certificate would meet a plain
+    # listener and every call would fail: rejected at synth, naming both services
+    with pytest.raises(
+        ValueError, match=r"^MeshedFargateService 'Mesh/Svc': backend 'gw' is public"
+    ):
+        caller.add_backend(gateway)

@@ -560,3 +560,56 @@ def test_service_connect_creates_no_pull_through_cache(service_connect: Synthesi
     template = service_connect.template("TradingPlatform")
     template.resource_count_is("AWS::ECR::PullThroughCacheRule", 0)
     template.resource_count_is("AWS::ECR::RepositoryCreationTemplate", 0)
+
+
+def test_the_services_that_store_ticks_reach_the_database(
+    service_connect: SynthesizedApp,
+) -> None:
+    # GIVEN the example as it deploys by default
+    template = service_connect.template("TradingPlatform")
+    resources = service_connect.templates["TradingPlatform"]["Resources"]
+    (db_id,) = _of_type(template, "AWS::RDS::DBCluster")
+    (secret_id,) = (k for k in _of_type(template, "AWS::SecretsManager::Secret") if "Db" in k)
+    ingress = _of_type(template, "AWS::EC2::SecurityGroupIngress")
+    for prefix in ("DataIngestion", "AnalyticsEngine"):
+        # THEN its security group may reach the database port, and nothing else may but rotation
+        assert any(
+            rule["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0].startswith(
+                f"{prefix}SecurityGroup"
+            )
+            and rule["Properties"]["FromPort"] == 5433
+            and rule["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("MarketDataDbSecurity")
+            for rule in ingress.values()
+        ), prefix
+        # AND its containers read the rotating secret at run time, through its task policy
+        (definition,) = (r for k, r in resources.items() if k.startswith(f"{prefix}TaskDefinition"))
+        app = definition["Properties"]["ContainerDefinitions"][0]
+        environment = {e["Name"]: e["Value"] for e in app["Environment"]}
+        assert environment["DB_SECRET_ARN"] == {"Ref": secret_id}
+        assert environment["DB_CA_FILE"] == "/app/certs/rds-global-bundle.pem"
+        policy = next(r for k, r in resources.items() if k.startswith(f"{prefix}TaskPolicy"))
+        reads = [
+            s
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]
+            if s["Action"] == "secretsmanager:GetSecretValue"
+        ]
+        assert reads == [
+            {
+                "Action": "secretsmanager:GetSecretValue",
+                "Effect": "Allow",
+                "Resource": {"Ref": secret_id},
+            }
+        ]
+        # AND its ECS service starts only once the database is up and the policy exists
+        (service,) = (
+            r
+            for k, r in resources.items()
+            if k.startswith(prefix) and r["Type"] == "AWS::ECS::Service"
+        )
+        assert db_id in service["DependsOn"]
+        assert any(d.startswith("MarketDataDbSecretAttachment") for d in service["DependsOn"])
+        assert any(d.startswith(f"{prefix}TaskPolicy") for d in service["DependsOn"])
+    # AND the engine reads ticks from the reader endpoint
+    (engine,) = (r for k, r in resources.items() if k.startswith("AnalyticsEngineTaskDefinition"))
+    names = {e["Name"] for e in engine["Properties"]["ContainerDefinitions"][0]["Environment"]}
+    assert "DB_READ_HOST" in names

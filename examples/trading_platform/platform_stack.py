@@ -154,7 +154,8 @@ class TradingPlatformStack(Stack):
             port=DB_PORT,
         )
         self.database = self._database(deletion_protection)
-        self.db_secret.attach(self.database)
+        # The attachment writes the endpoint into the secret; services wait for it.
+        self.db_attachment = self.db_secret.attach(self.database)
         self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
 
         # Internal services run blue and green slots in the mesh; see the README's release
@@ -291,7 +292,8 @@ class TradingPlatformStack(Stack):
 
     def _use_database(self, service: MeshedFargateService) -> None:
         """Let a service reach the database: its port through both security groups, the
-        secret through the task role, and its tasks start only once the database is up."""
+        secret through the task role, and its tasks start only once the database is up and
+        its endpoint is in the secret."""
         self.database.connections.allow_from(
             service.connections,
             ec2.Port.tcp(DB_PORT),
@@ -299,7 +301,7 @@ class TradingPlatformStack(Stack):
         )
         service.grant_secret_read(self.db_secret.secret)
         for ecs_service in service.services.values():
-            ecs_service.node.add_dependency(self.database)
+            ecs_service.node.add_dependency(self.database, self.db_attachment)
 
     def _green(self, name: str) -> ServiceImage | None:
         """The green slot's image: the same repository, the tag being released."""
