@@ -16,7 +16,7 @@ from trading_constructs import AlarmSubscription, Mesh
 if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from examples.trading_platform.platform_stack import TradingPlatformStack
+from examples.trading_platform.platform_stack import DomainContext, TradingPlatformStack
 
 DEFAULT_REGION = "us-east-1"
 
@@ -37,6 +37,7 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         mesh=_mesh(app),
         image_tag=app.node.try_get_context("image_tag"),
         certificate_arn=app.node.try_get_context("certificate_arn"),
+        domain=_domain(app),
         green_weight=int(app.node.try_get_context("green_weight") or 0),
         green_image_tag=app.node.try_get_context("green_image_tag"),
         registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
@@ -58,6 +59,24 @@ def _mesh(app: App) -> Mesh:
     if authority and mesh.kind == "service-connect":
         return Mesh.service_connect(tls_authority_arn=str(authority))
     return mesh
+
+
+def _domain(app: App) -> DomainContext | None:
+    """``-c domain_name=api.example.com -c hosted_zone_id=Z... -c hosted_zone_name=example.com``:
+    a DNS-validated certificate and an alias record instead of ``certificate_arn``."""
+    values = {
+        key: app.node.try_get_context(key)
+        for key in ("domain_name", "hosted_zone_id", "hosted_zone_name")
+    }
+    if not any(values.values()):
+        return None
+    missing = sorted(key for key, value in values.items() if not value)
+    if missing:
+        raise ValueError(
+            f"context {', '.join(missing)} missing: domain_name, hosted_zone_id and "
+            "hosted_zone_name go together (allowed: all three, or none)"
+        )
+    return DomainContext(**{key: str(value) for key, value in values.items()})
 
 
 def _alarm_subscriptions(app: App) -> list[AlarmSubscription]:

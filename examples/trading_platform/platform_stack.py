@@ -25,6 +25,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_route53 as route53
 from cdk_ecr_deployment import DockerImageName, ECRDeployment
 from constructs import Construct
 
@@ -34,6 +35,7 @@ from trading_constructs import (
     CustomMetricTarget,
     DbEngine,
     Deployment,
+    DomainOptions,
     HealthCheckOptions,
     Mesh,
     MeshedFargateService,
@@ -100,6 +102,15 @@ class _ImageCopier:
     policy: iam.ManagedPolicy
 
 
+@dataclass(frozen=True)
+class DomainContext:
+    """A public name for the platform, in a Route 53 hosted zone of this account."""
+
+    domain_name: str
+    hosted_zone_id: str
+    hosted_zone_name: str
+
+
 def _construct_id(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("-"))
 
@@ -119,6 +130,7 @@ class TradingPlatformStack(Stack):
         deletion_protection: bool = False,
         alarm_subscriptions: Sequence[AlarmSubscription] = (),
         certificate_arn: str | None = None,
+        domain: DomainContext | None = None,
         green_weight: int = 0,
         green_image_tag: str | None = None,
         **kwargs: Any,
@@ -180,6 +192,7 @@ class TradingPlatformStack(Stack):
                 if certificate_arn
                 else None
             ),
+            domain=self._domain(domain),
             waf=True,
             deletion_protection=deletion_protection,
         )
@@ -254,6 +267,17 @@ class TradingPlatformStack(Stack):
             ),
         )
         return {s.name: s for s in (ingestion, analytics, gateway)}
+
+    def _domain(self, domain: DomainContext | None) -> DomainOptions | None:
+        if domain is None:
+            return None
+        zone = route53.HostedZone.from_hosted_zone_attributes(
+            self,
+            "HostedZone",
+            hosted_zone_id=domain.hosted_zone_id,
+            zone_name=domain.hosted_zone_name,
+        )
+        return DomainOptions(domain_name=domain.domain_name, hosted_zone=zone)
 
     @staticmethod
     def _acknowledge_first_deploy(
@@ -562,4 +586,4 @@ class TradingPlatformStack(Stack):
         )
 
 
-__all__ = ["SERVICES", "ServiceSpec", "TradingPlatformStack"]
+__all__ = ["SERVICES", "DomainContext", "ServiceSpec", "TradingPlatformStack"]
