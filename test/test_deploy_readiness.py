@@ -655,6 +655,32 @@ def unreachable_databases(template: Template) -> list[str]:
     return violations
 
 
+def services_started_before_their_database(template: Template) -> list[str]:
+    """A service that uses a database starts only once the database, its instances and the
+    attachment that writes its endpoint into the secret exist: tasks that start earlier find
+    no host in the secret or no instance to connect to, fail their health checks, and the
+    circuit breaker rolls the whole deployment back."""
+    graph = dependency_graph(template)
+    services = of_type(template, "AWS::ECS::Service")
+    violations = []
+    for cluster_id in sorted(of_type(template, "AWS::RDS::DBCluster")):
+        parts = _database_parts(template, cluster_id)
+        instances = {
+            k
+            for k, r in of_type(template, "AWS::RDS::DBInstance").items()
+            if cluster_id in references(properties(r).get("DBClusterIdentifier"))
+        }
+        attachments = {
+            p for p in parts if resources(template)[p]["Type"].endswith("SecretTargetAttachment")
+        }
+        needed = {cluster_id} | instances | attachments
+        for service_id in sorted(s for s in services if _service_reads(template, s) & parts):
+            missing = needed - created_before(graph, service_id)
+            if missing:
+                violations.append(f"{service_id} may start before {sorted(missing)} exist")
+    return violations
+
+
 # -- rule 9: alarms and scaling read metrics that are emitted -------------------------------------
 
 
@@ -825,6 +851,12 @@ def test_no_dependency_cycle_across_stacks(source: str, sources: Callable[[str],
 @each_template
 def test_every_database_is_reachable_by_the_services_that_use_it(template: Template) -> None:
     violations = unreachable_databases(template)
+    assert not violations, _report(violations)
+
+
+@each_template
+def test_services_start_after_the_database_they_use(template: Template) -> None:
+    violations = services_started_before_their_database(template)
     assert not violations, _report(violations)
 
 
@@ -1316,3 +1348,46 @@ def test_control_helpers_read_every_reference_form() -> None:
         "e": {"Ref": "AWS::AccountId"},
     }
     assert references(value) == {"One", "Two", "Three", "Four", "Five"}
+
+
+def test_control_a_service_that_starts_before_its_database() -> None:
+    def template(depends_on: list[str]) -> dict[str, Any]:
+        return {
+            "Resources": {
+                "Db": {
+                    "Type": "AWS::RDS::DBCluster",
+                    "Properties": {"Engine": "aurora-postgresql"},
+                },
+                "Writer": {
+                    "Type": "AWS::RDS::DBInstance",
+                    "Properties": {"DBClusterIdentifier": {"Ref": "Db"}},
+                },
+                "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {}},
+                "Attach": {
+                    "Type": "AWS::SecretsManager::SecretTargetAttachment",
+                    "Properties": {"SecretId": {"Ref": "Secret"}, "TargetId": {"Ref": "Db"}},
+                },
+                "Task": {
+                    "Type": "AWS::ECS::TaskDefinition",
+                    "Properties": {
+                        "ContainerDefinitions": [
+                            {"Environment": [{"Name": "DB_SECRET_ARN", "Value": {"Ref": "Secret"}}]}
+                        ]
+                    },
+                },
+                "Service": {
+                    "Type": "AWS::ECS::Service",
+                    "Properties": {"TaskDefinition": {"Ref": "Task"}},
+                    "DependsOn": depends_on,
+                },
+            }
+        }
+
+    assert services_started_before_their_database(template(["Writer", "Attach"])) == []
+    # the cluster alone is not enough: its instance and the endpoint in the secret come later
+    assert services_started_before_their_database(template(["Db"])) == [
+        "Service may start before ['Attach', 'Writer'] exist"
+    ]
+    assert services_started_before_their_database(template([])) == [
+        "Service may start before ['Attach', 'Db', 'Writer'] exist"
+    ]
