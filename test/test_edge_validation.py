@@ -39,7 +39,7 @@ from trading_constructs import (
     TradingEdge,
     Traffic,
 )
-from trading_constructs.mesh import AppMeshMembership
+from trading_constructs.appmesh import AppMeshMembership
 
 Props = dict[str, Any]
 ENV = Environment(region="us-east-1")

@@ -18,7 +18,7 @@ from constructs import Construct
 
 from ._validation import Problems, check_items, check_type, construct_owner, is_token
 from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, drop_provider_depends_on
-from .mesh import Mesh, MeshBackend, ResiliencePolicy
+from .mesh import Mesh, MeshBackend, MeshContext, ResiliencePolicy
 from .notifications import AlarmNotifications, AlarmSubscription
 from .repository import PullThroughCache
 
@@ -338,27 +338,23 @@ class TradingCluster(Construct):
         platform's CloudWatch alarms may publish to it)."""
 
         mesh = mesh or Mesh.service_connect()
-        # One rule per registry prefix per account: created only where sidecar images need it.
-        self.public_images: PullThroughCache | None = (
-            PullThroughCache(self, "PublicImages", key=self.key)
-            if mesh.pulls_public_images
-            else None
-        )
-        """The pull-through cache sidecar images come through (App Mesh's Envoy); None when
-        the mesh runs no sidecar of ours."""
         self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
         self.mesh: MeshBackend = mesh.build(
             self,
             "Mesh",
-            namespace=namespace,
-            public_images=self.public_images,
-            key=self.key,
-            vpc=self.vpc,
-            cluster=self.cluster,
-            alarms=self.alarms,
+            MeshContext(
+                namespace=namespace,
+                key=self.key,
+                vpc=self.vpc,
+                cluster=self.cluster,
+                alarms=self.alarms,
+            ),
         )
         """The mesh backend services join."""
+        self.public_images: PullThroughCache | None = self.mesh.public_images
+        """The pull-through cache sidecar images come through (App Mesh's Envoy); None when
+        the mesh runs no sidecar of ours."""
 
     def _interface_endpoint(
         self, service: ec2.InterfaceVpcEndpointAwsService, options: VpcOptions | None

@@ -1,24 +1,20 @@
-"""Service meshes the platform's services join: App Mesh (what the seed specifies) or ECS
-Service Connect (what deploys since App Mesh's end of support), chosen with ``Mesh``."""
+"""Service meshes the platform's services join: ECS Service Connect (the core, what deploys)
+or App Mesh (a plug-in in ``trading_constructs.appmesh``, imported only when asked for), chosen
+with ``Mesh``."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from .._validation import Problems
-from ..notifications import AlarmNotifications
-from ..repository import PullThroughCache
-from .app_mesh import END_OF_SUPPORT, ENVOY_VERSION, AppMeshBackend, AppMeshMembership
-from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
+from ..appmesh.options import ENVOY_VERSION, MeshTlsOptions
+from .backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from .resilience import ConnectionPoolOptions, OutlierOptions, ResiliencePolicy, RetryOptions
 from .service_connect import ServiceConnectBackend, ServiceConnectMembership
-from .tls import MeshCertificates, MeshTlsOptions
 
 _DEFAULT_TLS = MeshTlsOptions()
 APP_MESH = "appmesh"
@@ -85,11 +81,6 @@ class Mesh:
             )
         problems.raise_if_any()
 
-    @property
-    def pulls_public_images(self) -> bool:
-        """Whether tasks run a public sidecar image (App Mesh's Envoy) through the cache."""
-        return self.kind == APP_MESH
-
     @staticmethod
     def app_mesh(
         *,
@@ -132,55 +123,38 @@ class Mesh:
             f"(allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
         )
 
-    def build(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        namespace: servicediscovery.PrivateDnsNamespace,
-        public_images: PullThroughCache | None,
-        key: kms.IKey,
-        vpc: ec2.IVpc,
-        cluster: ecs.ICluster,
-        alarms: AlarmNotifications,
-    ) -> MeshBackend:
-        if self.kind == APP_MESH:
-            assert public_images is not None, "App Mesh pulls Envoy through the cache"
-            backend = AppMeshBackend(
-                scope,
-                id,
-                namespace=namespace,
-                public_images=public_images,
-                mesh_name=self.mesh_name,
-                envoy_version=self.envoy_version,
-            )
-            if self.mtls is not None:
-                backend.certificates = MeshCertificates(
-                    backend,
-                    "Certificates",
-                    key=key,
-                    vpc=vpc,
-                    cluster_name=cluster.cluster_name,
-                    alarms=alarms,
-                    options=self.mtls,
-                )
-            return backend
-        return ServiceConnectBackend(
-            scope, id, namespace=namespace, tls_authority_arn=self.tls_authority_arn
-        )
+    def build(self, scope: Construct, id: str, context: MeshContext) -> MeshBackend:
+        """The backend this spec selects, built in ``scope`` (the cluster)."""
+        return _builder(self.kind)(self, scope, id, context)
+
+
+def _build_service_connect(
+    mesh: Mesh, scope: Construct, id: str, context: MeshContext
+) -> MeshBackend:
+    return ServiceConnectBackend(
+        scope, id, namespace=context.namespace, tls_authority_arn=mesh.tls_authority_arn
+    )
+
+
+# Each kind's builder; a plug-in's module is imported only when its kind is built.
+_PLUGINS = {APP_MESH: "trading_constructs.appmesh.backend"}
+
+
+def _builder(kind: str) -> Callable[[Mesh, Construct, str, MeshContext], MeshBackend]:
+    if kind == SERVICE_CONNECT:
+        return _build_service_connect
+    build: Callable[[Mesh, Construct, str, MeshContext], MeshBackend]
+    build = importlib.import_module(_PLUGINS[kind]).build
+    return build
 
 
 __all__ = [
     "APP_MESH",
-    "END_OF_SUPPORT",
-    "ENVOY_VERSION",
     "SERVICE_CONNECT",
-    "AppMeshBackend",
-    "AppMeshMembership",
     "ConnectionPoolOptions",
     "Mesh",
     "MeshBackend",
-    "MeshCertificates",
+    "MeshContext",
     "MeshMember",
     "MeshMembership",
     "MeshSlot",

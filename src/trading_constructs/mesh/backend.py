@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from ..notifications import AlarmNotifications
 from ..observability import ServiceObservability
+from ..repository import PullThroughCache
 from .resilience import ResiliencePolicy
 
 
@@ -66,8 +70,23 @@ class MeshMembership(ABC):
         """Finish a slot's wiring once its ECS service exists."""
 
 
+@dataclass(frozen=True)
+class MeshContext:
+    """What a mesh backend is built from: the cluster's parts."""
+
+    namespace: servicediscovery.PrivateDnsNamespace
+    key: kms.IKey
+    vpc: ec2.IVpc
+    cluster: ecs.ICluster
+    alarms: AlarmNotifications
+
+
 class MeshBackend(Construct):
     """A service mesh the platform's services join."""
+
+    public_images: PullThroughCache | None = None
+    """The pull-through cache the mesh's sidecar images come through; None when the mesh runs
+    no sidecar of ours."""
 
     def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration | None:
         """The task definition's proxy configuration, if the mesh redirects traffic itself."""

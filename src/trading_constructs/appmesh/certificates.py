@@ -11,7 +11,6 @@ code or in a log.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsii
@@ -37,7 +36,6 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
-from .._validation import Problems
 from ..compliance import (
     TRIGGER_PROVIDER,
     acknowledge_wildcard_resource,
@@ -46,6 +44,7 @@ from ..compliance import (
     vpc_lambda_network_statement,
 )
 from ..notifications import AlarmNotifications
+from .options import MeshTlsOptions
 
 CERT_DIR = "/etc/mesh-tls"
 CERT_FILE = f"{CERT_DIR}/cert.pem"
@@ -55,35 +54,6 @@ CERT_VOLUME = "mesh-tls"
 CERT_INIT_CONTAINER = "mesh-tls-init"
 SERVICE_TAG = "trading-constructs:mesh-service"
 _ISSUER_CODE = Path(__file__).resolve().parents[1] / "mtls"
-
-
-@dataclass(frozen=True, kw_only=True)
-class MeshTlsOptions:
-    """Lifetimes of the mesh's certificates."""
-
-    cert_days: int = 30
-    """Days a service certificate is valid, 2 to 397. :default: 30"""
-
-    renew_before_days: int = 10
-    """Days before expiry a certificate is reissued (and the service redeployed), 1 to
-    cert_days - 1. :default: 10"""
-
-    issuer_reserved_concurrency: int | None = None
-    """Reserve this many concurrent executions, 1 to 1000, for the issuer; 1 also keeps two
-    runs (the daily one and a deployment's) from overlapping. Reserving needs an account
-    concurrency quota above 10 + this (new accounts may have 10 in all, and Lambda keeps 10
-    unreserved), so it is opt-in. :default: None (no reservation)"""
-
-    def __post_init__(self) -> None:
-        problems = Problems("MeshTlsOptions")
-        problems.int_range("cert_days", self.cert_days, 2, 397)
-        if not problems.problems:
-            problems.int_range("renew_before_days", self.renew_before_days, 1, self.cert_days - 1)
-        if self.issuer_reserved_concurrency is not None:
-            problems.int_range(
-                "issuer_reserved_concurrency", self.issuer_reserved_concurrency, 1, 1000
-            )
-        problems.raise_if_any()
 
 
 @jsii.implements(IStableStringProducer)

@@ -1,8 +1,9 @@
-"""The App Mesh backend: what the seed specifies, and the example's default.
+"""The App Mesh backend: a mesh with an Envoy sidecar per task, mutual TLS, retries with
+outlier detection and connection limits, and weighted routes between blue and green slots.
 
 AWS ended support for App Mesh on 2026-09-30: its resources can no longer be created. The
 backend stays complete so that existing meshes can be described and migrated; new platforms
-deploy with ``Mesh.service_connect()`` (``-c mesh=service-connect`` in the example).
+deploy with ``Mesh.service_connect()`` (the example's default).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from ..mesh import Mesh
+from ..mesh.backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from ..repository import PullThroughCache
 from ..secret import secret_read_statements
-from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
-from .tls import (
+from .certificates import (
     CA_FILE,
     CERT_FILE,
     CERT_INIT_CONTAINER,
@@ -26,11 +28,9 @@ from .tls import (
     SERVICE_TAG,
     MeshCertificates,
 )
+from .options import END_OF_SUPPORT, ENVOY_VERSION
 
-END_OF_SUPPORT = "2026-09-30"
 ENVOY_REPOSITORY = "appmesh/aws-appmesh-envoy"
-ENVOY_VERSION = "v1.29.12.1-prod"
-"""The App Mesh Envoy image a service runs by default."""
 ENVOY_CONTAINER = "envoy"
 ENVOY_UID = 1337
 PROXY_INGRESS_PORT = 15000
@@ -75,6 +75,31 @@ def _acknowledge_end_of_support(resource: Construct) -> None:
         cfn.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3696"]}})
 
 
+def build(mesh: Mesh, scope: Construct, id: str, context: MeshContext) -> AppMeshBackend:
+    """The App Mesh backend of a cluster: Envoy images through a pull-through cache of the
+    cluster's, the mesh, and with mutual TLS the certificates and their issuer."""
+    public_images = PullThroughCache(scope, "PublicImages", key=context.key)
+    backend = AppMeshBackend(
+        scope,
+        id,
+        namespace=context.namespace,
+        public_images=public_images,
+        mesh_name=mesh.mesh_name,
+        envoy_version=mesh.envoy_version,
+    )
+    if mesh.mtls is not None:
+        backend.certificates = MeshCertificates(
+            backend,
+            "Certificates",
+            key=context.key,
+            vpc=context.vpc,
+            cluster_name=context.cluster.cluster_name,
+            alarms=context.alarms,
+            options=mesh.mtls,
+        )
+    return backend
+
+
 class AppMeshBackend(MeshBackend):
     """A mesh that drops traffic to anything outside it, an Envoy sidecar per task, and per
     service a virtual node, router, route and virtual service."""
@@ -92,7 +117,8 @@ class AppMeshBackend(MeshBackend):
     ) -> None:
         super().__init__(scope, id)
         self.namespace = namespace
-        self.public_images = public_images
+        self.public_images: PullThroughCache = public_images
+        """Where Envoy's image comes from: the cluster's pull-through cache of ECR Public."""
         self.envoy_version = envoy_version
         self.certificates = certificates
         """Mutual TLS: issues each service's certificate; None turns mTLS off."""

@@ -1,0 +1,42 @@
+"""The App Mesh plug-in's options: plain values, importable without App Mesh's constructs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._validation import Problems
+
+END_OF_SUPPORT = "2026-09-30"
+"""The day AWS ended support for App Mesh: its resources can no longer be created after it."""
+
+ENVOY_VERSION = "v1.29.12.1-prod"
+"""The App Mesh Envoy image a service runs by default."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshTlsOptions:
+    """Lifetimes of the mesh's certificates."""
+
+    cert_days: int = 30
+    """Days a service certificate is valid, 2 to 397. :default: 30"""
+
+    renew_before_days: int = 10
+    """Days before expiry a certificate is reissued (and the service redeployed), 1 to
+    cert_days - 1. :default: 10"""
+
+    issuer_reserved_concurrency: int | None = None
+    """Reserve this many concurrent executions, 1 to 1000, for the issuer; 1 also keeps two
+    runs (the daily one and a deployment's) from overlapping. Reserving needs an account
+    concurrency quota above 10 + this (new accounts may have 10 in all, and Lambda keeps 10
+    unreserved), so it is opt-in. :default: None (no reservation)"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("MeshTlsOptions")
+        problems.int_range("cert_days", self.cert_days, 2, 397)
+        if not problems.problems:
+            problems.int_range("renew_before_days", self.renew_before_days, 1, self.cert_days - 1)
+        if self.issuer_reserved_concurrency is not None:
+            problems.int_range(
+                "issuer_reserved_concurrency", self.issuer_reserved_concurrency, 1, 1000
+            )
+        problems.raise_if_any()
