@@ -1,4 +1,4 @@
-"""Bad input to TradingEdge, blue/green (Deployment, Traffic), mesh TLS and PlatformDashboard
+"""Bad input to TradingEdge, releases (rolling, blue/green, weighted), mesh TLS and dashboards
 fails where it is given, naming the owner, the prop, the value and what is allowed; valid edge
 values pass, and a blue/green platform synthesizes what it promises.
 
@@ -25,19 +25,18 @@ from aws_cdk.assertions import Template
 from validation_support import bad, case, seconds
 
 from trading_constructs import (
-    Deployment,
     DomainOptions,
     HealthCheckOptions,
     Mesh,
     MeshedFargateService,
     MeshTlsOptions,
     PlatformDashboard,
+    Release,
     ScannedRepository,
     ServiceImage,
     TargetHealthOptions,
     TradingCluster,
     TradingEdge,
-    Traffic,
 )
 from trading_constructs.appmesh import AppMeshMembership
 
@@ -100,7 +99,7 @@ def platform() -> Platform:
         repository=repository,
         image=image,
         gw=service("Gw", "gw", public=True),
-        bg=service("Bg", "bg", public=True, deployment=Deployment.blue_green()),
+        bg=service("Bg", "bg", public=True, release=Release.blue_green()),
         orders=service("Orders", "orders"),
         certificate=acm.Certificate.from_certificate_arn(stack, "Certificate", CERTIFICATE_ARN),
         zone=hosted_zone(stack, "Zone"),
@@ -297,8 +296,8 @@ def test_a_service_with_traffic_slots_cannot_sit_behind_an_edge(app_mesh: AppMes
     message = bad(
         "service",
         "slots",
-        "a single-slot service (traffic=None); for blue/green behind the load balancer use "
-        "deployment=Deployment.blue_green()",
+        "a single-slot service (Release.rolling() or Release.blue_green()); weighted slots "
+        "are routed by the mesh, not by a load balancer",
     )
     with pytest.raises(ValueError, match=f"^TradingEdge 'Mesh/Edge': {message}\\)$"):
         TradingEdge(app_mesh.stack, "Edge", cluster=app_mesh.cluster, service=app_mesh.slots)
@@ -596,124 +595,104 @@ def test_domain_edges_pass(platform: Platform, domain_name: str) -> None:
     )
 
 
-# -- Deployment ----------------------------------------------------------------------------
-
-STRATEGIES = (
-    "<DeploymentStrategy.ROLLING: 'ROLLING'>, <DeploymentStrategy.BLUE_GREEN: 'BLUE_GREEN'>"
-)
-ROLLING_BAKE = re.escape("bake_time applies to blue/green only (allowed: None with ROLLING)")
-ROLLING_HOOK = re.escape("lifecycle_hook applies to blue/green only (allowed: None with ROLLING)")
+# -- Release -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
         case(
-            "bake-time-with-rolling",
-            lambda p: Deployment(bake_time=Duration.minutes(5)),
-            ROLLING_BAKE + "$",
-        ),
-        case(
-            "bake-time-zero-with-rolling",
-            lambda p: Deployment(strategy=ecs.DeploymentStrategy.ROLLING, bake_time=seconds(0)),
-            ROLLING_BAKE + "$",
-        ),
-        case(
             "bake-time-1441-minutes",
-            lambda p: Deployment.blue_green(bake_time=Duration.minutes(1441)),
+            lambda p: Release.blue_green(bake_time=Duration.minutes(1441)),
             bad("bake_time", "1 day 1 minute", "0 to 1440 minutes"),
         ),
         case(
             "bake-time-2-days",
-            lambda p: Deployment.blue_green(bake_time=Duration.days(2)),
+            lambda p: Release.blue_green(bake_time=Duration.days(2)),
             bad("bake_time", "2 days", "0 to 1440 minutes"),
         ),
         case(
+            "bake-time-90-seconds",
+            lambda p: Release.blue_green(bake_time=seconds(90)),
+            bad("bake_time", "1 minute 30 seconds", "whole minutes"),
+        ),
+        case(
             "bake-time-int",
-            lambda p: Deployment.blue_green(bake_time=10),
+            lambda p: Release.blue_green(bake_time=10),
             bad("bake_time", 10, "an aws_cdk.Duration"),
         ),
         case(
-            "lifecycle-hook-with-rolling",
-            lambda p: Deployment(lifecycle_hook=p.hook),
-            ROLLING_HOOK + "$",
-        ),
-        case(
             "lifecycle-hook-arn",
-            lambda p: Deployment.blue_green(lifecycle_hook=HOOK_ARN),
+            lambda p: Release.blue_green(lifecycle_hook=HOOK_ARN),
             bad("lifecycle_hook", HOOK_ARN, "an aws_lambda.IFunction"),
         ),
         case(
             "lifecycle-hook-callable",
-            lambda p: Deployment.blue_green(lifecycle_hook=print),
+            lambda p: Release.blue_green(lifecycle_hook=print),
             bad("lifecycle_hook", print, "an aws_lambda.IFunction"),
         ),
         case(
             "lifecycle-hook-a-repository",
-            lambda p: Deployment.blue_green(lifecycle_hook=p.repository),
+            lambda p: Release.blue_green(lifecycle_hook=p.repository),
             r"lifecycle_hook=<.*ScannedRepository object at .*an aws_lambda\.IFunction\)$",
-        ),
-        case(
-            "strategy-linear",
-            lambda p: Deployment(strategy=ecs.DeploymentStrategy.LINEAR),
-            bad("strategy", ecs.DeploymentStrategy.LINEAR, STRATEGIES),
-        ),
-        case(
-            "strategy-canary",
-            lambda p: Deployment(strategy=ecs.DeploymentStrategy.CANARY),
-            bad("strategy", ecs.DeploymentStrategy.CANARY, STRATEGIES),
-        ),
-        case(
-            "strategy-string",
-            lambda p: Deployment(strategy="BLUE_GREEN"),
-            bad("strategy", "BLUE_GREEN", STRATEGIES),
         ),
     ],
 )
-def test_bad_deployment(
-    platform: Platform, build: Callable[[Platform], Deployment], message: str
+def test_bad_blue_green_release(
+    platform: Platform, build: Callable[[Platform], Release], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=f"^Deployment: {message}"):
+    with pytest.raises(ValueError, match=f"^Release.blue_green: {message}"):
         build(platform)
 
 
-def test_a_rolling_deployment_reports_each_blue_green_prop() -> None:
+def test_a_rolling_release_has_no_blue_green_settings_to_get_wrong() -> None:
+    # the settings of one kind cannot be written on another: there is no parameter for them
+    with pytest.raises(TypeError):
+        Release.rolling(bake_time=Duration.minutes(1))  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Release.blue_green(blue=90)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Release.weighted(bake_time=Duration.minutes(1))  # type: ignore[call-arg]
+
+
+def test_blue_green_release_reports_every_problem_at_once() -> None:
     with pytest.raises(ValueError) as raised:
-        Deployment(lifecycle_hook="hook", bake_time=Duration.minutes(1))
+        Release.blue_green(lifecycle_hook="hook", bake_time=seconds(30))  # type: ignore[arg-type]
     assert str(raised.value) == (
-        "Deployment: 3 invalid props:\n"
-        "  - bake_time applies to blue/green only (allowed: None with ROLLING)\n"
-        "  - lifecycle_hook applies to blue/green only (allowed: None with ROLLING)\n"
-        "  - lifecycle_hook='hook' is not allowed (allowed: an aws_lambda.IFunction)"
+        "Release.blue_green: 2 invalid props:\n"
+        "  - lifecycle_hook='hook' is not allowed (allowed: an aws_lambda.IFunction)\n"
+        "  - bake_time='30 seconds' is not allowed (allowed: whole minutes)"
     )
 
 
-def test_blue_green_defaults() -> None:
-    deployment = Deployment.blue_green()
-    assert deployment.strategy == ecs.DeploymentStrategy.BLUE_GREEN
-    assert deployment.bake_time is not None
-    assert deployment.bake_time.to_minutes() == 10
-    assert deployment.lifecycle_hook is None
-    rolling = Deployment.rolling()
+def test_release_defaults() -> None:
+    blue_green = Release.blue_green()
+    assert blue_green.strategy == ecs.DeploymentStrategy.BLUE_GREEN
+    assert blue_green.behind_load_balancer
+    assert blue_green.bake_time is not None
+    assert blue_green.bake_time.to_minutes() == 10
+    assert blue_green.lifecycle_hook is None
+    rolling = Release.rolling()
     assert (rolling.strategy, rolling.bake_time, rolling.lifecycle_hook) == (
         ecs.DeploymentStrategy.ROLLING,
         None,
         None,
     )
+    assert not rolling.behind_load_balancer
+    weighted = Release.weighted()
+    assert (weighted.blue, weighted.green, weighted.green_image) == (100, 0, None)
+    assert weighted.strategy == ecs.DeploymentStrategy.ROLLING
 
 
 @pytest.mark.parametrize("minutes", [0, 1, 1440])
 def test_bake_time_edges_pass(minutes: int) -> None:
     bake_time = Duration.minutes(minutes)
-    assert Deployment.blue_green(bake_time=bake_time).bake_time is bake_time
+    assert Release.blue_green(bake_time=bake_time).bake_time is bake_time
 
 
 def test_a_blue_green_lifecycle_hook_passes(platform: Platform) -> None:
-    deployment = Deployment.blue_green(lifecycle_hook=platform.hook)
-    assert deployment.lifecycle_hook is platform.hook
+    assert Release.blue_green(lifecycle_hook=platform.hook).lifecycle_hook is platform.hook
 
-
-# -- Traffic -------------------------------------------------------------------------------
 
 SHARE = "an integer from 0 to 100"
 
@@ -741,35 +720,39 @@ SHARE = "an integer from 0 to 100"
             re.escape("blue=100 and green=10 add up to 110"),
         ),
         case("sum-0", {"blue": 0, "green": 0}, re.escape("blue=0 and green=0 add up to 0")),
+        case(
+            "lone-blue-share",
+            # green defaults to 0, so blue=50 alone is half the traffic gone nowhere
+            {"blue": 50},
+            re.escape("blue=50 and green=0 add up to 50"),
+        ),
     ],
 )
-def test_bad_traffic(weights: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^Traffic: {message}"):
-        Traffic.weighted(**weights)
+def test_bad_weighted_release(weights: Props, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^Release.weighted: {message}"):
+        Release.weighted(**weights)
 
 
-def test_traffic_sum_is_judged_only_once_the_shares_pass() -> None:
+def test_weights_sum_is_judged_only_once_the_shares_pass() -> None:
     with pytest.raises(ValueError) as raised:
-        Traffic(blue=-5, green=5)
+        Release.weighted(blue=-5, green=5)
     assert str(raised.value) == (
-        "Traffic: blue=-5 is not allowed (allowed: an integer from 0 to 100)"
+        "Release.weighted: blue=-5 is not allowed (allowed: an integer from 0 to 100)"
     )
 
 
-def test_a_lone_blue_share_must_add_up_to_100() -> None:
-    # green defaults to 0, so Traffic(blue=50) is half the traffic gone nowhere
-    with pytest.raises(ValueError, match=r"^Traffic: blue=50 and green=0 add up to 50"):
-        Traffic(blue=50)
+def test_a_green_image_must_be_a_service_image() -> None:
+    with pytest.raises(TypeError, match=bad("green_image", "orders:v2", "ServiceImage)")):
+        Release.weighted(blue=90, green=10, green_image="orders:v2")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("blue", "green"), [(0, 100), (100, 0), (1, 99), (50, 50)])
-def test_traffic_edges_pass(blue: int, green: int) -> None:
-    traffic = Traffic.weighted(blue=blue, green=green)
-    assert (traffic.blue, traffic.green) == (blue, green)
-    assert (Traffic().blue, Traffic().green) == (100, 0)
+def test_weight_edges_pass(blue: int, green: int) -> None:
+    weighted = Release.weighted(blue=blue, green=green)
+    assert (weighted.blue, weighted.green) == (blue, green)
 
 
-# -- MeshedFargateService: blue/green props ------------------------------------------------
+# -- MeshedFargateService: the release prop ------------------------------------------------
 
 SERVICE = "^MeshedFargateService 'Test/Svc': "
 
@@ -790,60 +773,29 @@ def build_service(platform: Platform, name: str, **props: Any) -> MeshedFargateS
     ("props", "message"),
     [
         case(
-            "green-image-without-traffic",
-            lambda p: {"green_image": ServiceImage(repository=p.repository, tag="v2")},
-            re.escape("green_image was given without traffic (allowed: both, or neither)") + "$",
+            "release-dict",
+            {"release": {"blue": 90, "green": 10}},
+            bad("release", {"blue": 90, "green": 10}, "Release)"),
+        ),
+        case("release-int", {"release": 90}, bad("release", 90, "Release)")),
+        case(
+            "release-string",
+            {"release": "blue_green"},
+            bad("release", "blue_green", "Release)"),
         ),
         case(
-            "traffic-with-blue-green-deployment",
-            {"traffic": Traffic.weighted(blue=90, green=10), "deployment": Deployment.blue_green()},
-            # on Service Connect, slots are a second problem of the same call
-            r"2 invalid props:\n  - "
-            + re.escape(
-                "traffic slots and an ECS blue/green deployment were both given (allowed: one "
-                "way to run blue/green)"
-            ),
+            "release-strategy-enum",
+            {"release": ecs.DeploymentStrategy.BLUE_GREEN},
+            bad("release", ecs.DeploymentStrategy.BLUE_GREEN, "Release)"),
+        ),
+        case(
+            "release-factory-not-called",
+            {"release": Release.blue_green},
+            r"release=<function Release\.blue_green.*\(allowed: Release\)$",
         ),
     ],
 )
-def test_bad_blue_green_service_props(platform: Platform, props: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=f"{SERVICE}{message}"):
-        build_service(platform, "bluegreen", **(props(platform) if callable(props) else props))
-    assert platform.stack.node.try_find_child("Svc") is None
-
-
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
-        case(
-            "traffic-dict",
-            {"traffic": {"blue": 90, "green": 10}},
-            bad("traffic", {"blue": 90, "green": 10}, "Traffic)"),
-        ),
-        case("traffic-int", {"traffic": 90}, bad("traffic", 90, "Traffic)")),
-        case(
-            "traffic-deployment",
-            {"traffic": Deployment.blue_green()},
-            r"traffic=Deployment\(.*\(allowed: Traffic\)$",
-        ),
-        case(
-            "deployment-string",
-            {"deployment": "blue_green"},
-            bad("deployment", "blue_green", "Deployment)"),
-        ),
-        case(
-            "deployment-strategy-enum",
-            {"deployment": ecs.DeploymentStrategy.BLUE_GREEN},
-            bad("deployment", ecs.DeploymentStrategy.BLUE_GREEN, "Deployment)"),
-        ),
-        case(
-            "green-image-uri",
-            {"traffic": Traffic(), "green_image": "orders:v2"},
-            bad("green_image", "orders:v2", "ServiceImage)"),
-        ),
-    ],
-)
-def test_blue_green_service_wrong_types_are_type_errors(
+def test_release_wrong_types_are_type_errors(
     platform: Platform, props: Props, message: str
 ) -> None:
     with pytest.raises(TypeError, match=f"{SERVICE}{message}"):
@@ -851,25 +803,17 @@ def test_blue_green_service_wrong_types_are_type_errors(
     assert platform.stack.node.try_find_child("Svc") is None
 
 
-def test_service_connect_rejects_traffic_slots(platform: Platform) -> None:
+def test_service_connect_rejects_weighted_slots_before_building(platform: Platform) -> None:
     # GIVEN the Service Connect platform  WHEN a service asks for weighted slots
-    # THEN the error points to ECS native blue/green, which Service Connect can do
+    # THEN the error points to the releases Service Connect can do, and nothing was built
     expected = (
-        "MeshedFargateService 'Test/Slotted': traffic=Traffic(...) weighs blue and green "
-        "slots in App Mesh, which Service Connect cannot (allowed: "
-        "deployment=Deployment.blue_green() for ECS native blue/green instead)"
+        "release=Release.weighted(...) weighs blue and green slots, which this cluster's "
+        "mesh cannot (allowed: Release.rolling(), or Release.blue_green() behind a "
+        "TradingEdge; weighted slots need Mesh.app_mesh())"
     )
-    # (The mesh rejects slots once the service has begun building; `tidy` drops what it left.)
-    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
-        MeshedFargateService(
-            platform.stack,
-            "Slotted",
-            cluster=platform.cluster,
-            name="slotted",
-            image=platform.image,
-            port=8080,
-            traffic=Traffic.weighted(blue=90, green=10),
-        )
+    with pytest.raises(ValueError, match=f"{SERVICE}{re.escape(expected)}$"):
+        build_service(platform, "slotted", release=Release.weighted(blue=90, green=10))
+    assert platform.stack.node.try_find_child("Svc") is None
 
 
 # -- MeshTlsOptions and Mesh.mtls ----------------------------------------------------------
@@ -1076,7 +1020,7 @@ def test_dashboard_problems_are_reported_together(platform: Platform) -> None:
 class BlueGreenPlatform:
     stack: Stack
     api: MeshedFargateService
-    """public, Deployment.blue_green() defaults, behind ``edge``"""
+    """public, Release.blue_green() defaults, behind ``edge``"""
     web: MeshedFargateService
     """public, rolling, behind ``web_edge``"""
     edge: TradingEdge
@@ -1112,7 +1056,7 @@ def blue_green() -> BlueGreenPlatform:
         port=8082,
         image=image,
         public=True,
-        deployment=Deployment.blue_green(),
+        release=Release.blue_green(),
     )
     web = MeshedFargateService(
         stack, "Web", cluster=cluster, name="web", port=8083, image=image, public=True
@@ -1280,11 +1224,11 @@ class AppMeshPlatform:
     stack: Stack
     cluster: TradingCluster
     weighted: MeshedFargateService
-    """Traffic.weighted(blue=70, green=30), green on image v2"""
+    """Release.weighted(blue=70, green=30), green on image v2"""
     idle_green: MeshedFargateService
-    """Traffic.weighted(blue=100, green=0)"""
+    """Release.weighted(blue=100, green=0)"""
     promoted: MeshedFargateService
-    """Traffic.weighted(blue=0, green=100)"""
+    """Release.weighted(blue=0, green=100)"""
     slots: MeshedFargateService
     """public, with slots: no TradingEdge takes it"""
     template: Template
@@ -1302,20 +1246,21 @@ def app_mesh() -> AppMeshPlatform:
     repository = ScannedRepository(stack, "Repo", key=cluster.key)
     image = ServiceImage(repository=repository, tag="v1")
 
-    def service(id: str, name: str, traffic: Traffic, **props: Any) -> MeshedFargateService:
+    def service(id: str, name: str, release: Release, **props: Any) -> MeshedFargateService:
         return MeshedFargateService(
-            stack, id, cluster=cluster, name=name, port=8080, image=image, traffic=traffic, **props
+            stack, id, cluster=cluster, name=name, port=8080, image=image, release=release, **props
         )
 
     weighted = service(
         "Weighted",
         "weighted",
-        Traffic.weighted(blue=70, green=30),
-        green_image=ServiceImage(repository=repository, tag="v2"),
+        Release.weighted(
+            blue=70, green=30, green_image=ServiceImage(repository=repository, tag="v2")
+        ),
     )
-    idle_green = service("IdleGreen", "idle-green", Traffic.weighted(blue=100, green=0))
-    promoted = service("Promoted", "promoted", Traffic.weighted(blue=0, green=100))
-    slots = service("Slots", "slots", Traffic.weighted(blue=90, green=10), public=True)
+    idle_green = service("IdleGreen", "idle-green", Release.weighted(blue=100, green=0))
+    promoted = service("Promoted", "promoted", Release.weighted(blue=0, green=100))
+    slots = service("Slots", "slots", Release.weighted(blue=90, green=10), public=True)
     return AppMeshPlatform(
         stack, cluster, weighted, idle_green, promoted, slots, Template.from_stack(stack)
     )

@@ -34,13 +34,13 @@ from trading_constructs import (
     ApiKeySecret,
     CustomMetricTarget,
     DbEngine,
-    Deployment,
     DomainOptions,
     HealthCheckOptions,
     Mesh,
     MeshedFargateService,
     PlatformDashboard,
     RegistryScanning,
+    Release,
     RotatingDbSecret,
     ScalingOptions,
     ScannedRepository,
@@ -48,7 +48,6 @@ from trading_constructs import (
     ServiceSecret,
     TradingCluster,
     TradingEdge,
-    Traffic,
     VpcOptions,
     acknowledge_wildcard_resource,
     ignore_redundant_depends_on,
@@ -170,15 +169,12 @@ class TradingPlatformStack(Stack):
         self.db_attachment = self.db_secret.attach(self.database)
         self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
 
-        # Internal services run blue and green slots in the mesh; see the README's release
-        # procedure for moving green_weight from 0 to 100.
-        # Service Connect has no weighted routes: there, a new revision rolls out instead.
-        self.traffic = (
-            Traffic.weighted(blue=100 - green_weight, green=green_weight)
-            if self.platform.mesh.kind == "appmesh"
-            else None
-        )
-        self.green_tag = green_image_tag if self.traffic is not None else None
+        # On App Mesh, internal services run blue and green slots; see the README's release
+        # procedure for moving green_weight from 0 to 100. Service Connect has no weighted
+        # routes: there, a new revision rolls out instead.
+        self.weighted = (mesh or Mesh.service_connect()).kind == "appmesh"
+        self.green_weight = green_weight
+        self.green_tag = green_image_tag
         self.services = self._services()
         for name in DB_USERS:
             self._use_database(self.services[name])
@@ -219,8 +215,7 @@ class TradingPlatformStack(Stack):
             port=8080,
             health_check=health,
             environment={"PORT": "8080", **self._database_environment()},
-            traffic=self.traffic,
-            green_image=self._green("data-ingestion"),
+            release=self._internal_release("data-ingestion"),
             secrets={
                 "MARKET_DATA_API_KEY": ServiceSecret(secret=self.api_key.secret, field="api_key")
             },
@@ -241,8 +236,7 @@ class TradingPlatformStack(Stack):
             memory_mib=2048,
             health_check=health,
             environment={"PORT": "8081", **self._database_environment(reads_ticks=True)},
-            traffic=self.traffic,
-            green_image=self._green("analytics-engine"),
+            release=self._internal_release("analytics-engine"),
             scaling=ScalingOptions(
                 # unanalysed ticks per live engine task: the backlog per worker of a queue
                 custom_metric=CustomMetricTarget(metric_name="AnalysisBacklog", target=500)
@@ -258,7 +252,7 @@ class TradingPlatformStack(Stack):
             health_check=health,
             environment={"PORT": "8082"},
             backends=[ingestion, analytics],
-            deployment=Deployment.blue_green(bake_time=Duration.minutes(10)),
+            release=Release.blue_green(bake_time=Duration.minutes(10)),
             public=True,
             scaling=ScalingOptions(
                 min_capacity=3,
@@ -327,11 +321,19 @@ class TradingPlatformStack(Stack):
         for ecs_service in service.services.values():
             ecs_service.node.add_dependency(self.database, self.db_attachment)
 
-    def _green(self, name: str) -> ServiceImage | None:
-        """The green slot's image: the same repository, the tag being released."""
-        if self.green_tag is None:
-            return None
-        return ServiceImage(repository=self.images[name].repository, tag=self.green_tag)
+    def _internal_release(self, name: str) -> Release:
+        """Weighted blue and green slots on App Mesh, the green slot running the tag being
+        released from the same repository; a rolling release on Service Connect."""
+        if not self.weighted:
+            return Release.rolling()
+        green = (
+            ServiceImage(repository=self.images[name].repository, tag=self.green_tag)
+            if self.green_tag is not None
+            else None
+        )
+        return Release.weighted(
+            blue=100 - self.green_weight, green=self.green_weight, green_image=green
+        )
 
     def _image(self, spec: ServiceSpec, image_tag: str | None) -> ServiceImage:
         """A scanned repository, and the image: built from this repo and copied in, or a tag

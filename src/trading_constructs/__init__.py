@@ -18,6 +18,7 @@ from .mesh import (
 )
 from .notifications import AlarmNotifications, AlarmSubscription
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
+from .release import BlueGreenRelease, Release, RollingRelease
 from .repository import (
     KEEP_LAST_IMAGES,
     PullThroughCache,
@@ -28,13 +29,7 @@ from .repository import (
 )
 from .scaling import METRIC_NAMESPACE, CustomMetricTarget, ScalingOptions
 from .secret import ROTATION_DAYS, ApiKeySecret, DbEngine, DbRotation, RotatingDbSecret
-from .service import (
-    Deployment,
-    HealthCheckOptions,
-    MeshedFargateService,
-    ServiceSecret,
-    Traffic,
-)
+from .service import HealthCheckOptions, MeshedFargateService, ServiceSecret
 
 __all__ = [
     "AZ_COUNT",
@@ -46,12 +41,12 @@ __all__ = [
     "AlarmSubscription",
     "AlarmThresholds",
     "ApiKeySecret",
+    "BlueGreenRelease",
     "CapacityStrategy",
     "ConnectionPoolOptions",
     "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
-    "Deployment",
     "DomainOptions",
     "HealthCheckOptions",
     "Mesh",
@@ -61,8 +56,10 @@ __all__ = [
     "PlatformDashboard",
     "PullThroughCache",
     "RegistryScanning",
+    "Release",
     "ResiliencePolicy",
     "RetryOptions",
+    "RollingRelease",
     "RotatingDbSecret",
     "ScalingOptions",
     "ScanType",
@@ -72,7 +69,6 @@ __all__ = [
     "TargetHealthOptions",
     "TradingCluster",
     "TradingEdge",
-    "Traffic",
     "VpcOptions",
     "acknowledge_wildcard_resource",
     "ignore_redundant_depends_on",

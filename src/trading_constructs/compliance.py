@@ -47,6 +47,14 @@ def vpc_lambda_network_statement(sid: str | None = None) -> iam.PolicyStatement:
     return iam.PolicyStatement(sid=sid, actions=list(VPC_LAMBDA_NETWORK_ACTIONS), resources=["*"])
 
 
+def acknowledge(construct: IConstruct, reason: str, *rules: str) -> None:
+    """Acknowledge findings of ``construct`` with one reason, each rule by its full id
+    (``Pack::Pack-Rule`` as cdk-nag names it, or ``CloudFormation-Validate::W...``)."""
+    Validations.of(construct).acknowledge(
+        *(Acknowledgment(id=rule, reason=reason) for rule in rules)
+    )
+
+
 def acknowledge_wildcard_resource(construct: IConstruct, resource: str, reason: str) -> None:
     """Acknowledge AwsSolutions-IAM5 for one wildcard resource of a policy, and no other."""
     rendered = _render(Stack.of(construct).resolve(resource))

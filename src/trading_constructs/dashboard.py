@@ -12,7 +12,6 @@ from constructs import Construct
 
 from ._validation import Problems, construct_owner
 from .edge import TradingEdge
-from .observability import ERROR_LOGS, PROXY_5XX
 from .service import MeshedFargateService
 
 _WIDTH = 24
@@ -68,9 +67,14 @@ class PlatformDashboard(Construct):
             self._edge_row(edge)
 
     def _service_row(self, service: MeshedFargateService) -> None:
-        metrics = service.observability.metrics
         title = service.name
-        errors = [metrics[name] for name in (ERROR_LOGS, PROXY_5XX) if name in metrics]
+        tasks = [
+            metric
+            for pair in zip(
+                service.metric_desired_tasks(), service.metric_running_tasks(), strict=True
+            )
+            for metric in pair
+        ]
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(markdown=f"## {title}", width=_WIDTH, height=1),
         )
@@ -78,22 +82,22 @@ class PlatformDashboard(Construct):
             cloudwatch.GraphWidget(
                 title=f"{title}: CPU and memory (%)",
                 left=[
-                    service.service.metric_cpu_utilization(period=_ONE_MINUTE),
-                    service.service.metric_memory_utilization(period=_ONE_MINUTE),
+                    service.metric_cpu_utilization(period=_ONE_MINUTE),
+                    service.metric_memory_utilization(period=_ONE_MINUTE),
                 ],
                 left_y_axis=cloudwatch.YAxisProps(min=0, max=100),
                 width=6,
             ),
             cloudwatch.GraphWidget(
                 title=f"{title}: running and desired tasks",
-                left=[
-                    metric
-                    for name, metric in metrics.items()
-                    if name.endswith(("RunningTaskCount", "DesiredTaskCount"))
-                ],
+                left=tasks,
                 width=6,
             ),
-            cloudwatch.GraphWidget(title=f"{title}: errors", left=errors, width=6),
+            cloudwatch.GraphWidget(
+                title=f"{title}: errors",
+                left=[service.metric_error_logs(), service.metric_proxy_5xx()],
+                width=6,
+            ),
             cloudwatch.AlarmStatusWidget(
                 title=f"{title}: alarms", alarms=list(service.alarms.values()), width=6
             ),

@@ -21,6 +21,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_route53 as route53
@@ -31,7 +32,7 @@ from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import TradingCluster
-from .compliance import ignore_redundant_depends_on
+from .compliance import acknowledge
 from .service import MeshedFargateService
 
 # ALB: at most 5 condition values per rule, path patterns up to 128 characters of this set.
@@ -131,7 +132,7 @@ class TradingEdge(Construct):
     retained bucket, invalid header fields dropped, an optional AWS WAF web ACL, and a security
     group that reaches only the service's port.
 
-    A service deployed ``Deployment.blue_green()`` gets ECS native blue/green: an alternate
+    A service released with ``Release.blue_green()`` gets ECS native blue/green: an alternate
     target group, the production rule, and a test rule on ``test_port`` open only to
     ``test_cidrs``.
     """
@@ -184,64 +185,26 @@ class TradingEdge(Construct):
             when the stack is deleted: kept once created,
             removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
-        owner = construct_owner("TradingEdge", scope.node.path, id)
-        check_type(owner, "cluster", cluster, TradingCluster)
-        check_type(owner, "service", service, MeshedFargateService)
-        check_type(owner, "domain", domain, DomainOptions)
-        check_type(owner, "health", health, TargetHealthOptions)
-        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
-        problems = Problems(owner)
-        if cluster is None or service is None:
-            problems.note("cluster and service are required")
         patterns = _listed(path_patterns)
         ingress_cidrs, test_cidrs = _listed(ingress_cidrs), _listed(test_cidrs)
-        if cluster is not None and service is not None and service.cluster is not cluster:
-            problems.add("service", service.name, "a service on this cluster")
-        if service is not None and service.edge is not None:
-            problems.add("service", service.name, "a service no other TradingEdge fronts")
-        blue_green = service is not None and service.blue_green
-        if not patterns:
-            problems.add("path_patterns", patterns, "at least one path pattern")
-        for pattern in patterns:
-            problems.pattern(
-                "path_patterns", pattern, _PATH_PATTERN, "1 to 128 of A-Z a-z 0-9 _-.$/~\"'@:+?*&"
-            )
-        if len(set(patterns)) != len(patterns):
-            problems.add("path_patterns", patterns, "each pattern once")
-        if not blue_green and test_cidrs:
-            problems.note("test_cidrs apply to blue/green only (allowed: () with rolling)")
-        if blue_green and len(patterns) > _MAX_PATTERNS_PER_RULE:
-            problems.add(
-                "path_patterns",
-                patterns,
-                f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
-            )
-        if service is not None and not service.public:
-            problems.add(
-                "service",
-                service.name,
-                "a service with public=True (its mesh listener then takes the load "
-                "balancer's plain HTTP; mutual TLS guards every other listener)",
-            )
-        if service is not None and service.traffic is not None:
-            problems.add(
-                "service",
-                service.name,
-                "a single-slot service (traffic=None); for blue/green behind the load "
-                "balancer use deployment=Deployment.blue_green()",
-            )
-        if certificate is not None and domain is not None:
-            problems.note("certificate and domain were both given (allowed: one of them)")
-        for cidr in [*ingress_cidrs, *test_cidrs]:
-            problems.cidr("ingress_cidrs/test_cidrs", cidr, 0, 32)
-        problems.int_range("test_port", test_port, 1024, 65535)
-        problems.seconds("deregistration_delay", deregistration_delay, 0, 3600)
-        problems.int_range("access_log_days", access_log_days, 1, 3650)
-        problems.raise_if_any()
+        _validate(
+            construct_owner("TradingEdge", scope.node.path, id),
+            cluster=cluster,
+            service=service,
+            patterns=patterns,
+            certificate=certificate,
+            domain=domain,
+            ingress_cidrs=ingress_cidrs,
+            test_cidrs=test_cidrs,
+            test_port=test_port,
+            health=health,
+            deregistration_delay=deregistration_delay,
+            access_log_days=access_log_days,
+            removal_policy=removal_policy,
+        )
         super().__init__(scope, id)
-        health = health or TargetHealthOptions()
         self.service = service
-        service.edge = self
+        blue_green = service.release.behind_load_balancer
 
         self.security_group: ec2.SecurityGroup = ec2.SecurityGroup(
             self,
@@ -251,7 +214,51 @@ class TradingEdge(Construct):
             allow_all_outbound=False,
         )
         """The load balancer's security group."""
-        self.load_balancer: elb.ApplicationLoadBalancer = elb.ApplicationLoadBalancer(
+        self.load_balancer: elb.ApplicationLoadBalancer = self._load_balancer(
+            cluster, deletion_protection
+        )
+        """The application load balancer."""
+        self.access_logs: s3.Bucket = self._access_log_bucket(access_log_days, removal_policy)
+        """The encrypted, retained bucket access logs go to."""
+        self.load_balancer.log_access_logs(self.access_logs, "alb")
+        if domain is not None:
+            certificate = self._certificate(domain)
+        self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
+        """The production listener (443 with a certificate, else 80)."""
+        self.dns_record: route53.ARecord | None = (
+            self._alias_record(domain) if domain is not None else None
+        )
+        """The alias record of ``domain`` pointing at the load balancer; None without one."""
+        self.target_groups: list[elb.ApplicationTargetGroup] = self._target_groups(
+            cluster, health or TargetHealthOptions(), deregistration_delay, blue_green
+        )
+        """The target groups: production (blue), and the alternate (green) for blue/green."""
+        self.target_group = self.target_groups[0]
+        self.rules: list[elb.ApplicationListenerRule] = self._path_rules(patterns)
+        """The path rules, priorities 10, 20, ... in pattern order."""
+        self.test_listener: elb.ApplicationListener | None = None
+        """The blue/green test listener, on ``test_port``."""
+        self._target_the_service(
+            self._blue_green(test_port, test_cidrs, patterns, certificate) if blue_green else None
+        )
+        self.alarms: dict[str, cloudwatch.Alarm] = self._alarms(cluster)
+        """Load balancer alarms: target 5xx, unhealthy hosts, p99 latency."""
+        if waf:
+            self._web_acl(cluster.key, removal_policy)
+        else:
+            acknowledge(
+                self.load_balancer,
+                "The user chose waf=False for this TradingEdge.",
+                "NIST.800.53.R5::NIST.800.53.R5-ALBWAFEnabled",
+                "PCI.DSS.321::PCI.DSS.321-ALBWAFEnabled",
+            )
+
+    # -- the steps of the constructor ---------------------------------------------------------
+
+    def _load_balancer(
+        self, cluster: TradingCluster, deletion_protection: bool
+    ) -> elb.ApplicationLoadBalancer:
+        return elb.ApplicationLoadBalancer(
             self,
             "LoadBalancer",
             vpc=cluster.vpc,
@@ -261,52 +268,46 @@ class TradingEdge(Construct):
             drop_invalid_header_fields=True,
             deletion_protection=deletion_protection,
         )
-        """The application load balancer."""
-        self.access_logs: s3.Bucket = self._access_log_bucket(access_log_days, removal_policy)
-        """The encrypted, retained bucket access logs go to."""
-        self.load_balancer.log_access_logs(self.access_logs, "alb")
 
-        if domain is not None:
-            certificate = acm.Certificate(
-                self,
-                "Certificate",
-                domain_name=domain.domain_name,
-                validation=acm.CertificateValidation.from_dns(domain.hosted_zone),
-            )
-        self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
-        """The production listener (443 with a certificate, else 80)."""
-        self.dns_record: route53.ARecord | None = (
-            self._alias_record(domain) if domain is not None else None
+    def _certificate(self, domain: DomainOptions) -> acm.ICertificate:
+        return acm.Certificate(
+            self,
+            "Certificate",
+            domain_name=domain.domain_name,
+            validation=acm.CertificateValidation.from_dns(domain.hosted_zone),
         )
-        """The alias record of ``domain`` pointing at the load balancer; None without one."""
 
-        port = service.port
+    def _target_groups(
+        self,
+        cluster: TradingCluster,
+        health: TargetHealthOptions,
+        deregistration_delay: Duration,
+        blue_green: bool,
+    ) -> list[elb.ApplicationTargetGroup]:
         target_health = elb.HealthCheck(
-            path=service.health_check.path,
+            path=self.service.health_check.path,
             interval=health.interval,
             timeout=health.timeout,
             healthy_threshold_count=health.healthy_threshold,
             unhealthy_threshold_count=health.unhealthy_threshold,
             healthy_http_codes=health.healthy_http_codes,
         )
-        groups = ["Blue", "Green"] if blue_green else ["Blue"]
-        self.target_groups: list[elb.ApplicationTargetGroup] = [
+        return [
             elb.ApplicationTargetGroup(
                 self,
                 f"{slot}TargetGroup",
                 vpc=cluster.vpc,
-                port=port,
+                port=self.service.port,
                 protocol=elb.ApplicationProtocol.HTTP,
                 target_type=elb.TargetType.IP,
                 health_check=target_health,
                 deregistration_delay=deregistration_delay,
             )
-            for slot in groups
+            for slot in (["Blue", "Green"] if blue_green else ["Blue"])
         ]
-        """The target groups: production (blue), and the alternate (green) for blue/green."""
-        self.target_group = self.target_groups[0]
 
-        self.rules: list[elb.ApplicationListenerRule] = [
+    def _path_rules(self, patterns: list[str]) -> list[elb.ApplicationListenerRule]:
+        return [
             elb.ApplicationListenerRule(
                 self,
                 f"PathRule{index + 1}",
@@ -324,50 +325,16 @@ class TradingEdge(Construct):
             )
             for index, chunk in enumerate(_chunks(patterns, _MAX_PATTERNS_PER_RULE))
         ]
-        """The path rules, priorities 10, 20, ... in pattern order."""
 
+    def _target_the_service(self, alternate: ecs.AlternateTarget | None) -> None:
+        """The service's port behind the production target group (and, with blue/green, the
+        alternate ECS shifts to), reachable from the load balancer on that port alone."""
         self.security_group.connections.allow_to(
-            service.connections, ec2.Port.tcp(port), "the public service's port only"
+            self.service.connections,
+            ec2.Port.tcp(self.service.port),
+            "the public service's port only",
         )
-        self.test_listener: elb.ApplicationListener | None = None
-        """The blue/green test listener, on ``test_port``."""
-        alternate = None
-        if blue_green:
-            alternate = self._blue_green(test_port, test_cidrs, patterns, certificate)
-        self.target_group.add_target(
-            service.service.load_balancer_target(
-                container_name=service.name, container_port=port, alternate_target=alternate
-            )
-        )
-        alternate_role = service.service.node.try_find_child("AlternateRole")
-        if alternate_role is not None:
-            Validations.of(alternate_role).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
-                    "policy/AmazonECSInfrastructureRolePolicyForLoadBalancers]",
-                    reason="The role ECS assumes to swap listener rules between blue and green "
-                    "target groups; AWS maintains this policy with the feature.",
-                )
-            )
-        cfn_service = service.service.node.default_child
-        assert isinstance(cfn_service, ecs.CfnService)
-        # Tasks get a minute to pass their first load balancer health checks.
-        cfn_service.health_check_grace_period_seconds = 60
-        ignore_redundant_depends_on(service.service)
-        self.alarms: dict[str, cloudwatch.Alarm] = self._alarms(cluster)
-        """Load balancer alarms: target 5xx, unhealthy hosts, p99 latency."""
-        if waf:
-            self._web_acl(cluster.key, removal_policy)
-        else:
-            Validations.of(self.load_balancer).acknowledge(
-                *(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-ALBWAFEnabled",
-                        reason="The user chose waf=False for this TradingEdge.",
-                    )
-                    for pack in ("NIST.800.53.R5", "PCI.DSS.321")
-                )
-            )
+        self.target_group.add_target(self.service.load_balancer_target(alternate_target=alternate))
 
     def _listeners(
         self, certificate: acm.ICertificate | None, ingress_cidrs: Sequence[str]
@@ -477,12 +444,35 @@ class TradingEdge(Construct):
         )
         return ecs.AlternateTarget(
             "Alternate",
+            role=self._blue_green_role(),
             alternate_target_group=self.target_groups[1],
             production_listener=ecs.ListenerRuleConfiguration.application_listener_rule(
                 self.rules[0]
             ),
             test_listener=ecs.ListenerRuleConfiguration.application_listener_rule(test_rule),
         )
+
+    def _blue_green_role(self) -> iam.Role:
+        """The role ECS assumes to move the production rule between the target groups."""
+        role = iam.Role(
+            self,
+            "BlueGreenRole",
+            assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+            description="Lets ECS shift the load balancer's rules between blue and green",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "AmazonECSInfrastructureRolePolicyForLoadBalancers"
+                )
+            ],
+        )
+        acknowledge(
+            role,
+            "The role ECS assumes to swap listener rules between blue and green target groups; "
+            "AWS maintains this policy with the feature.",
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+            "AmazonECSInfrastructureRolePolicyForLoadBalancers]",
+        )
+        return role
 
     def _alias_record(self, domain: DomainOptions) -> route53.ARecord:
         """The domain's A record, an alias of the load balancer (no charge for alias queries,
@@ -643,6 +633,88 @@ class TradingEdge(Construct):
                     single_header={"Name": "authorization"}
                 )
             ],
+        )
+
+
+def _validate(
+    owner: str,
+    *,
+    cluster: TradingCluster,
+    service: MeshedFargateService,
+    patterns: list[str],
+    certificate: acm.ICertificate | None,
+    domain: DomainOptions | None,
+    ingress_cidrs: list[str],
+    test_cidrs: list[str],
+    test_port: int,
+    health: TargetHealthOptions | None,
+    deregistration_delay: Duration,
+    access_log_days: int,
+    removal_policy: RemovalPolicy,
+) -> None:
+    """Every prop of one edge, checked together: types, values, then the service it fronts."""
+    check_type(owner, "cluster", cluster, TradingCluster)
+    check_type(owner, "service", service, MeshedFargateService)
+    check_type(owner, "domain", domain, DomainOptions)
+    check_type(owner, "health", health, TargetHealthOptions)
+    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    problems = Problems(owner)
+    if cluster is None or service is None:
+        problems.note("cluster and service are required")
+    blue_green = service is not None and service.release.behind_load_balancer
+    _check_patterns(problems, patterns, blue_green)
+    if service is not None:
+        _check_service(problems, cluster, service)
+    if not blue_green and test_cidrs:
+        problems.note("test_cidrs apply to blue/green only (allowed: () with rolling)")
+    if certificate is not None and domain is not None:
+        problems.note("certificate and domain were both given (allowed: one of them)")
+    for cidr in [*ingress_cidrs, *test_cidrs]:
+        problems.cidr("ingress_cidrs/test_cidrs", cidr, 0, 32)
+    problems.int_range("test_port", test_port, 1024, 65535)
+    problems.seconds("deregistration_delay", deregistration_delay, 0, 3600)
+    problems.int_range("access_log_days", access_log_days, 1, 3650)
+    problems.raise_if_any()
+
+
+def _check_patterns(problems: Problems, patterns: list[str], blue_green: bool) -> None:
+    if not patterns:
+        problems.add("path_patterns", patterns, "at least one path pattern")
+    for pattern in patterns:
+        problems.pattern(
+            "path_patterns", pattern, _PATH_PATTERN, "1 to 128 of A-Z a-z 0-9 _-.$/~\"'@:+?*&"
+        )
+    if len(set(patterns)) != len(patterns):
+        problems.add("path_patterns", patterns, "each pattern once")
+    if blue_green and len(patterns) > _MAX_PATTERNS_PER_RULE:
+        problems.add(
+            "path_patterns",
+            patterns,
+            f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
+        )
+
+
+def _check_service(
+    problems: Problems, cluster: TradingCluster | None, service: MeshedFargateService
+) -> None:
+    """The fronted service: on this cluster, public, one slot, and no other edge's."""
+    if cluster is not None and service.cluster is not cluster:
+        problems.add("service", service.name, "a service on this cluster")
+    if service.behind_load_balancer:
+        problems.add("service", service.name, "a service no other TradingEdge fronts")
+    if not service.public:
+        problems.add(
+            "service",
+            service.name,
+            "a service with public=True (its mesh listener then takes the load "
+            "balancer's plain HTTP; mutual TLS guards every other listener)",
+        )
+    if len(service.services) > 1:
+        problems.add(
+            "service",
+            service.name,
+            "a single-slot service (Release.rolling() or Release.blue_green()); weighted "
+            "slots are routed by the mesh, not by a load balancer",
         )
 
 

@@ -50,6 +50,14 @@ ERROR_LEVEL_PATTERN = logs.FilterPattern.string_value("$.level", "=", "ERROR")
 SERVER_ERROR_PATTERN = logs.FilterPattern.number_value("$.status", ">=", 500)
 
 
+@dataclass(frozen=True)
+class TaskCounts:
+    """A slot's running and desired task counts (Container Insights), per minute."""
+
+    running: cloudwatch.IMetric
+    desired: cloudwatch.IMetric
+
+
 @dataclass(frozen=True, kw_only=True)
 class AlarmThresholds:
     """When a service's alarms fire: counts over five minutes, and missing tasks over
@@ -103,8 +111,10 @@ class ServiceObservability(Construct):
         """Log groups by container name."""
         self.alarms: dict[str, cloudwatch.Alarm] = {}
         """Alarms by name: ErrorLogs, Proxy5xx, TasksBelowDesired."""
-        self.metrics: dict[str, cloudwatch.IMetric] = {}
-        """The error-count metrics the filters produce, by alarm name."""
+        self._error_logs: cloudwatch.IMetric | None = None
+        self._proxy_5xx: cloudwatch.IMetric | None = None
+        self.task_counts: list[TaskCounts] = []
+        """Running and desired tasks of each slot, in slot order."""
 
     def log_group(self, container_name: str) -> logs.LogGroup:
         """The log group of one container, created on first use."""
@@ -119,24 +129,43 @@ class ServiceObservability(Construct):
             )
         return self.log_groups[container_name]
 
+    @property
+    def error_logs(self) -> cloudwatch.IMetric:
+        """ERROR-level lines of the app's logs, summed over 5 minutes."""
+        if self._error_logs is None:
+            raise ValueError(f"{self._service_name}: its app's errors are not counted yet")
+        return self._error_logs
+
+    @property
+    def proxy_5xx(self) -> cloudwatch.IMetric:
+        """5xx responses of the service's mesh proxy, summed over 5 minutes."""
+        if self._proxy_5xx is None:
+            raise ValueError(f"{self._service_name}: it has joined no mesh yet")
+        return self._proxy_5xx
+
     def count_errors(self, container_name: str) -> None:
         """Count ERROR-level lines of a container's JSON logs, and alarm on them."""
-        self._count(container_name, ERROR_LOGS, ERROR_LEVEL_PATTERN, self._thresholds.error_logs)
+        self._error_logs = self._count(
+            container_name, ERROR_LOGS, ERROR_LEVEL_PATTERN, self._thresholds.error_logs
+        )
 
     def count_proxy_5xx(self, container_name: str) -> None:
         """Count 5xx responses in a proxy's JSON access log, and alarm on them (once, however
         many slots share the log group)."""
-        if PROXY_5XX in self.metrics:
-            return
-        self._count(container_name, PROXY_5XX, SERVER_ERROR_PATTERN, self._thresholds.proxy_5xx)
+        if self._proxy_5xx is None:
+            self._proxy_5xx = self._count(
+                container_name, PROXY_5XX, SERVER_ERROR_PATTERN, self._thresholds.proxy_5xx
+            )
 
     def alarm_on_proxy_5xx(self, metric: cloudwatch.IMetric) -> None:
         """Alarm on a proxy's own 5xx metric, where it publishes one (Service Connect)."""
-        self._alarm(PROXY_5XX, metric, self._thresholds.proxy_5xx)
+        if self._proxy_5xx is None:
+            self._proxy_5xx = metric
+            self._alarm(PROXY_5XX, metric, self._thresholds.proxy_5xx)
 
     def _count(
         self, container_name: str, name: str, pattern: logs.IFilterPattern, threshold: int
-    ) -> None:
+    ) -> cloudwatch.IMetric:
         log_group = self.log_group(container_name)
         metric_filter = log_group.add_metric_filter(
             f"{name}Filter",
@@ -146,12 +175,11 @@ class ServiceObservability(Construct):
             metric_value="1",
             default_value=0,
         )
-        self._alarm(
-            name, metric_filter.metric(statistic="Sum", period=Duration.minutes(5)), threshold
-        )
+        metric = metric_filter.metric(statistic="Sum", period=Duration.minutes(5))
+        self._alarm(name, metric, threshold)
+        return metric
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: int) -> None:
-        self.metrics[name] = metric
         self.alarms[name] = cloudwatch.Alarm(
             self,
             f"{name}Alarm",
@@ -176,8 +204,9 @@ class ServiceObservability(Construct):
                 period=Duration.minutes(1),
             )
 
-        self.metrics[f"{slot}DesiredTaskCount"] = insight("DesiredTaskCount")
-        self.metrics[f"{slot}RunningTaskCount"] = insight("RunningTaskCount")
+        self.task_counts.append(
+            TaskCounts(running=insight("RunningTaskCount"), desired=insight("DesiredTaskCount"))
+        )
         missing = cloudwatch.MathExpression(
             expression="desired - running",
             using_metrics={
@@ -187,7 +216,6 @@ class ServiceObservability(Construct):
             label="Tasks below desired",
             period=Duration.minutes(1),
         )
-        self.metrics[f"{slot}{TASKS_BELOW_DESIRED}"] = missing
         self.alarms[f"{slot}{TASKS_BELOW_DESIRED}"] = missing.create_alarm(
             self,
             f"{slot}{TASKS_BELOW_DESIRED}Alarm",

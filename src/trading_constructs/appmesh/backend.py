@@ -104,6 +104,8 @@ class AppMeshBackend(MeshBackend):
     """A mesh that drops traffic to anything outside it, an Envoy sidecar per task, and per
     service a virtual node, router, route and virtual service."""
 
+    weighs_slots = True
+
     def __init__(
         self,
         scope: Construct,
@@ -183,7 +185,7 @@ class AppMeshMembership(MeshMembership):
         )
         """The secret holding the service's certificate, key and CA bundle (mTLS)."""
         if self.certificate is not None:
-            member.execution_statements.extend(secret_read_statements(self.certificate))
+            member.policies.add_to_execution(*secret_read_statements(self.certificate))
         self.virtual_nodes: dict[str | None, appmesh.VirtualNode] = {
             slot.id: self._virtual_node(slot, several=len(member.slots) > 1)
             for slot in member.slots
@@ -328,8 +330,8 @@ class AppMeshMembership(MeshMembership):
             )
         )
         if slot is member.slots[0]:
-            member.execution_statements.extend(
-                backend.public_images.pull_statements(ENVOY_REPOSITORY)
+            member.policies.add_to_execution(
+                *backend.public_images.pull_statements(ENVOY_REPOSITORY)
             )
         if backend.certificates is not None and self.certificate is not None:
             backend.certificates.add_to_task(
@@ -342,7 +344,7 @@ class AppMeshMembership(MeshMembership):
                     log_group=member.observability.log_group(ENVOY_CONTAINER),
                 ),
             )
-        member.task_statements.append(
+        member.policies.add_to_task(
             iam.PolicyStatement(
                 actions=["appmesh:StreamAggregatedResources"],
                 resources=[node.virtual_node_arn],

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from ..notifications import AlarmNotifications
 from ..observability import ServiceObservability
+from ..policies import ServicePolicies
 from ..repository import PullThroughCache
 from .resilience import ResiliencePolicy
 
@@ -45,10 +45,9 @@ class MeshMember:
     port: int
     health_check_path: str
     slots: list[MeshSlot]
-    execution_statements: list[iam.PolicyStatement]
-    """Grow this: what the execution role needs (image pulls of sidecars)."""
-    task_statements: list[iam.PolicyStatement]
-    """Grow this: what the containers need (the proxy's configuration stream)."""
+    policies: ServicePolicies
+    """The service's managed policies: add what sidecars need (image pulls, the proxy's
+    configuration stream)."""
     observability: ServiceObservability
     resilience: ResiliencePolicy
     public: bool = False
@@ -87,6 +86,9 @@ class MeshBackend(Construct):
     public_images: PullThroughCache | None = None
     """The pull-through cache the mesh's sidecar images come through; None when the mesh runs
     no sidecar of ours."""
+
+    weighs_slots: bool = False
+    """Whether the mesh can weigh requests between a service's blue and green slots."""
 
     def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration | None:
         """The task definition's proxy configuration, if the mesh redirects traffic itself."""

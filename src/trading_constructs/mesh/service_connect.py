@@ -78,9 +78,10 @@ class ServiceConnectMembership(MeshMembership):
     def __init__(self, member: MeshMember, backend: ServiceConnectBackend) -> None:
         if len(member.slots) > 1:
             raise ValueError(
-                f"MeshedFargateService {member.scope.node.path!r}: traffic=Traffic(...) weighs "
-                "blue and green slots in App Mesh, which Service Connect cannot (allowed: "
-                "deployment=Deployment.blue_green() for ECS native blue/green instead)"
+                f"MeshedFargateService {member.scope.node.path!r}: release=Release.weighted(...) "
+                "weighs blue and green slots in App Mesh, which Service Connect cannot (allowed: "
+                "Release.rolling(), or Release.blue_green() for ECS native blue/green behind a "
+                "TradingEdge)"
             )
         super().__init__(member)
         self.backend = backend

@@ -1,0 +1,201 @@
+"""What a service is made of, checked before anything is built: its health check, its secrets,
+and the Fargate sizes, ports and names it may take."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_secretsmanager as sm
+
+from ._validation import Problems, is_token
+from .observability import check_retention
+from .scaling import ScalingOptions
+
+# CPU units Fargate offers, each with the memory sizes (MiB) it can pair with.
+FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+APP_USER = "10001"
+# Ports the mesh proxies keep for themselves: Envoy's ingress, egress and admin ports.
+_RESERVED_PORTS = (15000, 15001, 9901)
+_SERVICE_NAME = r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HealthCheckOptions:
+    """The container's health check, and the path the mesh and load balancer probe."""
+
+    path: str = "/health"
+    """The HTTP path that answers 200 when the service is healthy: URL-safe characters only
+    (letters, digits, ``/ . _ ~ -`` and %-escapes), as the mesh, the load balancer and the
+    container check all use it. :default: '/health'"""
+
+    command: Sequence[str] | None = None
+    """The container health check command, ECS style: ``['CMD', 'program', 'arg', ...]``
+    (run directly, preferred) or ``['CMD-SHELL', '<command>']`` (run by the image's shell).
+    Slim images often lack curl: give a command the image can run.
+    :default: ``['CMD', 'curl', '-fs', 'http://localhost:<port><path>']`` (the image needs
+    curl; no shell is involved)"""
+
+    interval: Duration = field(default_factory=lambda: Duration.seconds(15))
+    """Time between checks, 5 to 300 s. :default: 15 seconds"""
+
+    timeout: Duration = field(default_factory=lambda: Duration.seconds(5))
+    """Time a check may take, 2 to 60 s. :default: 5 seconds"""
+
+    retries: int = 3
+    """Failures before the container is unhealthy, 1 to 10. :default: 3"""
+
+    start_period: Duration = field(default_factory=lambda: Duration.seconds(20))
+    """Grace after start during which failures do not count, 0 to 300 s. :default: 20 s"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("HealthCheckOptions")
+        problems.pattern(
+            "path",
+            self.path,
+            r"/(?:[A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2}){0,1023}",
+            "an absolute URL path of letters, digits, / . _ ~ - and %-escapes",
+        )
+        _check_health_command(problems, self.command)
+        for prop, low, high in (("interval", 5, 300), ("timeout", 2, 60), ("start_period", 0, 300)):
+            problems.seconds(prop, getattr(self, prop), low, high)
+        problems.int_range("retries", self.retries, 1, 10)
+        if (
+            not problems.problems
+            and not self.interval.is_unresolved()
+            and not self.timeout.is_unresolved()
+            and self.timeout.to_seconds() >= self.interval.to_seconds()
+        ):
+            problems.note(
+                f"timeout={self.timeout.to_human_string()} is not shorter than "
+                f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
+            )
+        problems.raise_if_any()
+
+    def container_health_check(self, port: int) -> ecs.HealthCheck:
+        command = list(
+            self.command or ["CMD", "curl", "-fs", f"http://localhost:{port}{self.path}"]
+        )
+        return ecs.HealthCheck(
+            command=command,
+            interval=self.interval,
+            timeout=self.timeout,
+            retries=self.retries,
+            start_period=self.start_period,
+        )
+
+
+def _check_health_command(problems: Problems, command: Sequence[str] | None) -> None:
+    """ECS runs ``CMD`` arguments directly and hands ``CMD-SHELL``'s one string to a shell;
+    an empty program or command would count as healthy whatever the app does."""
+    if command is None or is_token(command):
+        return
+    allowed = "['CMD', '<program>', '<arg>', ...] or ['CMD-SHELL', '<command>'], none empty"
+    if isinstance(command, str) or not isinstance(command, (list, tuple)) or len(command) < 2:
+        problems.add("command", command, allowed)
+        return
+    parts = list(command)
+    well_formed = (
+        all(isinstance(part, str) for part in parts)
+        and parts[0] in ("CMD", "CMD-SHELL")
+        and all(is_token(part) or part.strip() for part in parts[1:])
+        and (parts[0] == "CMD" or len(parts) == 2)
+    )
+    if not well_formed:
+        problems.add("command", command, allowed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSecret:
+    """A secret (or one JSON field of it) handed to the container as an environment variable."""
+
+    secret: sm.ISecret
+    """The secret."""
+
+    field: str | None = None
+    """One JSON key of the secret. :default: None (the whole value)"""
+
+    def __post_init__(self) -> None:
+        problems = Problems("ServiceSecret")
+        if not hasattr(self.secret, "secret_arn"):
+            problems.add("secret", self.secret, "an aws_secretsmanager.ISecret")
+        if self.field is not None:
+            problems.pattern("field", self.field, r"[A-Za-z0-9_.-]{1,256}", "a JSON key")
+        problems.raise_if_any()
+
+
+def check_service_props(
+    problems: Problems,
+    *,
+    name: str,
+    port: int,
+    cpu: int,
+    memory_mib: int,
+    environment: Mapping[str, str],
+    secrets: Mapping[str, ServiceSecret],
+    scaling: ScalingOptions | None,
+    desired_count: int | None,
+    log_retention_days: int,
+) -> None:
+    problems.pattern(
+        "name",
+        name,
+        _SERVICE_NAME,
+        "1 to 32 lower-case letters, digits and hyphens, "
+        "starting with a letter and not ending with a hyphen",
+    )
+    problems.int_range("port", port, 1024, 65535)
+    if not is_token(port) and port in _RESERVED_PORTS:
+        problems.add("port", port, "a port other than the mesh proxy's 15000, 15001 and 9901")
+    if is_token(cpu) or is_token(memory_mib):
+        pass
+    elif isinstance(cpu, bool) or not isinstance(cpu, int) or cpu not in FARGATE_CPU_MEMORY:
+        problems.add("cpu", cpu, ", ".join(str(c) for c in FARGATE_CPU_MEMORY))
+    elif (
+        isinstance(memory_mib, bool)
+        or not isinstance(memory_mib, int)
+        or memory_mib not in FARGATE_CPU_MEMORY[cpu]
+    ):
+        sizes = FARGATE_CPU_MEMORY[cpu]
+        steps = {b - a for a, b in itertools.pairwise(sizes)}
+        listed = (
+            ", ".join(map(str, sizes))
+            if len(steps) > 1
+            else f"{sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}"
+        )
+        problems.add("memory_mib", memory_mib, f"with cpu={cpu}: {listed}")
+    for variable in [*environment, *secrets]:
+        problems.pattern(
+            "environment/secrets",
+            variable,
+            r"[A-Za-z_][A-Za-z0-9_]{0,254}",
+            "variable names of letters, digits and underscores",
+        )
+    for variable, value in environment.items():
+        if not isinstance(value, str):
+            problems.add(f"environment[{variable!r}]", value, "a string")
+    clash = set(environment) & set(secrets)
+    if clash:
+        problems.add("secrets", sorted(clash), "names not also set in environment")
+    for variable, reference in secrets.items():
+        if not isinstance(reference, ServiceSecret):
+            problems.add(f"secrets[{variable!r}]", reference, "a ServiceSecret")
+    if scaling is not None and desired_count is not None:
+        problems.note(
+            f"scaling and desired_count={desired_count} were both given (allowed: scaling, "
+            "which owns the count, or desired_count with scaling=None)"
+        )
+    if desired_count is not None:
+        problems.int_range("desired_count", desired_count, 1, 1000)
+    check_retention(problems, "log_retention_days", log_retention_days)
