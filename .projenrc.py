@@ -435,6 +435,10 @@ build_workflow.add_jobs(
                 JobStep(name="Test (npm test)", run="npm test"),
                 JobStep(name="Build and check the artifacts", run="npx projen package"),
                 JobStep(
+                    name="Consumer install test (the wheel in a clean virtualenv)",
+                    run="npx projen test:install",
+                ),
+                JobStep(
                     name="Fail if the build changed or added files",
                     run=(
                         'if [ -n "$(git status --porcelain)" ]; then\n'
