@@ -97,7 +97,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
         "AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:ecs:us-east-1:<AWS::AccountId>:"
         "service/<PlatformCluster6842C9C4>/*]",
     ],
-    "TradingPlatform/ApiGateway/Service/AlternateRole": [
+    "TradingPlatform/Edge/BlueGreenRole": [
         "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
         "AmazonECSInfrastructureRolePolicyForLoadBalancers]"
     ],
