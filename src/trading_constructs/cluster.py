@@ -197,6 +197,57 @@ class CapacityStrategy:
         ]
 
 
+def _validate(
+    owner: str,
+    *,
+    vpc: ec2.IVpc | None,
+    vpc_options: VpcOptions | None,
+    cluster_name: str | None,
+    namespace_name: str,
+    capacity: CapacityStrategy | None,
+    container_insights: ecs.ContainerInsights,
+    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService],
+    mesh: Mesh | None,
+    alarm_subscriptions: Sequence[AlarmSubscription],
+    removal_policy: RemovalPolicy,
+) -> None:
+    """Every prop of one cluster, checked together."""
+    check_type(owner, "vpc_options", vpc_options, VpcOptions)
+    check_type(owner, "capacity", capacity, CapacityStrategy)
+    check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
+    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_type(owner, "mesh", mesh, Mesh)
+    problems = Problems(owner)
+    check_items(problems, "alarm_subscriptions", alarm_subscriptions, AlarmSubscription)
+    if vpc is not None and vpc_options is not None:
+        problems.note(
+            "vpc and vpc_options were both given (allowed: an existing vpc, or "
+            "vpc_options to build a new one, not both)"
+        )
+    if vpc is not None and not hasattr(vpc, "vpc_id"):
+        problems.add("vpc", vpc, "an aws_ec2.IVpc")
+    elif vpc is not None:
+        _check_existing_vpc(problems, vpc)
+    if cluster_name is not None:
+        problems.pattern(
+            "cluster_name",
+            cluster_name,
+            r"[A-Za-z0-9_-]{1,255}",
+            "1 to 255 letters, digits, hyphens and underscores",
+        )
+    problems.dns_name("namespace_name", namespace_name)
+    endpoints = list(interface_endpoints)
+    for endpoint in endpoints:
+        if not isinstance(endpoint, ec2.InterfaceVpcEndpointAwsService):
+            problems.add(
+                "interface_endpoints", endpoint, "aws_ec2.InterfaceVpcEndpointAwsService values"
+            )
+    names = [e.short_name for e in endpoints if isinstance(e, ec2.InterfaceVpcEndpointAwsService)]
+    if len(set(names)) != len(names):
+        problems.add("interface_endpoints", names, "each service at most once")
+    problems.raise_if_any()
+
+
 class TradingCluster(Construct):
     """The platform's foundation: a three-AZ VPC, an ECS cluster on Fargate and Fargate Spot,
     a private Cloud Map namespace and the KMS key that encrypts the platform's data.
@@ -248,43 +299,20 @@ class TradingCluster(Construct):
             first create still rolls back to nothing (CloudFormation's RetainExceptOnCreate),
             so a retry never collides with a leftover. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
-        owner = construct_owner("TradingCluster", scope.node.path, id)
-        check_type(owner, "vpc_options", vpc_options, VpcOptions)
-        check_type(owner, "capacity", capacity, CapacityStrategy)
-        check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
-        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
-        check_type(owner, "mesh", mesh, Mesh)
-        problems = Problems(owner)
-        check_items(problems, "alarm_subscriptions", alarm_subscriptions, AlarmSubscription)
-        if vpc is not None and vpc_options is not None:
-            problems.note(
-                "vpc and vpc_options were both given (allowed: an existing vpc, or "
-                "vpc_options to build a new one, not both)"
-            )
-        if vpc is not None and not hasattr(vpc, "vpc_id"):
-            problems.add("vpc", vpc, "an aws_ec2.IVpc")
-        elif vpc is not None:
-            _check_existing_vpc(problems, vpc)
-        if cluster_name is not None:
-            problems.pattern(
-                "cluster_name",
-                cluster_name,
-                r"[A-Za-z0-9_-]{1,255}",
-                "1 to 255 letters, digits, hyphens and underscores",
-            )
-        problems.dns_name("namespace_name", namespace_name)
+        _validate(
+            construct_owner("TradingCluster", scope.node.path, id),
+            vpc=vpc,
+            vpc_options=vpc_options,
+            cluster_name=cluster_name,
+            namespace_name=namespace_name,
+            capacity=capacity,
+            container_insights=container_insights,
+            interface_endpoints=interface_endpoints,
+            mesh=mesh,
+            alarm_subscriptions=alarm_subscriptions,
+            removal_policy=removal_policy,
+        )
         endpoints = list(interface_endpoints)
-        for endpoint in endpoints:
-            if not isinstance(endpoint, ec2.InterfaceVpcEndpointAwsService):
-                problems.add(
-                    "interface_endpoints", endpoint, "aws_ec2.InterfaceVpcEndpointAwsService values"
-                )
-        names = [
-            e.short_name for e in endpoints if isinstance(e, ec2.InterfaceVpcEndpointAwsService)
-        ]
-        if len(set(names)) != len(names):
-            problems.add("interface_endpoints", names, "each service at most once")
-        problems.raise_if_any()
         super().__init__(scope, id)
 
         self.service_names: set[str] = set()
@@ -302,21 +330,10 @@ class TradingCluster(Construct):
         self.vpc: ec2.IVpc = vpc or self._new_vpc(vpc_options or VpcOptions(), removal_policy)
         """Public subnets for the load balancer, private ones for tasks, isolated for data."""
 
-        self.cluster: ecs.Cluster = ecs.Cluster(
-            self,
-            "Cluster",
-            vpc=self.vpc,
-            cluster_name=cluster_name,
-            container_insights_v2=container_insights,
-            enable_fargate_capacity_providers=True,
-            default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
-                name=namespace_name,
-                type=servicediscovery.NamespaceType.DNS_PRIVATE,
-                vpc=self.vpc,
-            ),
+        self.cluster: ecs.Cluster = self._ecs_cluster(
+            cluster_name, namespace_name, container_insights
         )
         """The ECS cluster, with FARGATE and FARGATE_SPOT and a default strategy over them."""
-        self.cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
 
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {
             endpoint.short_name: self._interface_endpoint(endpoint, vpc_options)
@@ -355,6 +372,28 @@ class TradingCluster(Construct):
         self.public_images: PullThroughCache | None = self.mesh.public_images
         """The pull-through cache sidecar images come through (App Mesh's Envoy); None when
         the mesh runs no sidecar of ours."""
+
+    def _ecs_cluster(
+        self,
+        cluster_name: str | None,
+        namespace_name: str,
+        container_insights: ecs.ContainerInsights,
+    ) -> ecs.Cluster:
+        cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.vpc,
+            cluster_name=cluster_name,
+            container_insights_v2=container_insights,
+            enable_fargate_capacity_providers=True,
+            default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
+                name=namespace_name,
+                type=servicediscovery.NamespaceType.DNS_PRIVATE,
+                vpc=self.vpc,
+            ),
+        )
+        cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
+        return cluster
 
     def _interface_endpoint(
         self, service: ec2.InterfaceVpcEndpointAwsService, options: VpcOptions | None

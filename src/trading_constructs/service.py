@@ -164,19 +164,7 @@ class MeshedFargateService(Construct):
         """Admits only declared callers; reaches only its backends and AWS APIs."""
         self.connections: ec2.Connections = self.security_group.connections
         """The service's connections, for security group rules."""
-        self.membership: MeshMembership = cluster.mesh.join(
-            MeshMember(
-                scope=self,
-                name=name,
-                port=port,
-                health_check_path=self.health_check.path,
-                slots=slots,
-                policies=self.policies,
-                observability=self.observability,
-                resilience=resilience or cluster.resilience,
-                public=public,
-            )
-        )
+        self.membership: MeshMembership = self._join_mesh(slots, resilience)
         """The service's place in the mesh."""
         fixed_count = desired_count if scaling is None else None
         self.services: dict[str, ecs.FargateService] = self._ecs_services(
@@ -292,6 +280,24 @@ class MeshedFargateService(Construct):
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs: ECR, logs, secrets, mesh"
         )
         return group
+
+    def _join_mesh(
+        self, slots: list[MeshSlot], resilience: ResiliencePolicy | None
+    ) -> MeshMembership:
+        """Describe the service to the cluster's mesh, which adds its sidecars and resources."""
+        return self.cluster.mesh.join(
+            MeshMember(
+                scope=self,
+                name=self.name,
+                port=self.port,
+                health_check_path=self.health_check.path,
+                slots=slots,
+                policies=self.policies,
+                observability=self.observability,
+                resilience=resilience or self.cluster.resilience,
+                public=self.public,
+            )
+        )
 
     def _ecs_services(
         self, slots: list[MeshSlot], capacity: CapacityStrategy | None, fixed_count: int | None
