@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, ArnFormat, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import ArnFormat, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -17,13 +17,13 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from ._validation import Problems, check_items, check_type, construct_owner, is_token
-from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, drop_provider_depends_on
+from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, acknowledge, drop_provider_depends_on
 from .mesh import Mesh, MeshBackend, MeshContext, ResiliencePolicy
 from .notifications import AlarmNotifications, AlarmSubscription
 from .repository import PullThroughCache
 
 AZ_COUNT = 3
-"""The platform spans three availability zones (the seed's high-availability constraint)."""
+"""The platform spans three availability zones, so it survives the loss of one."""
 
 FARGATE = "FARGATE"
 FARGATE_SPOT = "FARGATE_SPOT"
@@ -479,16 +479,13 @@ class TradingCluster(Construct):
         self.flow_log_group = log_group
         drop_provider_depends_on(Stack.of(self), RESTRICT_DEFAULT_SG_PROVIDER)
         for subnet in vpc.public_subnets:
-            Validations.of(subnet.node.find_child("DefaultRoute")).acknowledge(
-                *(
-                    Acknowledgment(
-                        id=f"{pack}::{pack}-VPCNoUnrestrictedRouteToIGW",
-                        reason="A public subnet's route to the internet gateway is what makes it "
-                        "public; only the internet-facing ALB and the NAT gateways live here, "
-                        "tasks and data run in private and isolated subnets.",
-                    )
-                    for pack in ("NIST.800.53.R5", "PCI.DSS.321")
-                )
+            acknowledge(
+                subnet.node.find_child("DefaultRoute"),
+                "A public subnet's route to the internet gateway is what makes it public; only "
+                "the internet-facing ALB and the NAT gateways live here, tasks and data run in "
+                "private and isolated subnets.",
+                "NIST.800.53.R5::NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW",
+                "PCI.DSS.321::PCI.DSS.321-VPCNoUnrestrictedRouteToIGW",
             )
         return vpc
 

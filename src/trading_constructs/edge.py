@@ -7,14 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aws_cdk import (
-    Acknowledgment,
     Annotations,
     ArnFormat,
     Duration,
     Names,
     RemovalPolicy,
     Stack,
-    Validations,
 )
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -343,12 +341,11 @@ class TradingEdge(Construct):
             404, content_type="application/json", message_body='{"error": "not found"}'
         )
         if any(cidr in ("0.0.0.0/0",) for cidr in ingress_cidrs):
-            Validations.of(self.security_group).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-EC23",
-                    reason="An internet-facing load balancer: the world may reach ports 80 "
-                    "and 443 only (ingress_cidrs narrows it).",
-                )
+            acknowledge(
+                self.security_group,
+                "An internet-facing load balancer: the world may reach ports 80 and 443 only "
+                "(ingress_cidrs narrows it).",
+                "AwsSolutions::AwsSolutions-EC23",
             )
         for cidr in ingress_cidrs:
             ports = (80, 443) if certificate is not None else (80,)
@@ -369,14 +366,11 @@ class TradingEdge(Construct):
             self._acknowledge_plain_http(self)
             return listener
         redirect = self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
-        Validations.of(redirect).acknowledge(
-            *(
-                Acknowledgment(
-                    id=f"{pack}::{pack}-ELBv2ACMCertificateRequired",
-                    reason="Port 80 serves nothing: it only redirects to HTTPS on 443.",
-                )
-                for pack in ("NIST.800.53.R5", "PCI.DSS.321")
-            )
+        acknowledge(
+            redirect,
+            "Port 80 serves nothing: it only redirects to HTTPS on 443.",
+            "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
+            "PCI.DSS.321::PCI.DSS.321-ELBv2ACMCertificateRequired",
         )
         return self.load_balancer.add_listener(
             "Https",
@@ -393,19 +387,16 @@ class TradingEdge(Construct):
             "No certificate was given to this TradingEdge, so it serves HTTP only, and says "
             "so in a synth warning with the way to add one."
         )
-        Validations.of(scope).acknowledge(
-            *(
-                Acknowledgment(id=rule, reason=reason)
-                for rule in (
-                    "NIST.800.53.R5::NIST.800.53.R5-ALBHttpToHttpsRedirection",
-                    "NIST.800.53.R5::NIST.800.53.R5-ELBTlsHttpsListenersOnly",
-                    "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
-                    "PCI.DSS.321::PCI.DSS.321-ALBHttpToHttpsRedirection",
-                    "PCI.DSS.321::PCI.DSS.321-ELBTlsHttpsListenersOnly",
-                    "PCI.DSS.321::PCI.DSS.321-ELBv2ACMCertificateRequired",
-                    "AwsSolutions::AwsSolutions-ELB1",
-                )
-            )
+        acknowledge(
+            scope,
+            reason,
+            "NIST.800.53.R5::NIST.800.53.R5-ALBHttpToHttpsRedirection",
+            "NIST.800.53.R5::NIST.800.53.R5-ELBTlsHttpsListenersOnly",
+            "NIST.800.53.R5::NIST.800.53.R5-ELBv2ACMCertificateRequired",
+            "PCI.DSS.321::PCI.DSS.321-ALBHttpToHttpsRedirection",
+            "PCI.DSS.321::PCI.DSS.321-ELBTlsHttpsListenersOnly",
+            "PCI.DSS.321::PCI.DSS.321-ELBv2ACMCertificateRequired",
+            "AwsSolutions::AwsSolutions-ELB1",
         )
 
     def _blue_green(
@@ -521,9 +512,8 @@ class TradingEdge(Construct):
             "PCI.DSS.321::PCI.DSS.321-S3BucketReplicationEnabled": "Access logs expire after "
             "their retention; a second copy in another region is not kept for them.",
         }
-        Validations.of(bucket).acknowledge(
-            *(Acknowledgment(id=rule, reason=reason) for rule, reason in reasons.items())
-        )
+        for rule, reason in reasons.items():
+            acknowledge(bucket, reason, rule)
         return bucket
 
     def _alarms(self, cluster: TradingCluster) -> dict[str, cloudwatch.Alarm]:

@@ -13,7 +13,7 @@ from constructs import Construct
 from ._validation import Problems
 
 LOG_RETENTION_DAYS = 30
-"""Container logs are kept 30 days by default (the seed's constraint)."""
+"""Container logs are kept 30 days by default: a month to investigate an incident."""
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy), as aws_logs names them.
 RETENTION_DAYS: dict[int, logs.RetentionDays] = {

@@ -17,7 +17,7 @@ from ._validation import Problems, check_type, construct_owner, is_token
 from .compliance import acknowledge_wildcard_resource
 
 KEEP_LAST_IMAGES = 10
-"""How many images a repository keeps by default (the seed's lifecycle rule)."""
+"""How many images a repository keeps by default: enough to roll back, few enough to scan."""
 
 # ECR's repository name grammar (CreateRepository API reference).
 _REPOSITORY_NAME = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"

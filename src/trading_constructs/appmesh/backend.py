@@ -8,7 +8,7 @@ deploy with ``Mesh.service_connect()`` (the example's default).
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Annotations, CfnResource, Duration, Tags, Validations
+from aws_cdk import Annotations, CfnResource, Duration, Tags
 from aws_cdk import aws_appmesh as appmesh
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -16,6 +16,7 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from ..compliance import acknowledge
 from ..mesh import Mesh
 from ..mesh.backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from ..repository import PullThroughCache
@@ -67,9 +68,7 @@ def _acknowledge_end_of_support(resource: Construct) -> None:
         "App Mesh's end of support is reported once, by the trading-constructs "
         "app-mesh-end-of-support annotation on the mesh, with the switch to Service Connect."
     )
-    Validations.of(resource).acknowledge(
-        Acknowledgment(id="CloudFormation-Validate::W3696", reason=reason)
-    )
+    acknowledge(resource, reason, "CloudFormation-Validate::W3696")
     cfn = resource.node.default_child
     if isinstance(cfn, CfnResource):
         cfn.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3696"]}})

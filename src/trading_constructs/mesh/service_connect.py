@@ -8,13 +8,14 @@ set per service are the timeouts, which come from the service's ResiliencePolicy
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Duration, Validations
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from ..compliance import acknowledge
 from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 
 PROXY_CONTAINER = "service-connect"
@@ -49,14 +50,13 @@ class ServiceConnectBackend(MeshBackend):
                     )
                 ],
             )
-            Validations.of(role).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
-                    "policy/service-role/AmazonECSInfrastructureRolePolicyForServiceConnect"
-                    "TransportLayerSecurity]",
-                    reason="The role ECS assumes to issue and rotate Service Connect "
-                    "certificates from the Private CA; AWS maintains this policy with the feature.",
-                )
+            acknowledge(
+                role,
+                "The role ECS assumes to issue and rotate Service Connect certificates from the "
+                "Private CA; AWS maintains this policy with the feature.",
+                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
+                "policy/service-role/AmazonECSInfrastructureRolePolicyForServiceConnect"
+                "TransportLayerSecurity]",
             )
             # ECS keeps the issued private keys encrypted with a key of its own (no kms_key):
             # a customer key would need a key policy for ECS's role that AWS does not pin down.
