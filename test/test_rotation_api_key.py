@@ -51,7 +51,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from validation_support import fake_aws
 
-from trading_constructs.rotation import api_key
+from trading_constructs.handlers.api_key_rotation import api_key
 
 REGION = "us-east-1"
 SECRET_NAME = "trading/market-data/api-key"
@@ -156,13 +156,13 @@ def function_arn(sm: Any) -> str:
     )["Role"]["Arn"]
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("trading_constructs/rotation/api_key.py", "")
+        archive.writestr("api_key.py", "")
     return str(
         boto3.client("lambda", region_name=REGION).create_function(
             FunctionName="api-key-rotation",
             Runtime="python3.12",
             Role=role_arn,
-            Handler="trading_constructs.rotation.api_key.handler",
+            Handler="api_key.handler",
             Code={"ZipFile": code.getvalue()},
         )["FunctionArn"]
     )

@@ -36,8 +36,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from postgres_server import PostgresServer, _write_certificates
 from validation_support import fake_aws
 
-from trading_constructs.rotation import packaging
-from trading_constructs.rotation import postgres as rotation
+from trading_constructs.assets import POSTGRES_ROTATION
+from trading_constructs.handlers.postgres_rotation import postgres as rotation
 
 REGION = "us-east-1"
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
@@ -667,9 +667,7 @@ def test_a_name_without_room_for_the_clone_suffix_is_refused() -> None:
 
 
 def test_the_asset_holds_the_handler_and_the_driver_and_no_byte_code(tmp_path: Path) -> None:
-    folder = packaging.build_asset(
-        ["postgres.py"], ("pg8000", "scramp", "asn1crypto", "python-dateutil", "six"), root=tmp_path
-    )
+    folder = POSTGRES_ROTATION.build(root=tmp_path)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert "postgres.py" in files
     assert "pg8000/native.py" in files and "scramp/core.py" in files and "six.py" in files
@@ -683,15 +681,13 @@ def test_the_asset_holds_the_handler_and_the_driver_and_no_byte_code(tmp_path: P
 
 def test_the_asset_is_the_same_whoever_builds_it(tmp_path: Path) -> None:
     # GIVEN two builds into different folders (two machines, two runs)
-    first = packaging.build_asset(["postgres.py"], ("pg8000", "scramp"), root=tmp_path / "a")
-    second = packaging.build_asset(["postgres.py"], ("pg8000", "scramp"), root=tmp_path / "b")
+    first = POSTGRES_ROTATION.build(root=tmp_path / "a")
+    second = POSTGRES_ROTATION.build(root=tmp_path / "b")
     # THEN they carry the same name (the content digest) and the same bytes
     assert first.name == second.name
     assert _tree(first) == _tree(second)
     # AND a third build reuses the folder
-    assert (
-        packaging.build_asset(["postgres.py"], ("pg8000", "scramp"), root=tmp_path / "a") == first
-    )
+    assert POSTGRES_ROTATION.build(root=tmp_path / "a") == first
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -702,9 +698,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def test_the_bundled_driver_imports_from_the_asset_alone(tmp_path: Path) -> None:
     # GIVEN the asset folder as /var/task, with nothing else of site-packages but boto3
-    folder = packaging.build_asset(
-        ["postgres.py"], ("pg8000", "scramp", "asn1crypto", "python-dateutil", "six"), root=tmp_path
-    )
+    folder = POSTGRES_ROTATION.build(root=tmp_path)
     import subprocess
     import sys
 

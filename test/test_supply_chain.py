@@ -294,7 +294,7 @@ def test_database_rotation_asset_bundles_the_driver_without_byte_code(
     example: SynthesizedApp, example_template: Template
 ) -> None:
     files = _asset_files(example, _function(example_template, "MarketDataDbSecret"))
-    assert "postgres.py" in files
+    assert {"postgres.py", "jsonlog.py", "secret_rotation.py"} <= set(files)
     for module in ("pg8000/native.py", "scramp/core.py", "asn1crypto/core.py", "six.py"):
         assert module in files
     assert "dateutil/parser/_parser.py" in files
@@ -425,10 +425,11 @@ def test_api_key_rotates_with_the_packaged_function(
     assert "ReservedConcurrentExecutions" not in properties  # opt-in: reserved_concurrency
     assert "TargetArn" in properties["DeadLetterConfig"]
     assert "VpcConfig" in properties
-    # the asset is the handler alone: standard library and boto3, no CDK
+    # the asset is the handler and its copies of the shared logger and rotation protocol:
+    # standard library and boto3, no CDK
     asset_hash = properties["Code"]["S3Key"].removesuffix(".zip")
     files = sorted(p.name for p in (example.outdir / f"asset.{asset_hash}").iterdir())
-    assert files == ["api_key.py"]
+    assert files == ["api_key.py", "jsonlog.py", "secret_rotation.py"]
 
 
 def test_api_key_rotation_policy_names_its_secret_key_and_log_group(

@@ -20,8 +20,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
+from .assets import API_KEY_ROTATION, POSTGRES_ROTATION
 from .compliance import ignore_redundant_depends_on, vpc_lambda_network_statement
-from .rotation.packaging import build_asset
 
 ROTATION_DAYS = 90
 """How often secrets rotate by default (the seed's 90 days)."""
@@ -308,9 +308,6 @@ def _dead_letters(scope: Construct, key: kms.IKey) -> sqs.Queue:
     return queue
 
 
-_POSTGRES_DRIVER = ("pg8000", "scramp", "asn1crypto", "python-dateutil", "six")
-"""pg8000 and its pure-Python dependencies, bundled with the PostgreSQL rotation handler."""
-
 _HOSTED_ONLY = (
     "DbEngine.POSTGRES; the rotation function shipped in this package speaks PostgreSQL only, "
     "and AWS's hosted rotation for other engines deploys a python3.10 function, a runtime "
@@ -322,7 +319,7 @@ _HOSTED_ONLY = (
 class RotatingDbSecret(Construct):
     """A PostgreSQL database's endpoint and credentials (engine, host, port, dbname, username,
     password) in Secrets Manager, encrypted with the platform key and rotated by the rotation
-    function shipped in this package (``rotation/postgres.py``, python3.14) inside the VPC.
+    function shipped in this package (``handlers/postgres_rotation``, python3.14) inside the VPC.
 
     The function connects over TLS verified against the Lambda runtime's trust store (as AWS's
     templates do), never in plain text. It runs in ``vpc_subnets`` with ``connections`` as its
@@ -449,7 +446,7 @@ class RotatingDbSecret(Construct):
             removal_policy=removal_policy,
             reserved_concurrency=reserved_concurrency,
         )
-        """The rotation function (python3.14, ``rotation/postgres.py`` with pg8000)."""
+        """The rotation function (python3.14, ``handlers/postgres_rotation`` with pg8000)."""
         self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
             "Rotation", rotation_lambda=self.function, automatically_after=rotate_every
         )
@@ -528,8 +525,8 @@ class RotatingDbSecret(Construct):
                 statements.extend(secret_read_statements(master)[1:])
         return _RotationFunctionSpec(
             purpose=f"{dbname} database credentials",
-            asset=build_asset(["postgres.py"], _POSTGRES_DRIVER),
-            handler="postgres.handler",
+            asset=POSTGRES_ROTATION.build(),
+            handler=POSTGRES_ROTATION.handler,
             environment=environment,
             statements=statements,
         )
@@ -565,7 +562,7 @@ class RotatingDbSecret(Construct):
 
 class ApiKeySecret(Construct):
     """An API key (JSON: provider, api_key) in Secrets Manager, encrypted with the platform key
-    and rotated by the rotation function shipped in this package (``rotation/api_key.py``)."""
+    and rotated by the rotation function shipped in this package (``handlers/api_key_rotation``)."""
 
     def __init__(
         self,
@@ -643,8 +640,8 @@ class ApiKeySecret(Construct):
             self,
             _RotationFunctionSpec(
                 purpose=f"{provider} API key",
-                asset=build_asset(["api_key.py"]),
-                handler="api_key.handler",
+                asset=API_KEY_ROTATION.build(),
+                handler=API_KEY_ROTATION.handler,
                 environment={"API_KEY_LENGTH": str(key_length)},
                 statements=[],
             ),

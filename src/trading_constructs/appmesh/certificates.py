@@ -11,7 +11,6 @@ code or in a log.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsii
 from aws_cdk import (
@@ -36,6 +35,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct
 
+from ..assets import MESH_CERTIFICATE_ISSUER
 from ..compliance import (
     TRIGGER_PROVIDER,
     acknowledge_wildcard_resource,
@@ -53,7 +53,6 @@ CA_FILE = f"{CERT_DIR}/ca.pem"
 CERT_VOLUME = "mesh-tls"
 CERT_INIT_CONTAINER = "mesh-tls-init"
 SERVICE_TAG = "trading-constructs:mesh-service"
-_ISSUER_CODE = Path(__file__).resolve().parents[1] / "mtls"
 
 
 @jsii.implements(IStableStringProducer)
@@ -143,10 +142,8 @@ class MeshCertificates(Construct):
             "Issuer",
             description="Issues and renews the mesh's mutual-TLS certificates",
             runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="issuer.handler",
-            code=lambda_.Code.from_asset(
-                str(_ISSUER_CODE), exclude=["__pycache__", "*.pyc", "__init__.py"]
-            ),
+            handler=MESH_CERTIFICATE_ISSUER.handler,
+            code=lambda_.Code.from_asset(str(MESH_CERTIFICATE_ISSUER.build())),
             timeout=Duration.minutes(2),
             memory_size=256,
             environment={
@@ -165,7 +162,7 @@ class MeshCertificates(Construct):
             log_group=log_group,
             role=role.without_policy_updates(),
         )
-        """The issuing function (``trading_constructs/mtls/issuer.py``)."""
+        """The issuing function (``trading_constructs/handlers/mesh_certificate_issuer/``)."""
         ignore_redundant_depends_on(self.function)
         self.policy: iam.ManagedPolicy = iam.ManagedPolicy(
             self,

@@ -65,19 +65,22 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import logging
 import os
 import ssl
-import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any, Final, Protocol, TypedDict
+from typing import Any, Final
 
-import boto3
 import pg8000.native  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError
 from pg8000.exceptions import DatabaseError, InterfaceError  # type: ignore[import-untyped]
 from scramp import ScramMechanism  # type: ignore[import-untyped]
+
+try:  # in the wheel: trading_constructs.handlers.postgres_rotation.postgres
+    from .._shared import secret_rotation
+    from .._shared.jsonlog import JsonLogger
+except ImportError:  # in the Lambda asset, where the shared modules are copied beside this one
+    import secret_rotation  # type: ignore[import-not-found,no-redef]
+    from jsonlog import JsonLogger  # type: ignore[import-not-found,no-redef]
 
 __all__ = ["RotationError", "RotationEvent", "handler"]
 
@@ -94,133 +97,17 @@ CONNECT_TIMEOUT_SECONDS: Final = 5
 SCRAM_ITERATIONS: Final = 4096  # PostgreSQL's default scram_iterations
 SUPPORTED_ENGINES: Final = ("postgres", "aurora-postgresql")
 
-_AWSCURRENT: Final = "AWSCURRENT"
-_AWSPENDING: Final = "AWSPENDING"
-_AWSPREVIOUS: Final = "AWSPREVIOUS"
+_AWSCURRENT: Final = secret_rotation.AWSCURRENT
+_AWSPENDING: Final = secret_rotation.AWSPENDING
+_AWSPREVIOUS: Final = secret_rotation.AWSPREVIOUS
 _PASSWORD_REFUSED: Final = "28P01"  # invalid_password
 
-
-class RotationEvent(TypedDict):
-    """The event Secrets Manager sends to a rotation function."""
-
-    SecretId: str
-    ClientRequestToken: str
-    Step: str
-
-
-class RotationError(ValueError):
-    """The secret or the database is not in a state this function can rotate, or a check failed.
-
-    Messages never contain a password or a secret value, so they are safe to log.
-    """
-
-
-# --- Secrets Manager client -------------------------------------------------------------------
-
-
-class _DescribeSecretResponse(TypedDict, total=False):
-    RotationEnabled: bool
-    VersionIdsToStages: dict[str, list[str]]
-
-
-class _GetSecretValueResponse(TypedDict, total=False):
-    VersionId: str
-    SecretString: str
-
-
-class _GetRandomPasswordResponse(TypedDict):
-    RandomPassword: str
-
-
-class SecretsManagerClient(Protocol):
-    """The subset of the boto3 Secrets Manager client the rotation steps use."""
-
-    def describe_secret(self, *, SecretId: str) -> _DescribeSecretResponse: ...
-
-    def get_secret_value(
-        self, *, SecretId: str, VersionId: str = ..., VersionStage: str = ...
-    ) -> _GetSecretValueResponse: ...
-
-    def get_random_password(
-        self, *, PasswordLength: int, ExcludeCharacters: str, RequireEachIncludedType: bool
-    ) -> _GetRandomPasswordResponse: ...
-
-    def put_secret_value(
-        self,
-        *,
-        SecretId: str,
-        ClientRequestToken: str,
-        SecretString: str,
-        VersionStages: list[str],
-    ) -> object: ...
-
-    def update_secret_version_stage(
-        self,
-        *,
-        SecretId: str,
-        VersionStage: str,
-        MoveToVersionId: str = ...,
-        RemoveFromVersionId: str = ...,
-    ) -> object: ...
-
-
-@functools.cache
-def _client() -> SecretsManagerClient:
-    """Create the Secrets Manager client on first use and reuse it across invocations."""
-    endpoint_url = os.environ.get("SECRETS_MANAGER_ENDPOINT") or None
-    client: SecretsManagerClient = boto3.client("secretsmanager", endpoint_url=endpoint_url)
-    return client
-
-
-# --- Logging ----------------------------------------------------------------------------------
-
-
-class _JsonLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        return json.dumps(entry, default=str)
-
-
-class _StdoutHandler(logging.Handler):
-    """Write each record as one line to the current ``sys.stdout`` (capturable in tests)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stdout.write(self.format(record) + "\n")
-            sys.stdout.flush()
-        except Exception:
-            self.handleError(record)
-
-
-def _make_logger() -> logging.Logger:
-    log = logging.getLogger(__name__)
-    if not log.handlers:
-        handler = _StdoutHandler()
-        handler.setFormatter(_JsonLineFormatter())
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    # The Lambda runtime's plain-text root handler would print every line a second time.
-    log.propagate = False
-    return log
-
-
-_logger: Final = _make_logger()
-
-
-def _log(level: int, message: str, **fields: object) -> None:
-    """Log ``message`` as a JSON line. Callers never pass a password or secret value."""
-    _logger.log(level, message, extra={"fields": fields}, stacklevel=2)
-
-
-# --- Handler ----------------------------------------------------------------------------------
+RotationEvent = secret_rotation.RotationEvent
+RotationError = secret_rotation.RotationError
+_client: Final = secret_rotation.client
+"""The Secrets Manager client, created on first use and reused across invocations."""
+_error_code: Final = secret_rotation.error_code
+_log: Final = JsonLogger(__name__)
 
 
 def handler(event: RotationEvent, context: object) -> None:
@@ -233,61 +120,18 @@ def handler(event: RotationEvent, context: object) -> None:
         KeyError: the event lacks one of its keys.
         botocore.exceptions.ClientError: a Secrets Manager call failed.
     """
-    arn = event["SecretId"]
-    token = event["ClientRequestToken"]
-    step = event["Step"]
-    fields: dict[str, object] = {"secret_id": arn, "version_id": token, "step": step}
-    try:
-        strategy = _strategy()
-        step_function = _STEPS[strategy].get(step)
-        if step_function is None:
-            raise RotationError(f"Invalid step parameter {step!r}")
-        client = _client()
-        if _is_staged_for_rotation(client, arn, token):
-            step_function(_Rotation(client, arn, token, step))
-        else:
-            _log(logging.INFO, "Version is already AWSCURRENT, nothing to do", **fields)
-    except RotationError as error:
-        _log(logging.ERROR, str(error), error_type=type(error).__name__, **fields)
-        raise
-    except Exception as error:
-        # Type and AWS error code only: a foreign message is not guaranteed to be free of values.
-        if isinstance(error, ClientError):
-            fields["error_code"] = _error_code(error)
-        _log(logging.ERROR, "Rotation step failed", error_type=type(error).__name__, **fields)
-        raise
+    secret_rotation.run(
+        event, select=lambda step: _STEPS[_strategy()].get(step), rotation=_Rotation, log=_log
+    )
 
 
-class _Rotation:
-    """One invocation: the client, the secret, the version and the step, for the step functions."""
-
-    def __init__(self, client: SecretsManagerClient, arn: str, token: str, step: str) -> None:
-        self.client = client
-        self.arn = arn
-        self.token = token
-        self.step = step
-
-    def log(self, message: str, **fields: object) -> None:
-        _log(
-            logging.INFO,
-            message,
-            secret_id=self.arn,
-            version_id=self.token,
-            step=self.step,
-            **fields,
-        )
+class _Rotation(secret_rotation.Rotation):
+    """One invocation, reading the secret's values as PostgreSQL credentials."""
 
     def credentials(self, stage: str, *, of: str | None = None) -> dict[str, Any]:
         """The credentials at ``stage`` (of this version for AWSPENDING, or of secret ``of``)."""
-        secret_id = of or self.arn
-        if stage == _AWSPENDING:
-            response = self.client.get_secret_value(
-                SecretId=secret_id, VersionId=self.token, VersionStage=stage
-            )
-        else:
-            response = self.client.get_secret_value(SecretId=secret_id, VersionStage=stage)
         label = stage if of is None else f"{stage} of the master secret"
-        return _parse_credentials(response, label)
+        return _parse_credentials(self.value(stage, of=of), label)
 
     def previous_credentials(self) -> dict[str, Any] | None:
         try:
@@ -300,36 +144,13 @@ class _Rotation:
             return None  # an old value in another shape cannot log in anyway
 
 
-def _is_staged_for_rotation(client: SecretsManagerClient, arn: str, token: str) -> bool:
-    """Whether ``token`` is the AWSPENDING version to rotate to (False: already AWSCURRENT)."""
-    metadata = client.describe_secret(SecretId=arn)
-    if not metadata.get("RotationEnabled", False):
-        raise RotationError(f"Secret {arn} is not enabled for rotation")
-    versions = metadata.get("VersionIdsToStages", {})
-    if token not in versions:
-        raise RotationError(f"Secret version {token} has no stage for rotation of secret {arn}")
-    if _AWSCURRENT in versions[token]:
-        return False
-    if _AWSPENDING not in versions[token]:
-        raise RotationError(
-            f"Secret version {token} is not set as AWSPENDING for rotation of secret {arn}"
-        )
-    return True
-
-
 # --- Steps ------------------------------------------------------------------------------------
 
 
 def _create_secret(rotation: _Rotation, *, alternate: bool) -> None:
     """Store new credentials as the AWSPENDING value, unless it has one already."""
     current = rotation.credentials(_AWSCURRENT)
-    try:
-        rotation.credentials(_AWSPENDING)
-    except ClientError as error:
-        if _error_code(error) != "ResourceNotFoundException":
-            raise
-    else:
-        rotation.log("AWSPENDING version already has a value, nothing to do")
+    if secret_rotation.pending_has_value(rotation):
         return
     pending = dict(current)
     if alternate:
@@ -429,46 +250,19 @@ def _test_secret(rotation: _Rotation) -> None:
     rotation.log("The AWSPENDING credentials log in", username=pending["username"])
 
 
-def _finish_secret(rotation: _Rotation) -> None:
-    """Move AWSCURRENT to the new version (AWSPREVIOUS follows) and remove its AWSPENDING."""
-    client, arn, token = rotation.client, rotation.arn, rotation.token
-    versions = client.describe_secret(SecretId=arn).get("VersionIdsToStages", {})
-    current_version = next(
-        (version for version, stages in versions.items() if _AWSCURRENT in stages), None
-    )
-    if current_version == token:
-        rotation.log("Version is already AWSCURRENT, nothing to do")
-        return
-    if current_version is None:
-        client.update_secret_version_stage(
-            SecretId=arn, VersionStage=_AWSCURRENT, MoveToVersionId=token
-        )
-    else:
-        client.update_secret_version_stage(
-            SecretId=arn,
-            VersionStage=_AWSCURRENT,
-            MoveToVersionId=token,
-            RemoveFromVersionId=current_version,
-        )
-    client.update_secret_version_stage(
-        SecretId=arn, VersionStage=_AWSPENDING, RemoveFromVersionId=token
-    )
-    rotation.log("Moved AWSCURRENT to the new version", previous_version_id=current_version)
-
-
 _Step = Callable[[_Rotation], None]
 _STEPS: Final[dict[str, dict[str, _Step]]] = {
     SINGLE_USER: {
         "createSecret": functools.partial(_create_secret, alternate=False),
         "setSecret": _set_own_password,
         "testSecret": _test_secret,
-        "finishSecret": _finish_secret,
+        "finishSecret": secret_rotation.finish_secret,
     },
     ALTERNATING_USERS: {
         "createSecret": functools.partial(_create_secret, alternate=True),
         "setSecret": _set_other_users_password,
         "testSecret": _test_secret,
-        "finishSecret": _finish_secret,
+        "finishSecret": secret_rotation.finish_secret,
     },
 }
 
@@ -632,20 +426,11 @@ def _port(credentials: dict[str, Any]) -> int:
     return int(credentials.get("port") or 5432)
 
 
-def _parse_credentials(response: _GetSecretValueResponse, stage: str) -> dict[str, Any]:
+def _parse_credentials(
+    response: secret_rotation.GetSecretValueResponse, stage: str
+) -> dict[str, Any]:
     """Parse and check a secret value. Error messages never include the value."""
-    secret_string = response.get("SecretString")
-    if secret_string is None:
-        raise RotationError(f"{stage} version has no SecretString")
-    try:
-        value: object = json.loads(secret_string)
-    except json.JSONDecodeError as error:
-        raise RotationError(
-            f"{stage} value is not valid JSON ({error.msg} at line {error.lineno}"
-            f" column {error.colno})"
-        ) from None
-    if not isinstance(value, dict):
-        raise RotationError(f"{stage} value is not a JSON object")
+    value: dict[str, Any] = secret_rotation.parse_json_object(response, stage)
     missing = [
         key for key in ("host", "username", "password") if not isinstance(value.get(key), str)
     ]
@@ -661,9 +446,4 @@ def _parse_credentials(response: _GetSecretValueResponse, stage: str) -> dict[st
         isinstance(port, bool) or not str(port).isdigit() or not 1 <= int(port) <= 65535
     ):
         raise RotationError(f"{stage} port is not a TCP port")
-    return {str(key): item for key, item in value.items()}
-
-
-def _error_code(error: ClientError) -> str:
-    code = error.response.get("Error", {}).get("Code", "")
-    return str(code)
+    return value

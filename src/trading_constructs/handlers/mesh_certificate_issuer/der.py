@@ -10,6 +10,9 @@ OBJECT IDENTIFIER and time decoding. It reads back certificates this package wro
 rejects rather than tolerates anything outside DER.
 
 ``pem`` and ``unpem`` convert between DER and the RFC 7468 textual encoding.
+
+Why this is not a library (asn1crypto, cryptography): see the docstring of ``x509``, with the
+measurements.
 """
 
 from __future__ import annotations

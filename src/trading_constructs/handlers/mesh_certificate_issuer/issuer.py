@@ -53,7 +53,6 @@ import json
 import logging
 import os
 import secrets
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -62,11 +61,13 @@ from typing import Any, Final, Literal, Protocol, TypedDict
 import boto3
 from botocore.exceptions import ClientError
 
-try:  # in the wheel: trading_constructs.mtls.issuer
+try:  # in the wheel: trading_constructs.handlers.mesh_certificate_issuer.issuer
+    from .._shared.jsonlog import JsonLogger
     from . import der, x509
-except ImportError:  # in the Lambda asset: the top-level module issuer
+except ImportError:  # in the Lambda asset: top-level modules, jsonlog copied beside this one
     import der  # type: ignore[import-not-found,no-redef]
     import x509  # type: ignore[import-not-found,no-redef]
+    from jsonlog import JsonLogger  # type: ignore[import-not-found,no-redef]
 
 __all__ = [
     "ConfigurationError",
@@ -143,6 +144,7 @@ class Config:
 
 
 SERVICE_TAG = "trading-constructs:mesh-service"
+_log: Final = JsonLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -229,55 +231,6 @@ def _secrets_client() -> SecretsManagerClient:
     """Create the Secrets Manager client on first use and reuse it across invocations."""
     client: SecretsManagerClient = boto3.client("secretsmanager", region_name=_region())
     return client
-
-
-# --- Logging ----------------------------------------------------------------------------------
-
-
-class _JsonLineFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            entry.update(fields)
-        return json.dumps(entry, default=str)
-
-
-class _StdoutHandler(logging.Handler):
-    """Write each record as one line to the current ``sys.stdout`` (capturable in tests)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            sys.stdout.write(self.format(record) + "\n")
-            sys.stdout.flush()
-        except Exception:
-            self.handleError(record)
-
-
-def _make_logger() -> logging.Logger:
-    log = logging.getLogger(__name__)
-    if not log.handlers:
-        handler = _StdoutHandler()
-        handler.setFormatter(_JsonLineFormatter())
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    # The Lambda runtime installs a plain-text handler on the root logger; not propagating
-    # keeps every line pure JSON.
-    log.propagate = False
-    return log
-
-
-_logger: Final = _make_logger()
-
-
-def _log(level: int, message: str, **fields: object) -> None:
-    """Log ``message`` as a JSON line. Callers never pass key or certificate material."""
-    _logger.log(level, message, extra={"fields": fields}, stacklevel=2)
 
 
 # --- Configuration ----------------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Lambda assets of the handlers in ``trading_constructs/handlers``, built at synth time without
+Docker or network.
+
+An asset is a folder laid out as Lambda's ``/var/task``: the files of one handler folder, the
+shared modules it names (``handlers/_shared/<name>.py``, copied beside it so the deployed asset
+is self-contained while the source exists once) and the installed files of the pure-Python
+distributions it bundles (found through ``importlib.metadata``). The folder is deterministic, so
+CDK's content hash of it (which names the asset in S3 and so decides whether a deployment
+updates the function) is the same on every run and every machine with the same distribution
+versions:
+
+- files are collected in sorted order, with their bytes only (no timestamps, modes or owners);
+- byte code (``__pycache__``, ``*.pyc``), the handler folder's ``__init__.py`` (which only makes
+  it importable from the wheel) and the install records that differ per installer or machine
+  (``RECORD``, ``INSTALLER``, ``REQUESTED``, ``direct_url.json``) are left out; ``METADATA`` and
+  licences stay, as ``importlib.metadata.version()`` at import needs them;
+- files installed outside ``site-packages`` (scripts in ``bin/``) are left out;
+- the folder's name is the SHA-256 of that content, and it is written once to a temporary name
+  and renamed into place, so a half-written folder is never used.
+
+This module runs in the CDK app, never in Lambda; it uses the standard library only and reads
+the handler files without importing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+
+__all__ = [
+    "API_KEY_ROTATION",
+    "HANDLERS",
+    "MESH_CERTIFICATE_ISSUER",
+    "POSTGRES_ROTATION",
+    "HandlerAsset",
+]
+
+HANDLERS = Path(__file__).resolve().parent / "handlers"
+"""Where the handler folders live."""
+
+_SHARED = HANDLERS / "_shared"
+_SKIPPED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandlerAsset:
+    """One Lambda function's code: a handler folder, the shared modules and the distributions
+    it needs, and the ``handler`` setting that names its entry point."""
+
+    folder: str
+    """The handler folder under ``handlers/``."""
+    handler: str
+    """The function's ``handler`` setting (``module.function``)."""
+    shared: tuple[str, ...] = ("jsonlog",)
+    """Modules of ``handlers/_shared`` copied into the asset (default: the JSON logger)."""
+    distributions: tuple[str, ...] = ()
+    """Distributions to bundle, their dependencies named explicitly: only what is listed is
+    copied (default: none; ``boto3`` comes with the Lambda runtime)."""
+
+    def files(self) -> dict[str, Path]:
+        """What the asset holds: its relative path (POSIX) to the file it is copied from."""
+        files: dict[str, Path] = {}
+        for name in self.distributions:
+            files.update(_distribution_files(name))
+        source = HANDLERS / self.folder
+        if not source.is_dir():
+            raise FileNotFoundError(f"no handler folder {self.folder!r} in {HANDLERS}")
+        for path in sorted(source.rglob("*")):
+            relative = PurePosixPath(path.relative_to(source).as_posix())
+            if path.is_file() and _wanted(relative) and relative.as_posix() != "__init__.py":
+                files[relative.as_posix()] = path
+        for module in self.shared:
+            shared = _SHARED / f"{module}.py"
+            if not shared.is_file():
+                raise FileNotFoundError(f"no shared module {module!r} in {_SHARED}")
+            if f"{module}.py" in files:
+                raise ValueError(f"{self.folder}/{module}.py would hide the shared {module!r}")
+            files[f"{module}.py"] = shared
+        return dict(sorted(files.items()))
+
+    def build(self, root: Path | None = None) -> Path:
+        """The asset folder, built once per content under ``root`` (default:
+        ``trading-constructs-assets`` in the temporary directory)."""
+        return _build(self.files(), root)
+
+
+API_KEY_ROTATION = HandlerAsset(
+    folder="api_key_rotation", handler="api_key.handler", shared=("jsonlog", "secret_rotation")
+)
+"""Secrets Manager rotation of an API-key secret."""
+
+POSTGRES_ROTATION = HandlerAsset(
+    folder="postgres_rotation",
+    handler="postgres.handler",
+    shared=("jsonlog", "secret_rotation"),
+    distributions=("pg8000", "scramp", "asn1crypto", "python-dateutil", "six"),
+)
+"""Secrets Manager rotation of PostgreSQL credentials, with pg8000 and its pure-Python
+dependencies."""
+
+MESH_CERTIFICATE_ISSUER = HandlerAsset(folder="mesh_certificate_issuer", handler="issuer.handler")
+"""The App Mesh mutual-TLS certificate issuer (standard library and boto3 only)."""
+
+
+def _wanted(path: PurePosixPath) -> bool:
+    if path.parts[0] == ".." or "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
+        return False
+    return not (path.parts[0].endswith(".dist-info") and path.name in _SKIPPED_DIST_INFO)
+
+
+def _distribution_files(name: str) -> Iterable[tuple[str, Path]]:
+    distribution = metadata.distribution(name)
+    for file in distribution.files or ():
+        relative = PurePosixPath(file.as_posix())
+        if _wanted(relative):
+            yield relative.as_posix(), Path(str(distribution.locate_file(file)))
+
+
+def _digest(files: dict[str, Path]) -> str:
+    digest = hashlib.sha256()
+    for relative, source in files.items():
+        content = source.read_bytes()
+        digest.update(f"{relative}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def _build(files: dict[str, Path], root: Path | None) -> Path:
+    base = root or Path(tempfile.gettempdir()) / "trading-constructs-assets"
+    target = base / _digest(files)
+    if target.is_dir():
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=base))
+    try:
+        for relative, source in files.items():
+            destination = staging.joinpath(*PurePosixPath(relative).parts)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            os.chmod(destination, 0o644)  # Lambda reads the files as another user
+        for folder in (staging, *(path for path in staging.rglob("*") if path.is_dir())):
+            os.chmod(folder, 0o755)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # another process won the race with the same content
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,1 @@
+"""The PostgreSQL rotation function's asset source (handler ``postgres.handler``)."""

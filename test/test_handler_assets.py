@@ -1,0 +1,106 @@
+"""The Lambda handler tree: handler code apart from construct code, one shared JSON logger.
+
+GIVEN the handler folders under ``trading_constructs/handlers`` and the assets built from them
+THEN each asset is self-contained (its shared modules are copies of the one source), runs as
+top-level modules without the library, and the two sides never import each other.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trading_constructs import assets
+
+SRC = Path(assets.__file__).resolve().parent
+ALL = (assets.API_KEY_ROTATION, assets.POSTGRES_ROTATION, assets.MESH_CERTIFICATE_ISSUER)
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """(module, relative level) of every import in a file."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", node.level))
+    return found
+
+
+@pytest.mark.parametrize("asset", ALL, ids=lambda asset: asset.folder)
+def test_each_asset_carries_the_one_shared_logger(asset: assets.HandlerAsset) -> None:
+    folder = asset.build()
+    shared = assets.HANDLERS / "_shared"
+    assert "jsonlog" in asset.shared
+    for module in asset.shared:
+        assert (folder / f"{module}.py").read_bytes() == (shared / f"{module}.py").read_bytes()
+    assert not (folder / "__init__.py").exists()
+    assert (folder / asset.handler.split(".")[0]).with_suffix(".py").is_file()
+
+
+@pytest.mark.parametrize("asset", ALL, ids=lambda asset: asset.folder)
+def test_each_asset_runs_its_handler_without_the_library(asset: assets.HandlerAsset) -> None:
+    # GIVEN the asset folder as /var/task, trading_constructs unavailable
+    module, function = asset.handler.split(".")
+    program = (
+        "import json, sys; sys.modules['trading_constructs'] = None;"
+        "sys.path.insert(0, sys.argv[1]);"
+        f"import {module}, jsonlog; jsonlog.JsonLogger('probe')(20, 'ready', n=1);"
+        f"assert callable({module}.{function})"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program, str(asset.build())],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    # THEN the handler imports and the logger writes one JSON line
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert (line["level"], line["logger"], line["message"], line["n"]) == (
+        "INFO",
+        "probe",
+        "ready",
+        1,
+    )
+
+
+def test_only_the_shared_module_formats_log_lines() -> None:
+    handlers = sorted((SRC / "handlers").rglob("*.py"))
+    formatters = [
+        path.relative_to(SRC).as_posix()
+        for path in handlers
+        if "logging.Formatter" in path.read_text() or "logging.Handler)" in path.read_text()
+    ]
+    assert formatters == ["handlers/_shared/jsonlog.py"]
+
+
+def test_handlers_never_import_construct_code_or_the_cdk() -> None:
+    for path in (SRC / "handlers").rglob("*.py"):
+        for module, level in _imports(path):
+            top = module.split(".")[0]
+            assert top not in {"aws_cdk", "constructs", "jsii", "trading_constructs"}, path
+            # relative imports stay inside the handler tree: a folder or ``_shared``
+            depth = len(path.relative_to(SRC / "handlers").parts) - 1  # folders below handlers/
+            assert level <= depth + 1, (path, module, level)
+
+
+def test_construct_code_never_imports_handler_code() -> None:
+    for path in SRC.rglob("*.py"):
+        if (SRC / "handlers") in path.parents:
+            continue
+        for module, _level in _imports(path):
+            assert "handlers" not in module.split("."), (path, module)
+
+
+def test_an_asset_names_only_existing_folders_and_shared_modules() -> None:
+    with pytest.raises(FileNotFoundError, match="no shared module"):
+        assets.HandlerAsset(folder="api_key_rotation", handler="x.y", shared=("nope",)).files()
+    with pytest.raises(FileNotFoundError, match="no handler folder"):
+        assets.HandlerAsset(folder="nope", handler="x.y").files()
