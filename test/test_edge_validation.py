@@ -1359,3 +1359,23 @@ def test_a_domain_gets_an_alias_record_for_the_load_balancer(
     assert load_balancer in json.dumps(properties["AliasTarget"])
     assert blue_green.web_edge.dns_record is not None
     assert blue_green.edge.dns_record is None
+
+
+def test_a_blue_green_service_without_an_edge_fails_at_synth() -> None:
+    # GIVEN a public service released blue/green and no TradingEdge in front of it
+    app = App()
+    stack = Stack(app, "Lonely", env=ENV)
+    cluster = TradingCluster(stack, "Platform")
+    MeshedFargateService(
+        stack,
+        "Gw",
+        cluster=cluster,
+        name="gw",
+        port=8082,
+        image=ServiceImage(repository=ScannedRepository(stack, "Repo", key=cluster.key), tag="v1"),
+        public=True,
+        release=Release.blue_green(),
+    )
+    # WHEN synthesized  THEN the error names the service and what to add (ECS would reject it)
+    with pytest.raises(RuntimeError, match=r"'Lonely/Gw': release=Release.blue_green\(\) needs a"):
+        app.synth()

@@ -20,7 +20,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import CapacityStrategy, TradingCluster
@@ -185,6 +185,7 @@ class MeshedFargateService(Construct):
             cluster.alarms.notify(alarm)
         for backend in backends:
             self.add_backend(backend)
+        self.node.add_validation(_NeedsLoadBalancer(self))
 
     # -- the steps of the constructor ---------------------------------------------------------
 
@@ -460,6 +461,25 @@ class MeshedFargateService(Construct):
     def alarms(self) -> dict[str, cloudwatch.Alarm]:
         """Alarms by name: ErrorLogs, Proxy5xx, TasksBelowDesired (per slot)."""
         return self.observability.alarms
+
+
+@jsii.implements(IValidation)
+class _NeedsLoadBalancer:
+    """At synthesis, once every construct exists: ECS native blue/green needs a load balancer
+    in front, or ECS rejects the service at deploy time."""
+
+    def __init__(self, service: MeshedFargateService) -> None:
+        self.service = service
+
+    def validate(self) -> list[str]:
+        service = self.service
+        if service.release.behind_load_balancer and not service.behind_load_balancer:
+            return [
+                f"MeshedFargateService {service.node.path!r}: release=Release.blue_green() "
+                "needs a load balancer in front (allowed: a TradingEdge(service=...) for this "
+                "service, or Release.rolling())"
+            ]
+        return []
 
 
 def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
