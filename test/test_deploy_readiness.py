@@ -80,9 +80,7 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     "grants": lambda r: _stack(
         "Grants", test_supply_chain.grants.__wrapped__(r.getfixturevalue("tmp_path_factory"))
     ),
-    "edge-platform": lambda r: _stack(
-        "Test", CdkTemplate.from_stack(test_edge_validation.platform.__wrapped__().stack)
-    ),
+    "edge-platform": lambda r: _stack("Test", _edge_platform()),
     "edge-blue-green": lambda r: _stack(
         "BlueGreen", test_edge_validation.blue_green.__wrapped__().template
     ),
@@ -103,6 +101,14 @@ STACKS: dict[str, tuple[str, ...]] = {
     "edge-app-mesh": ("Mesh",),
     "service-platform": ("Test",),
 }
+def _edge_platform() -> CdkTemplate:
+    """The edge tests' shared platform, finished as a user would: its blue/green service
+    behind an edge of its own (the bad-input tests build and drop edges on it)."""
+    platform = test_edge_validation.platform.__wrapped__()
+    platform.edge(service=platform.bg)
+    return CdkTemplate.from_stack(platform.stack)
+
+
 TEMPLATE_IDS = [f"{source}/{stack}" for source, stacks in STACKS.items() for stack in stacks]
 
 
