@@ -200,7 +200,9 @@ class MeshedFargateService(Construct):
     ) -> list[MeshSlot]:
         """A task definition and app container per slot of the release."""
         container_secrets = {
-            variable: ecs.Secret.from_secrets_manager(reference.secret, reference.field)
+            variable: ecs.Secret.from_secrets_manager(
+                self._secret_reference(variable, reference.secret), reference.field
+            )
             for variable, reference in secrets.items()
         }
         for reference in secrets.values():
@@ -215,6 +217,19 @@ class MeshedFargateService(Construct):
             slots.append(MeshSlot(spec.id, spec.weight, task, app))
         self.observability.count_errors(self.name)
         return slots
+
+    def _secret_reference(self, variable: str, secret: sm.ISecret) -> sm.ISecret:
+        """The secret as ECS reads it, without its key: ECS grants a secret's key to the role
+        through the key's own policy, which for a key in another stack would point that stack
+        back at this one. The execution policy already allows the decrypt, on this side."""
+        if secret.encryption_key is None:
+            return secret
+        arn = (
+            {"secret_complete_arn": secret.secret_full_arn}
+            if secret.secret_full_arn
+            else {"secret_partial_arn": secret.secret_arn}
+        )
+        return sm.Secret.from_secret_attributes(self, f"{variable}Secret", **arn)
 
     def _task_definition(
         self, slot: str | None, cpu: int, memory_mib: int
@@ -392,8 +407,10 @@ class MeshedFargateService(Construct):
         for caller in self.services.values():
             for callee in backend.services.values():
                 caller.node.add_dependency(callee)
-        backend.connections.allow_from(
-            self.connections, ec2.Port.tcp(backend.port), f"{self.name} calls {backend.name}"
+        # Both rules live with the caller (its stack, if the two are in different stacks), so
+        # references point from caller to backend only, as the ECS services' order does.
+        self.connections.allow_to(
+            backend.connections, ec2.Port.tcp(backend.port), f"{self.name} calls {backend.name}"
         )
 
     def grant_secret_read(self, secret: sm.ISecret) -> None:

@@ -338,6 +338,12 @@ class MeshCertificates(Construct):
         """The init container that writes the certificate files, and Envoy's read-only mount.
         The values arrive as ECS secrets in the init container's environment only."""
         task_definition.add_volume(name=CERT_VOLUME)
+        # Read without its key: ECS would grant the key through the key's own policy, which
+        # for a service in another stack would point the platform's stack back at it. The
+        # service's execution policy allows the decrypt (through Secrets Manager) instead.
+        secret = sm.Secret.from_secret_attributes(
+            task_definition, "MeshCertificate", secret_complete_arn=secret.secret_arn
+        )
         init = task_definition.add_container(
             CERT_INIT_CONTAINER,
             container_name=CERT_INIT_CONTAINER,
