@@ -9,7 +9,8 @@ What a user gets from ``pip install trading-constructs``, checked away from this
 2. the wheel from DIST_DIR installed into it with its dependencies from PyPI:
    ``--deps locked`` (default) pins them as ``uv.lock`` does; ``--deps lowest`` takes the lowest
    versions the wheel declares for its direct dependencies (``uv --resolution lowest-direct``),
-   to try the declared floor of aws-cdk-lib;
+   to try the declared floor of aws-cdk-lib; ``--deps newest`` resolves afresh, as a user's
+   ``pip install trading-constructs`` does today;
 3. a small CDK app, run from the temporary folder with ``python -I`` (no repository on the path),
    imports ``trading_constructs`` from that virtualenv, builds a cluster, a scanned repository
    and a rotated database secret (whose rotation handler code and bundled driver come from the
@@ -26,6 +27,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
+from email.parser import HeaderParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +86,14 @@ def uv() -> str:
     return found
 
 
+def requirements(wheel: Path) -> list[str]:
+    """The wheel's ``Requires-Dist`` (its declared dependency ranges)."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = HeaderParser().parsestr(archive.read(name).decode())
+    return list(meta.get_all("Requires-Dist") or [])
+
+
 def install(wheel: Path, venv: Path, deps: str, python: str, work: Path) -> None:
     run(uv(), "venv", "--quiet", "--python", python, venv)
     target = venv / "bin" / "python"
@@ -93,11 +104,14 @@ def install(wheel: Path, venv: Path, deps: str, python: str, work: Path) -> None
             "--format", "requirements-txt", "--quiet", "-o", constraints,
         )  # fmt: skip
         run(uv(), "pip", "install", "--quiet", "--python", target, wheel, "-c", constraints)
-    else:
+    elif deps == "lowest":
+        # the wheel's own requirements, named on the command line so that they count as direct
         run(
             uv(), "pip", "install", "--quiet", "--python", target,
-            "--resolution", "lowest-direct", wheel,
+            "--resolution", "lowest-direct", wheel, *requirements(wheel),
         )  # fmt: skip
+    else:
+        run(uv(), "pip", "install", "--quiet", "--python", target, "--refresh", wheel)
     run(uv(), "pip", "list", "--python", target, "--quiet")
 
 
@@ -116,7 +130,7 @@ def synthesize(venv: Path, work: Path) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("dist", type=Path, help="folder holding the built wheel")
-    parser.add_argument("--deps", choices=("locked", "lowest"), default="locked")
+    parser.add_argument("--deps", choices=("locked", "lowest", "newest"), default="locked")
     parser.add_argument("--python", default=sys.executable, help="interpreter of the new venv")
     args = parser.parse_args(argv)
     wheels = sorted(args.dist.glob("*.whl"))
