@@ -21,7 +21,7 @@ from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .assets import API_KEY_ROTATION, POSTGRES_ROTATION
-from .compliance import ignore_redundant_depends_on, vpc_lambda_network_statement
+from .compliance import acknowledge, ignore_redundant_depends_on, vpc_lambda_network_statement
 
 ROTATION_DAYS = 90
 """How often secrets rotate by default (the seed's 90 days)."""
@@ -215,11 +215,43 @@ def _rotation_function(
         role=role.without_policy_updates(),
         dead_letter_queue=dead_letters,
     )
+    policy = _rotation_policy(scope, spec, secret, key, role, dead_letters, log_group)
+    # CreateFunction of a VPC function checks ec2:CreateNetworkInterface on its role at once.
+    function.node.add_dependency(policy)
+    ignore_redundant_depends_on(function)
+    acknowledge(
+        policy,
+        "secretsmanager:GetRandomPassword and the EC2 network-interface actions a VPC Lambda "
+        "needs have no resource-level permissions; every other statement names its one "
+        "secret, key, queue or log group.",
+        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+    )
+    if reserved_concurrency is None:
+        acknowledge(
+            function,
+            "Reserved concurrency is opt-in (reserved_concurrency): a new account has 10 "
+            "concurrent executions, all of which Lambda keeps unreserved, and Secrets Manager "
+            "never runs two rotations of one secret at once.",
+            *_CONCURRENCY_RULES,
+        )
+    return function
+
+
+def _rotation_policy(
+    scope: Construct,
+    spec: _RotationFunctionSpec,
+    secret: sm.Secret,
+    key: kms.IKey,
+    role: iam.Role,
+    dead_letters: sqs.Queue,
+    log_group: logs.LogGroup,
+) -> iam.ManagedPolicy:
+    """Exactly what the handler calls, in a managed policy the function waits for."""
     key_services = [
         f"secretsmanager.{Stack.of(scope).region}.amazonaws.com",
         f"sqs.{Stack.of(scope).region}.amazonaws.com",
     ]
-    policy = iam.ManagedPolicy(
+    return iam.ManagedPolicy(
         scope,
         "RotationPolicy",
         roles=[role],
@@ -260,30 +292,6 @@ def _rotation_function(
             vpc_lambda_network_statement("AttachToTheVpc"),
         ],
     )
-    # CreateFunction of a VPC function checks ec2:CreateNetworkInterface on its role at once.
-    function.node.add_dependency(policy)
-    ignore_redundant_depends_on(function)
-    Validations.of(policy).acknowledge(
-        Acknowledgment(
-            id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            reason="secretsmanager:GetRandomPassword and the EC2 network-interface actions a "
-            "VPC Lambda needs have no resource-level permissions; every other statement "
-            "names its one secret, key, queue or log group.",
-        )
-    )
-    if reserved_concurrency is None:
-        Validations.of(function).acknowledge(
-            *(
-                Acknowledgment(
-                    id=rule,
-                    reason="Reserved concurrency is opt-in (reserved_concurrency): a new account "
-                    "has 10 concurrent executions, all of which Lambda keeps unreserved, and "
-                    "Secrets Manager never runs two rotations of one secret at once.",
-                )
-                for rule in _CONCURRENCY_RULES
-            )
-        )
-    return function
 
 
 _CONCURRENCY_RULES = ("NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",)
@@ -313,6 +321,63 @@ _HOSTED_ONLY = (
     "and AWS's hosted rotation for other engines deploys a python3.10 function, a runtime "
     "Lambda deprecated on 2026-10-31 and stops creating on 2026-11-30"
 )
+
+
+def _check_db_secret(
+    owner: str,
+    *,
+    key: kms.IKey,
+    vpc: ec2.IVpc,
+    engine: DbEngine,
+    username: str,
+    dbname: str,
+    host: str | None,
+    port: int | None,
+    rotation: DbRotation | None,
+    rotate_every: Duration,
+    log_retention: logs.RetentionDays,
+    reserved_concurrency: int | None,
+    secret_name: str | None,
+    removal_policy: RemovalPolicy,
+) -> None:
+    """Every prop of one database secret, checked together."""
+    check_type(owner, "rotation", rotation, DbRotation)
+    rotation = rotation or DbRotation.single_user()
+    check_type(owner, "engine", engine, DbEngine)
+    check_type(owner, "log_retention", log_retention, logs.RetentionDays)
+    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    problems = Problems(owner)
+    if key is None or not hasattr(key, "key_arn"):
+        problems.add("key", key, "an aws_kms.IKey")
+    if vpc is None or not hasattr(vpc, "vpc_id"):
+        problems.add("vpc", vpc, "an aws_ec2.IVpc")
+    if engine is not DbEngine.POSTGRES:
+        problems.add("engine", engine, _HOSTED_ONLY)
+    identifier = r"[A-Za-z][A-Za-z0-9_]{0,62}"
+    rule = "1 to 63 letters, digits or underscores, starting with a letter"
+    problems.pattern("username", username, identifier, rule)
+    problems.pattern("dbname", dbname, identifier, rule)
+    if not is_token(username) and username in {"admin", "rdsadmin", "postgres", "root"}:
+        problems.add("username", username, "a name the engine does not reserve")
+    if (
+        rotation.master_secret is not None
+        and isinstance(username, str)
+        and not is_token(username)
+        and len(username) > 57
+    ):
+        problems.add(
+            "username",
+            username,
+            "at most 57 characters with alternating users: the clone adds '_clone' and "
+            "PostgreSQL names stop at 63",
+        )
+    if port is not None:
+        problems.int_range("port", port, 1150, 65535)
+    if host is not None:
+        problems.pattern("host", host, _HOST, "a DNS name or IP address")
+    _check_rotated_secret(problems, rotate_every, secret_name)
+    _check_reserved_concurrency(problems, reserved_concurrency)
+    problems.raise_if_any()
 
 
 @jsii.implements(ec2.IConnectable)
@@ -382,44 +447,23 @@ class RotatingDbSecret(Construct):
             (kept once created; a failed first create rolls back to nothing, so a retry is not
             blocked by a leftover secret)
         """
-        owner = construct_owner("RotatingDbSecret", scope.node.path, id)
-        check_type(owner, "engine", engine, DbEngine)
-        check_type(owner, "rotation", rotation, DbRotation)
-        check_type(owner, "log_retention", log_retention, logs.RetentionDays)
-        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        _check_db_secret(
+            construct_owner("RotatingDbSecret", scope.node.path, id),
+            key=key,
+            vpc=vpc,
+            engine=engine,
+            username=username,
+            dbname=dbname,
+            host=host,
+            port=port,
+            rotation=rotation,
+            rotate_every=rotate_every,
+            log_retention=log_retention,
+            reserved_concurrency=reserved_concurrency,
+            secret_name=secret_name,
+            removal_policy=removal_policy,
+        )
         rotation = rotation or DbRotation.single_user()
-        problems = Problems(owner)
-        if key is None or not hasattr(key, "key_arn"):
-            problems.add("key", key, "an aws_kms.IKey")
-        if vpc is None or not hasattr(vpc, "vpc_id"):
-            problems.add("vpc", vpc, "an aws_ec2.IVpc")
-        if engine is not DbEngine.POSTGRES:
-            problems.add("engine", engine, _HOSTED_ONLY)
-        identifier = r"[A-Za-z][A-Za-z0-9_]{0,62}"
-        rule = "1 to 63 letters, digits or underscores, starting with a letter"
-        problems.pattern("username", username, identifier, rule)
-        problems.pattern("dbname", dbname, identifier, rule)
-        if not is_token(username) and username in {"admin", "rdsadmin", "postgres", "root"}:
-            problems.add("username", username, "a name the engine does not reserve")
-        if (
-            rotation.master_secret is not None
-            and isinstance(username, str)
-            and not is_token(username)
-            and len(username) > 57
-        ):
-            problems.add(
-                "username",
-                username,
-                "at most 57 characters with alternating users: the clone adds '_clone' and "
-                "PostgreSQL names stop at 63",
-            )
-        if port is not None:
-            problems.int_range("port", port, 1150, 65535)
-        if host is not None:
-            problems.pattern("host", host, _HOST, "a DNS name or IP address")
-        _check_rotated_secret(problems, rotate_every, secret_name)
-        _check_reserved_concurrency(problems, reserved_concurrency)
-        problems.raise_if_any()
         super().__init__(scope, id)
         self.engine = engine
         self.port: int = port or engine.default_port

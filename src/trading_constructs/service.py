@@ -224,12 +224,13 @@ class MeshedFargateService(Construct):
         back at this one. The execution policy already allows the decrypt, on this side."""
         if secret.encryption_key is None:
             return secret
-        arn = (
-            {"secret_complete_arn": secret.secret_full_arn}
-            if secret.secret_full_arn
-            else {"secret_partial_arn": secret.secret_arn}
+        if secret.secret_full_arn is not None:
+            return sm.Secret.from_secret_attributes(
+                self, f"{variable}Secret", secret_complete_arn=secret.secret_full_arn
+            )
+        return sm.Secret.from_secret_attributes(
+            self, f"{variable}Secret", secret_partial_arn=secret.secret_arn
         )
-        return sm.Secret.from_secret_attributes(self, f"{variable}Secret", **arn)
 
     def _task_definition(
         self, slot: str | None, cpu: int, memory_mib: int

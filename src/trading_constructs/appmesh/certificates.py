@@ -14,13 +14,11 @@ import json
 
 import jsii
 from aws_cdk import (
-    Acknowledgment,
     Duration,
     IStableStringProducer,
     Lazy,
     RemovalPolicy,
     Stack,
-    Validations,
     triggers,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -38,6 +36,7 @@ from constructs import Construct
 from ..assets import MESH_CERTIFICATE_ISSUER
 from ..compliance import (
     TRIGGER_PROVIDER,
+    acknowledge,
     acknowledge_wildcard_resource,
     drop_provider_depends_on,
     ignore_redundant_depends_on,
@@ -86,36 +85,13 @@ class MeshCertificates(Construct):
     ) -> None:
         super().__init__(scope, id)
         options = options or MeshTlsOptions()
-        stack = Stack.of(self)
         self.key = key
         self.removal_policy = removal_policy
-        self.ca_key: kms.Key = kms.Key(
-            self,
-            "CaKey",
-            description="trading platform mesh CA: signs service certificates, never leaves KMS",
-            key_spec=kms.KeySpec.ECC_NIST_P256,
-            key_usage=kms.KeyUsage.SIGN_VERIFY,
-            removal_policy=removal_policy,
-        )
+        self.ca_key: kms.Key = self._ca_key()
         """The CA's private key, in KMS."""
-        Validations.of(self.ca_key).acknowledge(
-            *(
-                Acknowledgment(
-                    id=rule,
-                    reason="KMS rotates symmetric keys only; this asymmetric CA key is replaced "
-                    "by issuing a new CA, which the issuer's CA checks handle.",
-                )
-                for rule in (
-                    "AwsSolutions::AwsSolutions-KMS5",
-                    "NIST.800.53.R5::NIST.800.53.R5-KMSBackingKeyRotationEnabled",
-                    "PCI.DSS.321::PCI.DSS.321-KMSBackingKeyRotationEnabled",
-                )
-            )
-        )
         self.ca_secret: sm.Secret = self._secret("CaCertificate", "mesh CA certificate")
         """The CA certificate (public), for anyone who needs to trust the mesh."""
-        self._services = _ServicesJson(stack)
-
+        self._services = _ServicesJson(Stack.of(self))
         log_group = logs.LogGroup(
             self,
             "IssuerLogs",
@@ -129,6 +105,70 @@ class MeshCertificates(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Issues the mesh's service certificates and nothing else",
         )
+        self.function: lambda_.Function = self._issuer(vpc, cluster_name, options, log_group, role)
+        """The issuing function (``trading_constructs/handlers/mesh_certificate_issuer/``)."""
+        self.policy: iam.ManagedPolicy = self._issuer_policy(role, log_group, cluster_name)
+        """What the issuer may do: sign with the CA key, write certificates, redeploy."""
+        # A VPC function is created only once its role may create network interfaces.
+        self.function.node.add_dependency(self.policy)
+        self._acknowledge_issuer(options)
+        self.schedule: events.Rule = events.Rule(
+            self,
+            "Daily",
+            description="Renew mesh certificates nearing expiry",
+            schedule=events.Schedule.rate(Duration.days(1)),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        )
+        """Runs the issuer daily."""
+        self.first_issue: triggers.Trigger = triggers.Trigger(
+            self,
+            "FirstIssue",
+            handler=self.function,
+            timeout=Duration.minutes(3),
+            execute_on_handler_change=True,
+        )
+        """Runs the issuer during deployment, before the services that need certificates."""
+        drop_provider_depends_on(Stack.of(self), TRIGGER_PROVIDER)
+        self.alarm: cloudwatch.Alarm = self.function.metric_errors(
+            period=Duration.hours(1), statistic="Sum"
+        ).create_alarm(
+            self,
+            "IssuerErrors",
+            threshold=1,
+            evaluation_periods=1,
+            alarm_description="Mesh certificate issuing failed: certificates may expire",
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        """Fires when an issuing run fails."""
+        alarms.notify(self.alarm)
+
+    def _ca_key(self) -> kms.Key:
+        key = kms.Key(
+            self,
+            "CaKey",
+            description="trading platform mesh CA: signs service certificates, never leaves KMS",
+            key_spec=kms.KeySpec.ECC_NIST_P256,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=self.removal_policy,
+        )
+        acknowledge(
+            key,
+            "KMS rotates symmetric keys only; this asymmetric CA key is replaced by issuing a "
+            "new CA, which the issuer's CA checks handle.",
+            "AwsSolutions::AwsSolutions-KMS5",
+            "NIST.800.53.R5::NIST.800.53.R5-KMSBackingKeyRotationEnabled",
+            "PCI.DSS.321::PCI.DSS.321-KMSBackingKeyRotationEnabled",
+        )
+        return key
+
+    def _issuer(
+        self,
+        vpc: ec2.IVpc,
+        cluster_name: str,
+        options: MeshTlsOptions,
+        log_group: logs.ILogGroup,
+        role: iam.Role,
+    ) -> lambda_.Function:
         group = ec2.SecurityGroup(
             self,
             "IssuerSecurityGroup",
@@ -137,7 +177,7 @@ class MeshCertificates(Construct):
             allow_all_outbound=False,
         )
         group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "KMS, Secrets Manager, ECS")
-        self.function: lambda_.Function = lambda_.Function(
+        function = lambda_.Function(
             self,
             "Issuer",
             description="Issues and renews the mesh's mutual-TLS certificates",
@@ -148,7 +188,7 @@ class MeshCertificates(Construct):
             memory_size=256,
             environment={
                 "CA_KEY_ID": self.ca_key.key_arn,
-                "DATA_KEY_ID": key.key_arn,
+                "DATA_KEY_ID": self.key.key_arn,
                 "CA_SECRET_ARN": self.ca_secret.secret_arn,
                 "SERVICES": Lazy.string(self._services),
                 "CERT_DAYS": str(options.cert_days),
@@ -162,25 +202,32 @@ class MeshCertificates(Construct):
             log_group=log_group,
             role=role.without_policy_updates(),
         )
-        """The issuing function (``trading_constructs/handlers/mesh_certificate_issuer/``)."""
-        ignore_redundant_depends_on(self.function)
-        self.policy: iam.ManagedPolicy = iam.ManagedPolicy(
+        ignore_redundant_depends_on(function)
+        return function
+
+    def _issuer_policy(
+        self, role: iam.Role, log_group: logs.ILogGroup, cluster_name: str
+    ) -> iam.ManagedPolicy:
+        stack = Stack.of(self)
+        services = stack.format_arn(
+            service="ecs", resource="service", resource_name=f"{cluster_name}/*"
+        )
+        policy = iam.ManagedPolicy(
             self,
             "IssuerPolicy",
             roles=[role],
             statements=[
                 iam.PolicyStatement(
-                    actions=["kms:GetPublicKey", "kms:Sign"],
-                    resources=[self.ca_key.key_arn],
+                    actions=["kms:GetPublicKey", "kms:Sign"], resources=[self.ca_key.key_arn]
                 ),
                 iam.PolicyStatement(
                     actions=["kms:GenerateDataKeyPair"],
-                    resources=[key.key_arn],
+                    resources=[self.key.key_arn],
                     conditions={"StringEquals": {"kms:DataKeyPairSpec": "ECC_NIST_P256"}},
                 ),
                 iam.PolicyStatement(
                     actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                    resources=[key.key_arn],
+                    resources=[self.key.key_arn],
                     conditions={
                         "StringEquals": {
                             "kms:ViaService": f"secretsmanager.{stack.region}.amazonaws.com"
@@ -201,82 +248,47 @@ class MeshCertificates(Construct):
                     conditions={"ArnEquals": {"ecs:cluster": self._cluster_arn(cluster_name)}},
                 ),
                 iam.PolicyStatement(
-                    actions=["ecs:ListTagsForResource", "ecs:UpdateService"],
-                    resources=[
-                        stack.format_arn(
-                            service="ecs",
-                            resource="service",
-                            resource_name=f"{cluster_name}/*",
-                        )
-                    ],
+                    actions=["ecs:ListTagsForResource", "ecs:UpdateService"], resources=[services]
                 ),
                 vpc_lambda_network_statement(),
             ],
         )
-        self.function.node.add_dependency(self.policy)
         acknowledge_wildcard_resource(
-            self.policy,
+            policy,
             "*",
             reason="ecs:ListServices (limited by the ecs:cluster condition) and the network "
             "interface actions of a VPC Lambda have no resource-level permissions.",
         )
         acknowledge_wildcard_resource(
-            self.policy,
-            stack.format_arn(service="ecs", resource="service", resource_name=f"{cluster_name}/*"),
+            policy,
+            services,
             reason="The issuer redeploys the services of this one cluster whose certificates "
             "it renewed; their names are generated.",
         )
+        return policy
+
+    def _acknowledge_issuer(self, options: MeshTlsOptions) -> None:
         if options.issuer_reserved_concurrency is None:
-            Validations.of(self.function).acknowledge(
-                Acknowledgment(
-                    id="NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
-                    reason="Runs daily and at deployment; reserving concurrency would need an "
-                    "account quota above the 10 a new account may have, so it is opt-in "
-                    "(MeshTlsOptions.issuer_reserved_concurrency).",
-                )
+            acknowledge(
+                self.function,
+                "Runs daily and at deployment; reserving concurrency would need an account "
+                "quota above the 10 a new account may have, so it is opt-in "
+                "(MeshTlsOptions.issuer_reserved_concurrency).",
+                "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
             )
-        Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
-                reason="The issuer runs on a daily schedule and at deployment; a failed run is "
-                "an ERROR log line and an error metric, and the next run repeats the work.",
-            )
+        acknowledge(
+            self.function,
+            "The issuer runs on a daily schedule and at deployment; a failed run is an ERROR "
+            "log line and an error metric, and the next run repeats the work.",
+            "NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
         )
-        self.schedule: events.Rule = events.Rule(
-            self,
-            "Daily",
-            description="Renew mesh certificates nearing expiry",
-            schedule=events.Schedule.rate(Duration.days(1)),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+        acknowledge(
+            self.function,
+            "Only the trigger invokes a version of the issuer, and its role's identity policy "
+            "allows the function's versions (<arn>:*); nothing relies on a resource policy for "
+            "a qualifier.",
+            "Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias",
         )
-        """Runs the issuer daily."""
-        self.first_issue: triggers.Trigger = triggers.Trigger(
-            self,
-            "FirstIssue",
-            handler=self.function,
-            timeout=Duration.minutes(3),
-            execute_on_handler_change=True,
-        )
-        """Runs the issuer during deployment, before the services that need certificates."""
-        drop_provider_depends_on(stack, TRIGGER_PROVIDER)
-        Validations.of(self.function).acknowledge(
-            Acknowledgment(
-                id="Annotation::@aws-cdk/aws-lambda:addPermissionsToVersionOrAlias",
-                reason="Only the trigger invokes a version of the issuer, and its role's "
-                "identity policy allows the function's versions (<arn>:*); nothing relies on "
-                "a resource policy for a qualifier.",
-            )
-        )
-        errors = self.function.metric_errors(period=Duration.hours(1), statistic="Sum")
-        self.alarm = errors.create_alarm(
-            self,
-            "IssuerErrors",
-            threshold=1,
-            evaluation_periods=1,
-            alarm_description="Mesh certificate issuing failed: certificates may expire",
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarms.notify(self.alarm)
 
     def _cluster_arn(self, cluster_name: str) -> str:
         return Stack.of(self).format_arn(
@@ -296,19 +308,13 @@ class MeshCertificates(Construct):
             ),
             removal_policy=self.removal_policy,
         )
-        Validations.of(secret).acknowledge(
-            *(
-                Acknowledgment(
-                    id=rule,
-                    reason="Renewed by the mesh certificate issuer on its own daily schedule "
-                    "(before expiry), not by Secrets Manager rotation.",
-                )
-                for rule in (
-                    "AwsSolutions::AwsSolutions-SMG4",
-                    "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
-                    "PCI.DSS.321::PCI.DSS.321-SecretsManagerRotationEnabled",
-                )
-            )
+        acknowledge(
+            secret,
+            "Renewed by the mesh certificate issuer on its own daily schedule (before expiry), "
+            "not by Secrets Manager rotation.",
+            "AwsSolutions::AwsSolutions-SMG4",
+            "NIST.800.53.R5::NIST.800.53.R5-SecretsManagerRotationEnabled",
+            "PCI.DSS.321::PCI.DSS.321-SecretsManagerRotationEnabled",
         )
         return secret
 

@@ -1,0 +1,47 @@
+"""The code stays readable: no function in the library is longer than a screen of code.
+
+Docstrings do not count: a constructor documents every prop, and that text is the API
+reference. What counts is the code a reader has to hold in their head.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "trading_constructs"
+MAX_CODE_LINES = 80
+
+
+def _code_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    lines = set(range(function.lineno, (function.end_lineno or function.lineno) + 1))
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            lines -= set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return len(lines)
+
+
+def long_functions(root: Path, limit: int) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                count = _code_lines(node)
+                if count > limit:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({count})")
+    return found
+
+
+def test_no_function_has_more_than_80_lines_of_code() -> None:
+    assert long_functions(SRC, MAX_CODE_LINES) == []
+
+
+def test_the_count_leaves_docstrings_out_and_would_catch_a_long_function(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(81))
+    (tmp_path / "long.py").write_text(f'def f():\n    """Doc\n\n    more doc."""\n{body}\n')
+    (tmp_path / "short.py").write_text('def g():\n    """' + "doc\n" * 100 + '"""\n    return 1\n')
+    assert long_functions(tmp_path, MAX_CODE_LINES) == ["long.py:1 f (82)"]
