@@ -101,6 +101,8 @@ STACKS: dict[str, tuple[str, ...]] = {
     "edge-app-mesh": ("Mesh",),
     "service-platform": ("Test",),
 }
+
+
 def _edge_platform() -> CdkTemplate:
     """The edge tests' shared platform, finished as a user would: its blue/green service
     behind an edge of its own (the bad-input tests build and drop edges on it)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -60,13 +61,14 @@ class HandlerAsset:
     shared: tuple[str, ...] = ("jsonlog",)
     """Modules of ``handlers/_shared`` copied into the asset (default: the JSON logger)."""
     distributions: tuple[str, ...] = ()
-    """Distributions to bundle, their dependencies named explicitly: only what is listed is
-    copied (default: none; ``boto3`` comes with the Lambda runtime)."""
+    """Distributions to bundle, with the dependencies their installed metadata declares
+    (whatever versions the user's environment resolved: python-dateutil 2 needs six, 4 needs
+    tzdata). :default: none (``boto3`` comes with the Lambda runtime)"""
 
     def files(self) -> dict[str, Path]:
         """What the asset holds: its relative path (POSIX) to the file it is copied from."""
         files: dict[str, Path] = {}
-        for name in self.distributions:
+        for name in _with_dependencies(self.distributions):
             files.update(_distribution_files(name))
         source = HANDLERS / self.folder
         if not source.is_dir():
@@ -99,13 +101,47 @@ POSTGRES_ROTATION = HandlerAsset(
     folder="postgres_rotation",
     handler="postgres.handler",
     shared=("jsonlog", "secret_rotation"),
-    distributions=("pg8000", "scramp", "asn1crypto", "python-dateutil", "six"),
+    distributions=("pg8000",),
 )
 """Secrets Manager rotation of PostgreSQL credentials, with pg8000 and its pure-Python
 dependencies."""
 
 MESH_CERTIFICATE_ISSUER = HandlerAsset(folder="mesh_certificate_issuer", handler="issuer.handler")
 """The App Mesh mutual-TLS certificate issuer (standard library and boto3 only)."""
+
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _with_dependencies(names: tuple[str, ...]) -> list[str]:
+    """The distributions and, transitively, what their metadata requires, in a stable order.
+    Requirements behind an ``extra`` are left out; one with another environment marker is
+    taken when it is installed (the Lambda runtime is a current CPython, like the user's)."""
+    found: dict[str, None] = {}
+    pending = list(names)
+    while pending:
+        name = pending.pop(0)
+        key = name.lower().replace("_", "-")
+        if key in found:
+            continue
+        found[key] = None
+        for requirement in metadata.distribution(name).requires or ():
+            requirement_name, _, marker = requirement.partition(";")
+            match = _REQUIREMENT_NAME.match(requirement_name)
+            if match is None or "extra" in marker:
+                continue
+            if marker.strip() and not _installed(match.group(1)):
+                continue
+            pending.append(match.group(1))
+    return sorted(found)
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _wanted(path: PurePosixPath) -> bool:

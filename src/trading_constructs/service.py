@@ -23,6 +23,7 @@ from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct, IValidation
 
 from ._validation import Problems, check_type, construct_owner, is_token
+from .calls import order_call
 from .cluster import CapacityStrategy, TradingCluster
 from .compliance import acknowledge, ignore_redundant_depends_on
 from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy
@@ -135,6 +136,8 @@ class MeshedFargateService(Construct):
         self.health_check: HealthCheckOptions = health_check or HealthCheckOptions()
         """The health check options, for a load balancer in front of the service."""
         self._targeted = False
+        self.waits_for: list[MeshedFargateService] = []
+        """Services whose ECS services start before this one's (its backends, mostly)."""
 
         self.observability: ServiceObservability = ServiceObservability(
             self,
@@ -404,15 +407,14 @@ class MeshedFargateService(Construct):
                 f"MeshedFargateService {self.node.path!r}: a service cannot be its own backend"
             )
         self.membership.add_backend(backend.membership)
-        # Backends first: a mesh proxy sees only the endpoints that existed when it started.
-        for caller in self.services.values():
-            for callee in backend.services.values():
-                caller.node.add_dependency(callee)
-        # Both rules live with the caller (its stack, if the two are in different stacks), so
-        # references point from caller to backend only, as the ECS services' order does.
-        self.connections.allow_to(
-            backend.connections, ec2.Port.tcp(backend.port), f"{self.name} calls {backend.name}"
-        )
+        # Backends first, unless that would close a loop of calls (see calls.py).
+        order_call(self, backend)
+
+    def wait_for(self, other: MeshedFargateService) -> None:
+        """Start this service's tasks only after ``other``'s ECS services exist."""
+        self.waits_for.append(other)
+        for service in self.services.values():
+            service.node.add_dependency(*other.services.values())
 
     def grant_secret_read(self, secret: sm.ISecret) -> None:
         """Let the containers read ``secret`` at run time (and decrypt it, through Secrets

@@ -90,6 +90,10 @@ class MeshBackend(Construct):
     weighs_slots: bool = False
     """Whether the mesh can weigh requests between a service's blue and green slots."""
 
+    resolves_endpoints_at_start: bool = False
+    """Whether a task's proxy knows only the endpoints that existed when it started (Service
+    Connect), so a caller must start, or be redeployed, after its backends."""
+
     def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration | None:
         """The task definition's proxy configuration, if the mesh redirects traffic itself."""
         return None

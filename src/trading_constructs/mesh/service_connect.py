@@ -26,6 +26,9 @@ class ServiceConnectBackend(MeshBackend):
     service but a public one (a load balancer's target) serves TLS; callers' proxies follow
     each server's setting, so calling a public service stays plain HTTP."""
 
+    # ECS: "Existing tasks can't resolve and connect to the new endpoint."
+    resolves_endpoints_at_start = True
+
     def __init__(
         self,
         scope: Construct,

@@ -1,0 +1,129 @@
+"""Services that call each other, in one stack or across stacks, on both meshes: every call is
+allowed, no dependency cycle forms, and on Service Connect the service that started first is
+redeployed once the one it calls exists."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aws_cdk import App, Environment, Stack
+from cfn_graph import cycles, dependency_graph, stack_graph
+from cfnlint.api import lint
+
+from trading_constructs import (
+    Mesh,
+    MeshedFargateService,
+    ScannedRepository,
+    ServiceImage,
+    TradingCluster,
+)
+
+ENV = Environment(account="123456789012", region="us-east-1")
+REDEPLOY = "Custom::AWS"
+
+
+@dataclass(frozen=True)
+class Ring:
+    """a <-> b (a mutual pair) and the ring a -> c -> b -> a."""
+
+    templates: dict[str, dict[str, Any]]
+    manifest_dependencies: dict[str, list[str]]
+    services: dict[str, MeshedFargateService]
+
+
+def _ring(mesh: Mesh | None, *, multi_stack: bool) -> Ring:
+    app = App()
+    platform = Stack(app, "Platform", env=ENV)
+    cluster = TradingCluster(platform, "Cluster", mesh=mesh)
+    image = ServiceImage(repository=ScannedRepository(platform, "Repo", key=cluster.key), tag="v1")
+
+    def stack(name: str) -> Stack:
+        return Stack(app, name, env=ENV) if multi_stack else platform
+
+    def service(stack_name: str, id: str, port: int, **props: Any) -> MeshedFargateService:
+        return MeshedFargateService(
+            stack(stack_name), id, cluster=cluster, name=id.lower(), port=port, image=image, **props
+        )
+
+    a = service("StackA", "A", 8080)
+    b = service("StackB", "B", 8081, backends=[a])
+    a.add_backend(b)  # mutual
+    c = service("StackC", "C", 8082, backends=[b])
+    a.add_backend(c)  # closes the ring a -> c -> b -> a
+    assembly = app.synth()
+    return Ring(
+        templates={s.stack_name: s.template for s in assembly.stacks},
+        manifest_dependencies={
+            s.stack_name: [d.id for d in s.dependencies if not d.id.endswith(".assets")]
+            for s in assembly.stacks
+        },
+        services={"a": a, "b": b, "c": c},
+    )
+
+
+VARIANTS = {
+    "service-connect/one-stack": (None, False),
+    "service-connect/stacks": (None, True),
+    "appmesh/stacks": ("appmesh", True),
+}
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def ring(request: pytest.FixtureRequest) -> Ring:
+    mesh, multi = VARIANTS[request.param]
+    return _ring(Mesh.app_mesh() if mesh else None, multi_stack=multi)
+
+
+def test_no_dependency_cycle_in_any_stack_or_between_them(ring: Ring) -> None:
+    for template in ring.templates.values():
+        assert cycles(dependency_graph(template)) == []
+    assert cycles(stack_graph(ring.templates, None)) == []
+    # service stacks depend on the platform stack, never the other way
+    assert ring.manifest_dependencies.get("Platform", []) == []
+
+
+def test_each_call_is_allowed_on_its_port(ring: Ring) -> None:
+    ingress = [
+        resource["Properties"]
+        for template in ring.templates.values()
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::EC2::SecurityGroupIngress"
+    ]
+    described = sorted(
+        rule["Description"] for rule in ingress if " calls " in rule.get("Description", "")
+    )
+    assert described == ["a calls b", "a calls c", "b calls a", "c calls b"]
+    ports = {
+        rule["Description"]: rule["FromPort"]
+        for rule in ingress
+        if " calls " in rule.get("Description", "")
+    }
+    assert ports == {"a calls b": 8081, "a calls c": 8082, "b calls a": 8080, "c calls b": 8081}
+
+
+def test_cfn_lint_finds_nothing(ring: Ring) -> None:
+    findings = {
+        name: [str(m) for m in lint(json.dumps(template), regions=["us-east-1"])]
+        for name, template in ring.templates.items()
+    }
+    assert findings == {name: [] for name in ring.templates}
+
+
+def test_service_connect_redeploys_the_services_that_started_first(ring: Ring) -> None:
+    redeploys = [
+        resource
+        for template in ring.templates.values()
+        for resource in template["Resources"].values()
+        if resource["Type"] == REDEPLOY
+    ]
+    if ring.services["a"].cluster.mesh.resolves_endpoints_at_start:
+        # a started before b and c (b and c wait for a): a is redeployed after each of them
+        assert len(redeploys) == 2
+        calls = [json.dumps(r["Properties"]["Create"]) for r in redeploys]
+        assert all("forceNewDeployment" in call and "updateService" in call for call in calls)
+    else:
+        # App Mesh's Envoy learns endpoints from the mesh while it runs: nothing to redeploy
+        assert redeploys == []
