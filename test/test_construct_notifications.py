@@ -170,11 +170,5 @@ def test_the_notification_stacks_pass_the_deploy_readiness_rules(
     assert readiness_violations(stacks[name].template) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AlarmNotifications never lets CloudWatch use the key it is given: only "
-    "TradingCluster's own platform key says so, so with any other key every alarm "
-    "notification is dropped at run time (deploy-readiness rule 'alarm actions deliverable')",
-)
 def test_alarms_can_be_delivered_with_a_key_of_the_users(stacks: dict[str, Notified]) -> None:
     assert readiness_violations(stacks["OwnKey"].template) == {}

@@ -116,7 +116,7 @@ def test_a_blue_green_release_deploys_with_its_bake_time_and_lifecycle_hook(
     assert isinstance(release, BlueGreenRelease)
     assert release.bake_time is not None and release.bake_time.to_minutes() == 15
     config = sc.properties(sc.gateway.service)["DeploymentConfiguration"]
-    hook_role_id, _ = one(sc.template, "AWS::IAM::Role", "GatewayServicePostTestTrafficHookRole")
+    hook_role_id, _ = one(sc.template, "AWS::IAM::Role", "GatewayPostTestTrafficHookRole")
     assert config == {
         "BakeTimeInMinutes": 15,
         "DeploymentCircuitBreaker": CIRCUIT_BREAKER,
@@ -134,13 +134,13 @@ def test_a_blue_green_release_deploys_with_its_bake_time_and_lifecycle_hook(
 
 
 def test_the_lifecycle_hook_role_may_only_invoke_the_hook(sc: ServiceConnectPlatform) -> None:
-    _, role = one(sc.template, "AWS::IAM::Role", "GatewayServicePostTestTrafficHookRole")
+    _, role = one(sc.template, "AWS::IAM::Role", "GatewayPostTestTrafficHookRole")
     (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "ecs.amazonaws.com"}
     (policy,) = (
         r
         for k, r in sc.template["Resources"].items()
-        if k.startswith("GatewayServicePostTestTrafficHookRole")
+        if k.startswith("GatewayPostTestTrafficHook")
         and r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
     )
     assert statements(policy) == [
@@ -152,19 +152,13 @@ def test_the_lifecycle_hook_role_may_only_invoke_the_hook(sc: ServiceConnectPlat
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the blue/green lifecycle hook's role gets an inline policy (lambda:Invoke"
-    "Function) that the ECS service does not DependsOn; CloudFormation may create the service "
-    "before ECS may invoke the hook (deploy-readiness rule 'policies before their users')",
-)
 def test_a_blue_green_service_waits_for_its_lifecycle_hook_policy(
     sc: ServiceConnectPlatform,
 ) -> None:
     policy_ids = [
         k
         for k, r in sc.template["Resources"].items()
-        if k.startswith("GatewayServicePostTestTrafficHookRole")
+        if k.startswith("GatewayPostTestTrafficHook")
         and r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
     ]
     assert policy_ids
@@ -699,18 +693,7 @@ def test_app_mesh_callers_name_their_backends_in_the_mesh(am: AppMeshPlatform) -
 def test_the_service_connect_stack_passes_the_deploy_readiness_rules(
     sc: ServiceConnectPlatform,
 ) -> None:
-    violations = readiness_violations(sc.template)
-    # the one known violation: test_a_blue_green_service_waits_for_its_lifecycle_hook_policy
-    known = [
-        v
-        for v in violations.get("policies before their users", [])
-        if "PostTestTrafficHookRole" in v
-    ]
-    if known:
-        violations["policies before their users"].remove(known[0])
-        if not violations["policies before their users"]:
-            del violations["policies before their users"]
-    assert violations == {}
+    assert readiness_violations(sc.template) == {}
 
 
 def test_the_app_mesh_stack_passes_the_deploy_readiness_rules(am: AppMeshPlatform) -> None:

@@ -440,15 +440,6 @@ class TradingCluster(Construct):
                 },
             )
         )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToNotify",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            )
-        )
         return key
 
     def _new_vpc(self, options: VpcOptions, removal_policy: RemovalPolicy) -> ec2.Vpc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Annotations, ArnFormat, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -81,6 +81,7 @@ class AlarmNotifications(Construct):
         )
         """The platform's alarm topic."""
         self._allow_cloudwatch(self.topic)
+        self._let_cloudwatch_use(key)
         self.actions: list[cloudwatch.IAlarmAction] = [cloudwatch_actions.SnsAction(self.topic)]
         """The actions each alarm gets: the platform topic, then each forwarding topic."""
         for index, subscription in enumerate(subscriptions):
@@ -114,6 +115,27 @@ class AlarmNotifications(Construct):
                 },
             )
         )
+
+    def _let_cloudwatch_use(self, key: kms.IKey) -> None:
+        """CloudWatch encrypts each notification with the topic's key, so the key's policy
+        must allow it; an imported key's policy cannot be changed here, so say what to add."""
+        stack = Stack.of(self)
+        added = key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToNotify",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        if not added.statement_added:
+            Annotations.of(self).add_warning_v2(
+                "trading-constructs:alarm-key-policy",
+                "The alarm topic's key is imported: its key policy must let "
+                "cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey, or no alarm "
+                "notification is delivered.",
+            )
 
     def notify(self, alarm: cloudwatch.Alarm) -> None:
         """Send the alarm's ALARM and OK transitions to every destination."""

@@ -25,7 +25,8 @@ from constructs import Construct, IValidation
 from ._validation import Problems, check_type, construct_owner, is_token
 from .calls import order_call
 from .cluster import CapacityStrategy, TradingCluster
-from .compliance import acknowledge, ignore_redundant_depends_on
+from .compliance import acknowledge, acknowledge_wildcard_resource, ignore_redundant_depends_on
+from .limits import watch_stack_limits
 from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds, ServiceObservability
 from .policies import ServicePolicies
@@ -189,6 +190,7 @@ class MeshedFargateService(Construct):
         for backend in backends:
             self.add_backend(backend)
         self.node.add_validation(_NeedsLoadBalancer(self))
+        watch_stack_limits(self)
 
     # -- the steps of the constructor ---------------------------------------------------------
 
@@ -356,14 +358,43 @@ class MeshedFargateService(Construct):
         return services
 
     def _add_lifecycle_hook(self, service: ecs.FargateService, slot: MeshSlot) -> None:
-        if self.release.lifecycle_hook is not None:
-            service.add_lifecycle_hook(
-                ecs.DeploymentLifecycleLambdaTarget(
-                    self.release.lifecycle_hook,
-                    f"{slot.id or ''}PostTestTrafficHook",
-                    lifecycle_stages=[ecs.DeploymentLifecycleStage.POST_TEST_TRAFFIC_SHIFT],
+        """ECS calls the hook with a role of its own, which may invoke the hook and nothing
+        else, through a managed policy the ECS service waits for."""
+        hook = self.release.lifecycle_hook
+        if hook is None:
+            return
+        hook_id = f"{slot.id or ''}PostTestTrafficHook"
+        role = iam.Role(
+            self,
+            f"{hook_id}Role",
+            assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+            description=f"Lets ECS call {self.name}'s post-test-traffic hook",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            f"{hook_id}Policy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=[hook.function_arn, f"{hook.function_arn}:*"],
                 )
+            ],
+        )
+        acknowledge_wildcard_resource(
+            policy,
+            f"{hook.function_arn}:*",
+            reason="ECS may invoke any version or alias of the one hook function.",
+        )
+        service.add_lifecycle_hook(
+            ecs.DeploymentLifecycleLambdaTarget(
+                hook,
+                hook_id,
+                lifecycle_stages=[ecs.DeploymentLifecycleStage.POST_TEST_TRAFFIC_SHIFT],
+                role=role.without_policy_updates(),
             )
+        )
+        service.node.add_dependency(policy)
 
     def _scale(
         self, slots: list[MeshSlot], scaling: ScalingOptions

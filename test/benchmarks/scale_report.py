@@ -1,0 +1,364 @@
+"""The markdown report of ``bench_scale.py``: machine facts, medians, ratios, per-stack figures,
+linearity and a profile summary, all computed from the run (nothing here is written by hand)."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_RESOURCES = 500  # CloudFormation: resources per stack
+MAX_BYTES = 1_000_000  # CloudFormation: template body uploaded through S3 (1 MB)
+MAX_OUTPUTS = 200  # CloudFormation: outputs per stack
+MAX_PARAMETERS = 200
+COMMAND = "npx projen bench"
+SIZES_SC = ("sc-1", "sc-10", "sc-30", "sc-60")
+SIZES_AM = ("am-10", "am-20")
+
+
+def machine_facts(node_version: str) -> dict[str, str]:
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [
+        line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line
+    ]
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    mem_kb = next((int(line.split()[1]) for line in meminfo.splitlines() if "MemTotal" in line), 0)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+
+    def version(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    changed = subprocess.run(
+        ["git", "status", "--short", "--", "src"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split("\n")
+    return {
+        "CPU": f"{models[0] if models else platform.processor()} x {len(models)} "
+        f"({usable} usable by this process)",
+        "Memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "OS": platform.platform(),
+        "Python": platform.python_version(),
+        "Node (jsii runtime)": f"{node_version} (package.json's pinned node, first on PATH)",
+        "aws-cdk-lib": version("aws-cdk-lib"),
+        "constructs": version("constructs"),
+        "jsii": version("jsii"),
+        "cdk-nag": version("cdk-nag"),
+        "pytest-benchmark": version("pytest-benchmark"),
+        "Repository commit": f"{commit}; uncommitted in src/ at the time of the run: "
+        + (", ".join(f"`{line.strip()}`" for line in changed if line.strip()) or "none"),
+        "Date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def profile_summary(path: Path, outcome: dict[str, Any]) -> dict[str, Any]:
+    """Where a profiled synthesis spends its time: waiting on the jsii kernel (node), compiling
+    Python, and Python itself; and the library's most expensive calls."""
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    total = sum(tt for (_cc, _nc, tt, _ct, _callers) in stats.values())
+    node = compile_ = 0.0
+    roundtrips = 0
+    library: list[tuple[float, int, str]] = []
+    for (file, line, function), (_cc, ncalls, tt, ct, _callers) in stats.items():
+        if function == "<method 'readline' of '_io.BufferedReader' objects>":
+            node += tt
+        elif function == "<built-in method builtins.compile>":
+            compile_ += tt
+        if file.endswith("jsii/_kernel/providers/process.py") and function == "send":
+            roundtrips += ncalls
+        if "/trading_constructs/" in file and function not in {"<module>", "<lambda>"}:
+            short = file.split("/trading_constructs/", 1)[1]
+            library.append((ct, ncalls, f"{short}:{line}({function})"))
+    library.sort(reverse=True)
+    return {
+        "total_s": total,
+        "node_s": node,
+        "compile_s": compile_,
+        "python_s": total - node - compile_,
+        "roundtrips": roundtrips,
+        "construct_s": outcome["construct_s"],
+        "synth_s": outcome["synth_s"],
+        "library": [
+            {"cumulative_s": ct, "calls": n, "function": name} for ct, n, name in library[:12]
+        ],
+    }
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}" if values else "-"
+
+
+def _total_resources(case: dict[str, Any]) -> int:
+    return sum(stack["resources"] for stack in case["stacks"])
+
+
+def _timing_rows(cases: dict[str, Any]) -> list[str]:
+    rows = [
+        "| case | rounds | median wall (s) | min-max (s) | median CPU (s) | in-process: imports "
+        "/ construct / synth (s, medians) | jsii round trips | load average |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for case in cases.values():
+        rows.append(
+            f"| {case['label']} | {len(case['wall'])} | **{_median(case['wall']):.2f}** | "
+            f"{_spread(case['wall'])} | {_median(case['cpu']):.2f} | "
+            f"{_median(case['import']):.2f} / {_median(case['construct']):.2f} / "
+            f"{_median(case['synth']):.2f} | {case['roundtrips']} | {_median(case['load']):.1f} |"
+        )
+    return rows
+
+
+def _ratio_rows(cases: dict[str, Any]) -> list[str]:
+    def ratio(top: str, bottom: str) -> str:
+        return f"{_median(cases[top]['wall']) / _median(cases[bottom]['wall']):.2f}x"
+
+    def cost(top: str, bottom: str) -> str:
+        return f"{_median(cases[top]['wall']) - _median(cases[bottom]['wall']):.2f} s"
+
+    return [
+        "| | bytecode cache (as users run) | no bytecode cache |",
+        "|---|---:|---:|",
+        f"| c/b: example over the import floor | **{ratio('c', 'b')}** | "
+        f"{ratio('c-cold', 'b-cold')} |",
+        f"| c/a: example over an empty stack | **{ratio('c', 'a')}** | "
+        f"{ratio('c-cold', 'a-cold')} |",
+        f"| b/a: the library's aws_cdk imports over an empty stack | {ratio('b', 'a')} | "
+        f"{ratio('b-cold', 'a-cold')} |",
+        f"| b - a: what importing those modules costs | {cost('b', 'a')} | "
+        f"{cost('b-cold', 'a-cold')} |",
+        f"| c - b: what the example's constructs, synthesis and cdk-nag cost | {cost('c', 'b')} "
+        f"| {cost('c-cold', 'b-cold')} |",
+        f"| c - c': what the three cdk-nag packs cost | {cost('c', 'c-nopacks')} | |",
+    ]
+
+
+def _scale_rows(cases: dict[str, Any], sizes: tuple[str, ...]) -> list[str]:
+    rows = [
+        "| services | stacks | median wall (s) | min-max (s) | median CPU (s) "
+        "| construct / synth (s, medians) | wall s per added service "
+        "| CPU s per added service | jsii round trips | per added service "
+        "| resources (all stacks) | resources per service | load average |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    previous: dict[str, Any] | None = None
+    for key in sizes:
+        case = cases[key]
+        per_wall = per_cpu = per_trips = "-"
+        if previous is not None:
+            added = case["services"] - previous["services"]
+            per_wall = f"{_per_added(previous, case, 'wall'):.3f}"
+            per_cpu = f"{_per_added(previous, case, 'cpu'):.3f}"
+            per_trips = f"{(case['roundtrips'] - previous['roundtrips']) / added:.0f}"
+        per_service = [n for stack in case["stacks"] for n in stack["per_service"]]
+        rows.append(
+            f"| {case['services']} | {len(case['stacks'])} | **{_median(case['wall']):.2f}** | "
+            f"{_spread(case['wall'])} | {_median(case['cpu']):.2f} | "
+            f"{_median(case['construct']):.2f} / {_median(case['synth']):.2f} | {per_wall} | "
+            f"{per_cpu} | {case['roundtrips']} | {per_trips} | {_total_resources(case)} | "
+            f"{statistics.median(per_service):.0f} (min {min(per_service)}, max "
+            f"{max(per_service)}) | {_median(case['load']):.1f} |"
+        )
+        previous = case
+    return rows
+
+
+def _per_added(low: dict[str, Any], high: dict[str, Any], part: str) -> float:
+    """Seconds of ``part`` (median) per service added from ``low`` to ``high``."""
+    added = high["services"] - low["services"]
+    return (_median(high[part]) - _median(low[part])) / added
+
+
+def _stack_rows(cases: dict[str, Any], sizes: tuple[str, ...]) -> list[str]:
+    rows = [
+        "| platform | stack | services in it | resources | outputs | template bytes "
+        "| % of 500 resources | % of 1 MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in sizes:
+        case = cases[key]
+        for stack in case["stacks"]:
+            rows.append(
+                f"| {case['services']} x {case['mesh']} | {stack['stack']} | "
+                f"{stack['services']} | {stack['resources']} | {stack['outputs']} | "
+                f"{stack['bytes']:,} | {100 * stack['resources'] / MAX_RESOURCES:.0f}% | "
+                f"{100 * stack['bytes'] / MAX_BYTES:.0f}% |"
+            )
+    return rows
+
+
+def _resources_per_service(cases: dict[str, Any]) -> list[str]:
+    rows = [
+        "| mesh | services | resources in service stacks (Services*, Edge less the edge's own) "
+        "| per service (construct path) | marginal per added service, all stacks |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for sizes in (SIZES_SC, SIZES_AM):
+        previous: dict[str, Any] | None = None
+        for key in sizes:
+            case = cases[key]
+            owned = sum(stack["service_resources"] for stack in case["stacks"])
+            marginal = "-"
+            if previous is not None:
+                added = case["services"] - previous["services"]
+                delta = _total_resources(case) - _total_resources(previous)
+                marginal = f"{delta / added:.1f}"
+            rows.append(
+                f"| {case['mesh']} | {case['services']} | {owned} | "
+                f"{owned / case['services']:.1f} | {marginal} |"
+            )
+            previous = case
+    return rows
+
+
+def _limit_findings(cases: dict[str, Any]) -> list[str]:
+    worst = {"resources": (0, ""), "bytes": (0, ""), "outputs": (0, "")}
+    for case in cases.values():
+        for stack in case["stacks"]:
+            where = f"{stack['stack']} of the {case['services']}-service {case['mesh']} platform"
+            for figure in worst:
+                if stack[figure] > worst[figure][0]:
+                    worst[figure] = (stack[figure], where)
+    limits = {"resources": MAX_RESOURCES, "bytes": MAX_BYTES, "outputs": MAX_OUTPUTS}
+    lines = []
+    for figure, (value, where) in worst.items():
+        share = 100 * value / limits[figure]
+        verdict = "over the limit" if share >= 100 else "near the limit" if share >= 80 else "ok"
+        lines.append(
+            f"- Largest {figure}: {value:,} ({share:.0f}% of CloudFormation's "
+            f"{limits[figure]:,}), in {where}: {verdict}."
+        )
+    return lines
+
+
+def _linearity(cases: dict[str, Any]) -> list[str]:
+    lines = []
+    for part in ("wall", "cpu", "construct", "synth"):
+        first = _per_added(cases["sc-10"], cases["sc-30"], part)
+        second = _per_added(cases["sc-30"], cases["sc-60"], part)
+        change = (second / first - 1) * 100 if first > 0 else float("nan")
+        lines.append(
+            f"- {part}: {first:.3f} s per added service from 10 to 30, {second:.3f} s from 30 "
+            f"to 60 ({change:+.0f}%)."
+        )
+    return lines
+
+
+def _profile_rows(profile: dict[str, Any]) -> list[str]:
+    total = profile["total_s"]
+
+    def share(value: float) -> str:
+        return f"{value:.2f} s ({100 * value / total:.0f}%)"
+
+    rows = [
+        f"- Profiled run: {total:.2f} s inside Python (construct {profile['construct_s']:.2f} s, "
+        f"synth {profile['synth_s']:.2f} s, the rest imports), {profile['roundtrips']:,} jsii "
+        "round trips.",
+        f"- Waiting for the jsii kernel (node answering a request): {share(profile['node_s'])}.",
+        f"- Compiling Python source: {share(profile['compile_s'])}.",
+        f"- Python itself (our constructs, jsii's marshalling, typeguard): "
+        f"{share(profile['python_s'])}.",
+        "",
+        "The library's most expensive calls (cumulative, including the jsii calls they make):",
+        "",
+        "| function | calls | cumulative (s) |",
+        "|---|---:|---:|",
+    ]
+    rows += [
+        f"| `{entry['function']}` | {entry['calls']} | {entry['cumulative_s']:.2f} |"
+        for entry in profile["library"]
+    ]
+    return rows
+
+
+def write_report(
+    path: Path,
+    modules: list[str],
+    cases: dict[str, Any],
+    profile: dict[str, Any],
+    facts: dict[str, str],
+) -> None:
+    lines = [
+        "# Synthesis benchmarks",
+        "",
+        f"Command: `{COMMAND}` (runs `test/benchmarks/bench_synth.py`, then "
+        "`test/benchmarks/bench_scale.py`, which writes this file and `scale-results.json` "
+        "beside it). It is not part of `npm test`. Generated; do not edit by hand.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {name} | {value} |" for name, value in facts.items()),
+        "",
+        "## Method",
+        "",
+        "Every round is a fresh Python process (`test/benchmarks/synth_child.py`) timed from "
+        "outside with pytest-benchmark's pedantic rounds: interpreter start, imports, the jsii "
+        "kernel's start, construction, synthesis and writing the cloud assembly. One untimed "
+        "warm-up round per case writes the bytecode cache and counts jsii round trips. The "
+        "multi-stack platforms synthesize with path metadata and version reporting on, as "
+        "`cdk synth` does, so the templates are the ones the CLI would write.",
+        "",
+        f"(b) imports the {len(modules)} aws_cdk modules that `import trading_constructs` "
+        f"loads (directly or through aws-cdk-lib): {', '.join(f'`{m}`' for m in modules)}.",
+        "",
+        "(d) is the multi-stack layout: `Platform` (TradingCluster, one ScannedRepository, one "
+        "ApiKeySecret), `Services<k>` with ten services each (every service reads the API key "
+        "and calls the one before it), `Edge` (the last, public service and a TradingEdge with "
+        "a certificate) and `Dashboard` (a PlatformDashboard over all services and the edge).",
+        "",
+        "## (a), (b), (c): the floors and the example",
+        "",
+        *_timing_rows({k: v for k, v in cases.items() if not k.startswith(("sc-", "am-"))}),
+        "",
+        *_ratio_rows(cases),
+        "",
+        "## (d): platforms of many services, multi-stack",
+        "",
+        "Service Connect (the default mesh):",
+        "",
+        *_scale_rows(cases, SIZES_SC),
+        "",
+        "App Mesh (`Mesh.app_mesh()`):",
+        "",
+        *_scale_rows(cases, SIZES_AM),
+        "",
+        "### Resources per service",
+        "",
+        *_resources_per_service(cases),
+        "",
+        "### Per stack (CloudFormation limits: 500 resources, 1 MB template, 200 outputs)",
+        "",
+        *_stack_rows(cases, SIZES_SC + SIZES_AM),
+        "",
+        *_limit_findings(cases),
+        "",
+        "### Linearity (Service Connect, medians)",
+        "",
+        *_linearity(cases),
+        "",
+        "## Profile: one 60-service synthesis (cProfile)",
+        "",
+        *_profile_rows(profile),
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+    raw = {"facts": facts, "modules": modules, "cases": cases, "profile": profile}
+    path.with_name("scale-results.json").write_text(json.dumps(raw, indent=1) + "\n")

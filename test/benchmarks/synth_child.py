@@ -1,0 +1,229 @@
+"""One synthesis in a fresh process, for ``bench_scale.py`` to time from outside.
+
+Run from the repository root::
+
+    python test/benchmarks/synth_child.py CASE --outdir DIR [--services N] [--mesh NAME]
+        [--modules a,b,...] [--count-roundtrips] [--profile FILE] [--result FILE]
+
+CASE is one of:
+
+- ``modules``: import trading_constructs and write the aws_cdk modules it loaded (nothing
+  is synthesized); ``bench_scale.py`` passes that list to ``empty-with-imports``;
+- ``empty``: an empty stack, importing nothing but ``aws_cdk`` itself;
+- ``empty-with-imports``: the same after importing ``--modules`` (the floor any CDK Python app
+  with the library's services pays);
+- ``example``: the example platform with its cdk-nag packs, as ``cdk synth`` builds it;
+- ``example-without-packs``: the example platform's stack alone, without cdk-nag;
+- ``platform``: the multi-stack layout of ``--services`` services (see ``build_platform``).
+
+Nothing here is imported before the clock the parent reads starts, except the standard
+library: each case pays for exactly the imports it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+)
+SERVICES_PER_STACK = 10
+# What `cdk synth` adds to the app's context: path metadata on every resource and the
+# CDKMetadata resource in each stack. The templates measured here are the ones it writes.
+CLI_CONTEXT = {"aws:cdk:enable-path-metadata": True, "aws:cdk:version-reporting": True}
+
+
+def _context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context | CLI_CONTEXT
+
+
+def _empty(outdir: str, modules: list[str]) -> tuple[float, float]:
+    for module in modules:
+        importlib.import_module(module)
+    from aws_cdk import App, Stack
+
+    started = time.perf_counter()
+    app = App(context=_context(), outdir=outdir)
+    Stack(app, "Empty")
+    built = time.perf_counter()
+    app.synth()
+    return built - started, time.perf_counter() - built
+
+
+def _example(outdir: str, *, packs: bool) -> tuple[float, float]:
+    sys.path.insert(0, str(ROOT))
+    from aws_cdk import App, Environment
+
+    from examples.trading_platform.app import add_compliance_checks
+    from examples.trading_platform.platform_stack import TradingPlatformStack
+
+    started = time.perf_counter()
+    app = App(context=_context(), outdir=outdir)
+    TradingPlatformStack(
+        app,
+        "TradingPlatform",
+        env=Environment(region="us-east-1"),
+        description="Trading analytics platform on ECS Fargate (trading-constructs example)",
+    )
+    if packs:
+        add_compliance_checks(app)
+    built = time.perf_counter()
+    app.synth()
+    return built - started, time.perf_counter() - built
+
+
+def build_platform(app: Any, services: int, mesh_name: str) -> None:
+    """The multi-stack layout of issue 10:
+
+    - ``Platform``: TradingCluster (the chosen mesh), one ScannedRepository, one ApiKeySecret;
+    - ``Services<k>``: services ``10k`` to ``10k+9``; each reads the API key secret and calls
+      the service before it (a chain, so that no two services call each other);
+    - ``Edge``: the last service (public, it calls the one before) and a TradingEdge in front;
+      a TradingEdge in another stack than its service forms a cycle today (the service waits
+      for the listener rule, the edge's security group rule names the service's group);
+    - ``Dashboard``: a PlatformDashboard over every service and the edge.
+    """
+    from aws_cdk import Environment, Stack
+    from aws_cdk import aws_certificatemanager as acm
+
+    from trading_constructs import (
+        ApiKeySecret,
+        Mesh,
+        MeshedFargateService,
+        PlatformDashboard,
+        ScannedRepository,
+        ServiceImage,
+        ServiceSecret,
+        TradingCluster,
+        TradingEdge,
+    )
+
+    env = Environment(region="us-east-1")
+    platform = Stack(app, "Platform", env=env)
+    cluster = TradingCluster(platform, "Platform", mesh=Mesh.from_name(mesh_name))
+    repository = ScannedRepository(platform, "Repository", key=cluster.key)
+    api_key = ApiKeySecret(platform, "ApiKey", key=cluster.key, vpc=cluster.vpc)
+    image = ServiceImage(repository=repository, tag="v1")
+    edge_stack = Stack(app, "Edge", env=env)
+    built: list[Any] = []
+    stack = edge_stack
+    for i in range(services):
+        public = i == services - 1
+        if public:
+            stack = edge_stack
+        elif i % SERVICES_PER_STACK == 0:
+            stack = Stack(app, f"Services{i // SERVICES_PER_STACK}", env=env)
+        built.append(
+            MeshedFargateService(
+                stack,
+                f"Svc{i}",
+                cluster=cluster,
+                image=image,
+                port=8080 + i,
+                name=f"svc-{i}",
+                secrets={"KEY": ServiceSecret(secret=api_key.secret, field="api_key")},
+                backends=built[-1:],
+                public=public,
+            )
+        )
+    edge = TradingEdge(
+        edge_stack,
+        "Edge",
+        cluster=cluster,
+        service=built[-1],
+        certificate=acm.Certificate.from_certificate_arn(
+            edge_stack, "Certificate", CERTIFICATE_ARN
+        ),
+    )
+    PlatformDashboard(Stack(app, "Dashboard", env=env), "Dashboard", services=built, edge=edge)
+
+
+def _platform(outdir: str, services: int, mesh_name: str) -> tuple[float, float]:
+    from aws_cdk import App
+
+    started = time.perf_counter()
+    app = App(context=_context(), outdir=outdir)
+    build_platform(app, services, mesh_name)
+    built = time.perf_counter()
+    app.synth()
+    return built - started, time.perf_counter() - built
+
+
+def _count_roundtrips() -> list[int]:
+    """Count requests from Python to the jsii kernel (node), for the untimed warm-up round."""
+    from jsii._kernel.providers import process
+
+    count = [0]
+    send = process._NodeProcess.send
+
+    def counted(self: Any, request: Any, response_type: Any) -> Any:
+        count[0] += 1
+        return send(self, request, response_type)
+
+    process._NodeProcess.send = counted  # type: ignore[method-assign]
+    return count
+
+
+def main() -> None:
+    started = time.perf_counter()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("case")
+    parser.add_argument("--outdir", default="cdk.out.bench")
+    parser.add_argument("--services", type=int, default=1)
+    parser.add_argument("--mesh", default="service-connect")
+    parser.add_argument("--modules", default="")
+    parser.add_argument("--count-roundtrips", action="store_true")
+    parser.add_argument("--profile")
+    parser.add_argument("--result")
+    args = parser.parse_args()
+    result: dict[str, Any] = {}
+    roundtrips = _count_roundtrips() if args.count_roundtrips else None
+    if args.case == "modules":
+        import trading_constructs  # noqa: F401
+
+        result["modules"] = sorted(
+            name
+            for name in sys.modules
+            if name.startswith("aws_cdk.") and name.count(".") == 1 and "._" not in name
+        )
+    else:
+        cases = {
+            "empty": lambda: _empty(args.outdir, []),
+            "empty-with-imports": lambda: _empty(
+                args.outdir, [m for m in args.modules.split(",") if m]
+            ),
+            "example": lambda: _example(args.outdir, packs=True),
+            "example-without-packs": lambda: _example(args.outdir, packs=False),
+            "platform": lambda: _platform(args.outdir, args.services, args.mesh),
+        }
+        run = cases[args.case]
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            construct_s, synth_s = profiler.runcall(run)
+            profiler.dump_stats(args.profile)
+        else:
+            construct_s, synth_s = run()
+        finished = time.perf_counter()
+        result |= {
+            "import_s": finished - started - construct_s - synth_s,
+            "construct_s": construct_s,
+            "synth_s": synth_s,
+        }
+    if roundtrips is not None:
+        result["roundtrips"] = roundtrips[0]
+    if args.result:
+        Path(args.result).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

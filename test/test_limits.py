@@ -1,0 +1,61 @@
+"""A stack that would pass CloudFormation's 500 resources fails at synthesis, saying which
+services to move; the README's multi-stack layout runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Environment, Stack
+
+from trading_constructs import MeshedFargateService, ScannedRepository, ServiceImage, TradingCluster
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = Environment(account="123456789012", region="us-east-1")
+
+
+def test_too_many_services_in_one_stack_fail_at_synth_naming_what_to_move() -> None:
+    # GIVEN 30 Service Connect services in the platform's own stack (about 15 resources each)
+    app = App()
+    stack = Stack(app, "Big", env=ENV)
+    cluster = TradingCluster(stack, "Cluster")
+    image = ServiceImage(repository=ScannedRepository(stack, "Repo", key=cluster.key), tag="v1")
+    for i in range(30):
+        MeshedFargateService(stack, f"S{i}", cluster=cluster, name=f"s{i}", port=8080, image=image)
+    # WHEN synthesized  THEN our error comes first, with the count and services to move
+    with pytest.raises(RuntimeError) as raised:
+        app.synth()
+    message = str(raised.value)
+    assert re.search(r"Stack 'Big' has 5\d\d resources, more than CloudFormation's 500", message)
+    assert "move at least 1 of its 30 services into another stack" in message
+    assert "'Big/S29'" in message
+
+
+def _readme_snippet(heading: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split(heading, 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_multi_stack_layout_synthesizes_one_way() -> None:
+    # GIVEN the README's multi-stack snippet, run as written
+    namespace: dict[str, object] = {}
+    exec(_readme_snippet("## Platforms across stacks"), namespace)
+    app = namespace["app"]
+    assert isinstance(app, App)
+    # WHEN synthesized  THEN every stack depends only on stacks before it (the platform first)
+    assembly = app.synth()
+    order = [s.stack_name for s in assembly.stacks]
+    for stack in assembly.stacks:
+        for dependency in stack.dependencies:
+            if not dependency.id.endswith(".assets"):
+                assert order.index(dependency.id) < order.index(stack.stack_name)
+    assert {s.stack_name for s in assembly.stacks} >= {
+        "Platform",
+        "Orders",
+        "Pricing",
+        "Reports",
+        "Dashboard",
+    }
+    assert all(len(s.template["Resources"]) <= 500 for s in assembly.stacks)
