@@ -45,3 +45,18 @@ def test_core_modules_have_no_app_mesh_code() -> None:
         and "aws_appmesh" in path.read_text()
     ]
     assert offenders == []
+
+
+def test_a_platform_without_an_edge_feature_does_not_load_its_modules() -> None:
+    # GIVEN a fresh interpreter  WHEN it imports the library
+    probe = (
+        "import sys, trading_constructs\n"
+        "print(sorted(m for m in sys.modules if m in ("
+        "'aws_cdk.aws_wafv2', 'aws_cdk.aws_route53', 'aws_cdk.aws_route53_targets', "
+        "'aws_cdk.aws_certificatemanager', 'aws_cdk.aws_appmesh')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    # THEN WAF, Route 53, ACM and App Mesh wait until a construct uses them
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,7 +15,6 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
 )
-from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -22,11 +22,14 @@ from aws_cdk import aws_elasticloadbalancingv2 as elb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_route53 as route53
-from aws_cdk import aws_route53_targets as route53_targets
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
+
+# Certificates, DNS and WAF are imported where an edge uses them: a platform without them
+# does not pay for loading their modules (about 0.4 s of a synthesis).
+if typing.TYPE_CHECKING:
+    from aws_cdk import aws_certificatemanager as acm
+    from aws_cdk import aws_route53 as route53
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import TradingCluster
@@ -268,6 +271,8 @@ class TradingEdge(Construct):
         )
 
     def _certificate(self, domain: DomainOptions) -> acm.ICertificate:
+        from aws_cdk import aws_certificatemanager as acm
+
         return acm.Certificate(
             self,
             "Certificate",
@@ -466,6 +471,9 @@ class TradingEdge(Construct):
         return role
 
     def _alias_record(self, domain: DomainOptions) -> route53.ARecord:
+        from aws_cdk import aws_route53 as route53
+        from aws_cdk import aws_route53_targets as route53_targets
+
         """The domain's A record, an alias of the load balancer (no charge for alias queries,
         and it follows the load balancer's changing addresses)."""
         return route53.ARecord(
@@ -561,6 +569,8 @@ class TradingEdge(Construct):
         )
 
     def _web_acl(self, key: kms.IKey, removal_policy: RemovalPolicy) -> None:
+        from aws_cdk import aws_wafv2 as wafv2
+
         rules = [
             wafv2.CfnWebACL.RuleProperty(
                 name=group,
