@@ -217,6 +217,7 @@ def test_synthesize(benchmark: BenchmarkFixture, results: Results, case: Case) -
         "import": [c["import_s"] for c in timed],
         "construct": [c["construct_s"] for c in timed],
         "synth": [c["synth_s"] for c in timed],
+        "service": [c["service_s"] for c in timed],
         "roundtrips": calls[0].get("roundtrips"),
         "stacks": stacks,
     }
