@@ -41,7 +41,10 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import trading_constructs
-from trading_constructs import RotatingDbSecret, ScannedRepository, TradingCluster
+from trading_constructs import (
+    Mesh, MeshedFargateService, PlatformDashboard, Release, RotatingDbSecret, ScannedRepository,
+    ServiceImage, TradingCluster, TradingEdge,
+)
 
 venv = Path(sys.argv[1]).resolve()
 where = Path(trading_constructs.__file__).resolve()
@@ -51,9 +54,30 @@ assert (where.parent / "py.typed").is_file(), "py.typed is not installed"
 app = cdk.App(outdir="cdk.out")
 stack = cdk.Stack(app, "Consumer", env=cdk.Environment(region="us-east-1"))
 platform = TradingCluster(stack, "Platform")
-ScannedRepository(stack, "Images", key=platform.key)
+images = ScannedRepository(stack, "Images", key=platform.key)
 RotatingDbSecret(stack, "Database", key=platform.key, vpc=platform.vpc)
+image = ServiceImage(repository=images, tag="v1")
+quotes = MeshedFargateService(stack, "Quotes", cluster=platform, name="quotes", port=8080,
+                              image=image)
+gateway = MeshedFargateService(stack, "Gateway", cluster=platform, name="gateway", port=8082,
+                               image=image, public=True, backends=[quotes],
+                               release=Release.blue_green())
+edge = TradingEdge(stack, "Edge", cluster=platform, service=gateway, waf=True)
+PlatformDashboard(stack, "Dashboard", services=[quotes, gateway], edge=edge)
+# App Mesh (the plug-in) with weighted slots and mutual TLS, in a stack of its own
+mesh_stack = cdk.Stack(app, "ConsumerMesh", env=cdk.Environment(region="us-east-1"))
+mesh_platform = TradingCluster(mesh_stack, "Platform", mesh=Mesh.app_mesh())
+mesh_image = ServiceImage(repository=ScannedRepository(mesh_stack, "Images",
+                                                       key=mesh_platform.key), tag="v1")
+prices = MeshedFargateService(mesh_stack, "Prices", cluster=mesh_platform, name="prices",
+                              port=8080, image=mesh_image,
+                              release=Release.weighted(blue=90, green=10))
+MeshedFargateService(mesh_stack, "Orders", cluster=mesh_platform, name="orders", port=8081,
+                     image=mesh_image, backends=[prices])
 app.synth()
+mesh_template = json.loads(Path("cdk.out/ConsumerMesh.template.json").read_text())
+mesh_types = {resource["Type"] for resource in mesh_template["Resources"].values()}
+assert {"AWS::AppMesh::VirtualNode", "AWS::AppMesh::Route"} <= mesh_types, sorted(mesh_types)
 
 template = json.loads(Path("cdk.out/Consumer.template.json").read_text())
 types = {resource["Type"] for resource in template["Resources"].values()}
@@ -64,6 +88,10 @@ wanted = {
     "AWS::SecretsManager::Secret",
     "AWS::SecretsManager::RotationSchedule",
     "AWS::Lambda::Function",
+    "AWS::ECS::Service",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer",
+    "AWS::WAFv2::WebACL",
+    "AWS::CloudWatch::Dashboard",
 }
 assert wanted <= types, f"template lacks {sorted(wanted - types)}"
 print(
