@@ -84,6 +84,16 @@ class Problems:
         if not isinstance(value, str) or re.fullmatch(regex, value) is None:
             self.add(prop, value, allowed)
 
+    def timeout_below_interval(self, timeout: Duration, interval: Duration) -> None:
+        """A health check's timeout must end before the next check starts."""
+        if timeout.is_unresolved() or interval.is_unresolved():
+            return
+        if timeout.to_seconds() >= interval.to_seconds():
+            self.note(
+                f"timeout={timeout.to_human_string()} is not shorter than "
+                f"interval={interval.to_human_string()} (allowed: timeout < interval)"
+            )
+
     def dns_name(self, prop: str, value: str, max_length: int = 253) -> None:
         """A lower-case DNS name of dot-separated labels, as Route 53 and Cloud Map take."""
         if is_token(value):

@@ -34,6 +34,7 @@ if typing.TYPE_CHECKING:
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import TradingCluster
 from .compliance import acknowledge
+from .policies import ecs_infrastructure_role
 from .service import MeshedFargateService
 
 # ALB: at most 5 condition values per rule, path patterns up to 128 characters of this set.
@@ -89,16 +90,8 @@ class TargetHealthOptions:
                     self.healthy_http_codes,
                     "codes 200 to 499, ranges low-high",
                 )
-        if (
-            not problems.problems
-            and not self.interval.is_unresolved()
-            and not self.timeout.is_unresolved()
-            and self.timeout.to_seconds() >= self.interval.to_seconds()
-        ):
-            problems.note(
-                f"timeout={self.timeout.to_human_string()} is not shorter than "
-                f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
-            )
+        if not problems.problems:
+            problems.timeout_below_interval(self.timeout, self.interval)
         problems.raise_if_any()
 
 
@@ -450,25 +443,14 @@ class TradingEdge(Construct):
 
     def _blue_green_role(self) -> iam.Role:
         """The role ECS assumes to move the production rule between the target groups."""
-        role = iam.Role(
+        return ecs_infrastructure_role(
             self,
             "BlueGreenRole",
-            assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+            policy_name="AmazonECSInfrastructureRolePolicyForLoadBalancers",
             description="Lets ECS shift the load balancer's rules between blue and green",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(
-                    "AmazonECSInfrastructureRolePolicyForLoadBalancers"
-                )
-            ],
+            reason="The role ECS assumes to swap listener rules between blue and green target "
+            "groups",
         )
-        acknowledge(
-            role,
-            "The role ECS assumes to swap listener rules between blue and green target groups; "
-            "AWS maintains this policy with the feature.",
-            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
-            "AmazonECSInfrastructureRolePolicyForLoadBalancers]",
-        )
-        return role
 
     def _alias_record(self, domain: DomainOptions) -> route53.ARecord:
         from aws_cdk import aws_route53 as route53

@@ -13,7 +13,7 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from .compliance import acknowledge_wildcard_resource
+from .compliance import acknowledge, acknowledge_wildcard_resource
 
 _ECS_TASKS = "ecs-tasks.amazonaws.com"
 
@@ -70,3 +70,24 @@ class ServicePolicies:
                     "secret.",
                 )
         return self._policies[id]
+
+
+def ecs_infrastructure_role(
+    scope: Construct, id: str, *, policy_name: str, description: str, reason: str
+) -> iam.Role:
+    """A role ECS itself assumes for a feature (blue/green rule shifts, Service Connect TLS),
+    holding the AWS managed policy AWS keeps in step with that feature, acknowledged so."""
+    role = iam.Role(
+        scope,
+        id,
+        assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+        description=description,
+        managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(policy_name)],
+    )
+    acknowledge(
+        role,
+        f"{reason}; AWS maintains this policy with the feature.",
+        "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+        f"{policy_name}]",
+    )
+    return role

@@ -71,16 +71,8 @@ class HealthCheckOptions:
         for prop, low, high in (("interval", 5, 300), ("timeout", 2, 60), ("start_period", 0, 300)):
             problems.seconds(prop, getattr(self, prop), low, high)
         problems.int_range("retries", self.retries, 1, 10)
-        if (
-            not problems.problems
-            and not self.interval.is_unresolved()
-            and not self.timeout.is_unresolved()
-            and self.timeout.to_seconds() >= self.interval.to_seconds()
-        ):
-            problems.note(
-                f"timeout={self.timeout.to_human_string()} is not shorter than "
-                f"interval={self.interval.to_human_string()} (allowed: timeout < interval)"
-            )
+        if not problems.problems:
+            problems.timeout_below_interval(self.timeout, self.interval)
         problems.raise_if_any()
 
     def container_health_check(self, port: int) -> ecs.HealthCheck:

@@ -11,11 +11,10 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from ..compliance import acknowledge
+from ..policies import ecs_infrastructure_role
 from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 
 PROXY_CONTAINER = "service-connect"
@@ -42,24 +41,14 @@ class ServiceConnectBackend(MeshBackend):
         self.tls: ecs.ServiceConnectTlsConfiguration | None = None
         """TLS between services, with certificates from an AWS Private CA; None for none."""
         if tls_authority_arn is not None:
-            role = iam.Role(
+            role = ecs_infrastructure_role(
                 self,
                 "TlsRole",
-                assumed_by=iam.ServicePrincipal("ecs.amazonaws.com"),
+                policy_name="service-role/"
+                "AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity",
                 description="Lets ECS issue Service Connect TLS certificates from the Private CA",
-                managed_policies=[
-                    iam.ManagedPolicy.from_aws_managed_policy_name(
-                        "service-role/AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity"
-                    )
-                ],
-            )
-            acknowledge(
-                role,
-                "The role ECS assumes to issue and rotate Service Connect certificates from the "
-                "Private CA; AWS maintains this policy with the feature.",
-                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:"
-                "policy/service-role/AmazonECSInfrastructureRolePolicyForServiceConnect"
-                "TransportLayerSecurity]",
+                reason="The role ECS assumes to issue and rotate Service Connect certificates "
+                "from the Private CA",
             )
             # ECS keeps the issued private keys encrypted with a key of its own (no kms_key):
             # a customer key would need a key policy for ECS's role that AWS does not pin down.
