@@ -1,5 +1,5 @@
 """MeshedFargateService on stacks of its own (see construct_platforms): what it builds, what
-each ``release=`` synthesizes, the surface other constructs use (metric_*, load_balancer_target,
+each ``release=`` synthesizes, the surface other constructs use (metric_*, attach_to_target_group,
 grant_secret_read, alarms) and where the two meshes differ. The example app stays the
 integration gate (test_service.py)."""
 
@@ -185,7 +185,9 @@ def test_a_service_is_the_target_of_one_load_balancer_only(sc: ServiceConnectPla
         ValueError,
         match=r"^MeshedFargateService 'ServiceConnect/Gateway': already a load balancer's target",
     ):
-        sc.gateway.load_balancer_target()
+        sc.gateway.attach_to_target_group(
+            sc.edge.target_group, load_balancer=sc.edge.security_group
+        )
 
 
 # -- the ECS service ----------------------------------------------------------------------------

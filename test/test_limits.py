@@ -7,9 +7,16 @@ import re
 from pathlib import Path
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import App, CfnOutput, CfnResource, Environment, Stack
 
+from conftest import SynthesizedApp
 from trading_constructs import MeshedFargateService, ScannedRepository, ServiceImage, TradingCluster
+from trading_constructs.limits import (
+    MAX_TEMPLATE_BYTES,
+    SIZE_CHECK_FROM,
+    estimated_template_bytes,
+    watch_stack_limits,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = Environment(account="123456789012", region="us-east-1")
@@ -30,6 +37,46 @@ def test_too_many_services_in_one_stack_fail_at_synth_naming_what_to_move() -> N
     assert re.search(r"Stack 'Big' has 5\d\d resources, more than CloudFormation's 500", message)
     assert "move at least 1 of its 30 services into another stack" in message
     assert "'Big/S29'" in message
+
+
+def test_a_template_past_1_mb_or_200_outputs_fails_at_synth() -> None:
+    # GIVEN a stack of 160 resources of 7 KB each (1.1 MB) and 201 outputs
+    app = App()
+    stack = Stack(app, "Heavy", env=ENV)
+    watch_stack_limits(stack)  # as every construct of the library does for its stack
+    for i in range(SIZE_CHECK_FROM + 10):
+        CfnResource(
+            stack,
+            f"P{i}",
+            type="AWS::SSM::Parameter",
+            properties={"Type": "String", "Value": "x" * 7000},
+        )
+    for i in range(201):
+        CfnOutput(stack, f"O{i}", value="v")
+    # WHEN synthesized  THEN both limits are named, with the size and what to do
+    with pytest.raises(RuntimeError) as raised:
+        app.synth()
+    message = str(raised.value)
+    assert "Stack 'Heavy' has 201 outputs, more than CloudFormation's 200 per template" in message
+    assert re.search(r"Stack 'Heavy' has a template of about 1,[0-9,]+ bytes, more than", message)
+    assert "move constructs into a stack of their own" in message
+
+
+def test_the_size_estimate_is_above_the_real_template_and_close_to_it(
+    example: SynthesizedApp,
+) -> None:
+    # GIVEN the example's stack, already synthesized (App Mesh, its largest form)
+    stack = example.app.node.find_child("TradingPlatform")
+    assert isinstance(stack, Stack)
+    real = len((example.outdir / "TradingPlatform.template.json").read_text())
+    resources = [
+        c for c in stack.node.find_all() if isinstance(c, CfnResource) and Stack.of(c) is stack
+    ]
+    # WHEN estimated  THEN never below the real size (the check errs on the safe side), and
+    # not so far above that a stack well under the limit would be refused
+    estimate = estimated_template_bytes(stack, resources)
+    assert real <= estimate <= 1.3 * real
+    assert estimate < MAX_TEMPLATE_BYTES
 
 
 def _readme_snippet(heading: str) -> str:
@@ -57,5 +104,6 @@ def test_the_readme_multi_stack_layout_synthesizes_one_way() -> None:
         "Pricing",
         "Reports",
         "Dashboard",
+        "Edge",
     }
     assert all(len(s.template["Resources"]) <= 500 for s in assembly.stacks)

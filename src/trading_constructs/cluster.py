@@ -18,6 +18,7 @@ from constructs import Construct
 
 from ._validation import Problems, check_items, check_type, construct_owner, is_token
 from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, acknowledge, drop_provider_depends_on
+from .limits import watch_stack_limits
 from .mesh import Mesh, MeshBackend, MeshContext, ResiliencePolicy
 from .notifications import AlarmNotifications, AlarmSubscription
 from .repository import PullThroughCache
@@ -314,6 +315,7 @@ class TradingCluster(Construct):
         )
         endpoints = list(interface_endpoints)
         super().__init__(scope, id)
+        watch_stack_limits(self)
 
         self.service_names: set[str] = set()
         """Names of the services on this cluster: each must be unique in the namespace."""

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from ._validation import Problems, construct_owner
 from .edge import TradingEdge
+from .limits import watch_stack_limits
 from .service import MeshedFargateService
 
 _WIDTH = 24
@@ -54,6 +55,7 @@ class PlatformDashboard(Construct):
             )
         problems.raise_if_any()
         super().__init__(scope, id)
+        watch_stack_limits(self)
         self.dashboard: cloudwatch.Dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",

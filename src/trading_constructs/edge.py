@@ -34,6 +34,7 @@ if typing.TYPE_CHECKING:
 from ._validation import Problems, check_type, construct_owner, is_token
 from .cluster import TradingCluster
 from .compliance import acknowledge
+from .limits import watch_stack_limits
 from .policies import ecs_infrastructure_role
 from .service import MeshedFargateService
 
@@ -197,6 +198,7 @@ class TradingEdge(Construct):
             removal_policy=removal_policy,
         )
         super().__init__(scope, id)
+        watch_stack_limits(self)
         self.service = service
         blue_green = service.release.behind_load_balancer
 
@@ -324,13 +326,11 @@ class TradingEdge(Construct):
 
     def _target_the_service(self, alternate: ecs.AlternateTarget | None) -> None:
         """The service's port behind the production target group (and, with blue/green, the
-        alternate ECS shifts to), reachable from the load balancer on that port alone."""
-        self.security_group.connections.allow_to(
-            self.service.connections,
-            ec2.Port.tcp(self.service.port),
-            "the public service's port only",
+        alternate ECS shifts to), reachable from the load balancer on that port alone. The
+        service writes the rules in its own stack, so the edge may live in another."""
+        self.service.attach_to_target_group(
+            self.target_group, load_balancer=self.security_group, alternate_target=alternate
         )
-        self.target_group.add_target(self.service.load_balancer_target(alternate_target=alternate))
 
     def _listeners(
         self, certificate: acm.ICertificate | None, ingress_cidrs: Sequence[str]

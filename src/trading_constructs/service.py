@@ -12,7 +12,7 @@ import typing
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -458,21 +458,51 @@ class MeshedFargateService(Construct):
             )
         self.policies.add_to_task(*secret_read_statements(secret))
 
-    def load_balancer_target(
-        self, *, alternate_target: ecs.AlternateTarget | None = None
-    ) -> elb.IApplicationLoadBalancerTarget:
-        """The app container's port as a load-balancer target (one load balancer per
-        service); with ECS native blue/green, the alternate target group ECS shifts to."""
+    def attach_to_target_group(
+        self,
+        target_group: elb.IApplicationTargetGroup,
+        *,
+        load_balancer: ec2.IConnectable,
+        alternate_target: ecs.AlternateTarget | None = None,
+    ) -> None:
+        """Put the app container's port behind ``target_group`` (one load balancer per
+        service), reachable from ``load_balancer`` on that port alone; with ECS native
+        blue/green, ``alternate_target`` names the group ECS shifts to.
+
+        Everything this adds lives in the service's stack: the security-group rules both
+        ways and the ECS service's wait for the listener rule. A load balancer in a stack of
+        its own then only points up to nothing, and the service's stack points at it: no
+        cycle, where CDK's own ``add_target`` would write the rules on the load balancer's
+        side while the ECS service names its target group.
+        """
         if self._targeted:
             raise ValueError(
                 f"MeshedFargateService {self.node.path!r}: already a load balancer's target "
                 "(allowed: one TradingEdge per service)"
             )
         self._targeted = True
-        ignore_redundant_depends_on(self.service)  # CDK both refers to and depends on the rule
-        return self.service.load_balancer_target(
-            container_name=self.name, container_port=self.port, alternate_target=alternate_target
+        self.connections.allow_from(
+            load_balancer, ec2.Port.tcp(self.port), "the public service's port only"
         )
+        # The group as this stack sees it: registering the target here adds no rules on the
+        # load balancer's side (the ones above are all it needs).
+        local = elb.ApplicationTargetGroup.from_target_group_attributes(
+            self, "LoadBalancerTargetGroup", target_group_arn=target_group.target_group_arn
+        )
+        Annotations.of(local).acknowledge_warning(
+            "@aws-cdk/aws-elbv2:albTargetGroupCannotRegisterConnectable",
+            "The service adds its security-group rules itself, in its own stack.",
+        )
+        local.add_target(
+            self.service.load_balancer_target(
+                container_name=self.name,
+                container_port=self.port,
+                alternate_target=alternate_target,
+            )
+        )
+        # ECS rejects a target group that no listener rule forwards to yet.
+        self.service.node.add_dependency(target_group.load_balancer_attached)
+        ignore_redundant_depends_on(self.service)  # blue/green also names the rules it waits for
 
     @property
     def behind_load_balancer(self) -> bool:
