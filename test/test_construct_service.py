@@ -475,6 +475,20 @@ def test_alarms_use_the_thresholds_and_notify_the_platform_topic(
     assert missing["Metrics"][0]["Expression"] == "desired - running"
 
 
+def test_a_proxy_5xx_alarm_only_where_callers_make_it_able_to_fire(
+    sc: ServiceConnectPlatform,
+) -> None:
+    # GIVEN quotes, called by the gateway, and the gateway and ledger, called by no service
+    # (the load balancer reaches the gateway past its proxy)
+    # THEN only quotes alarms on proxy 5xx; the others' metric stays for the dashboard
+    assert "Proxy5xx" in sc.quotes.alarms
+    assert set(sc.gateway.alarms) == {"ErrorLogs", "TasksBelowDesired"}
+    assert set(sc.ledger.alarms) == {"ErrorLogs", "TasksBelowDesired"}
+    assert metric_stat(sc.stack, sc.gateway.metric_proxy_5xx())["metric_name"] == (
+        "HTTPCode_Target_5XX_Count"
+    )
+
+
 def test_metric_cpu_and_memory_utilization(sc: ServiceConnectPlatform) -> None:
     dimensions = _service_dimensions(sc, sc.quotes.service)
     assert metric_stat(sc.stack, sc.quotes.metric_cpu_utilization()) == {

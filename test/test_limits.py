@@ -23,20 +23,20 @@ ENV = Environment(account="123456789012", region="us-east-1")
 
 
 def test_too_many_services_in_one_stack_fail_at_synth_naming_what_to_move() -> None:
-    # GIVEN 30 Service Connect services in the platform's own stack (about 15 resources each)
+    # GIVEN 34 Service Connect services in the platform's own stack (about 14 resources each)
     app = App()
     stack = Stack(app, "Big", env=ENV)
     cluster = TradingCluster(stack, "Cluster")
     image = ServiceImage(repository=ScannedRepository(stack, "Repo", key=cluster.key), tag="v1")
-    for i in range(30):
+    for i in range(34):
         MeshedFargateService(stack, f"S{i}", cluster=cluster, name=f"s{i}", port=8080, image=image)
     # WHEN synthesized  THEN our error comes first, with the count and services to move
     with pytest.raises(RuntimeError) as raised:
         app.synth()
     message = str(raised.value)
     assert re.search(r"Stack 'Big' has 5\d\d resources, more than CloudFormation's 500", message)
-    assert "move at least 1 of its 30 services into another stack" in message
-    assert "'Big/S29'" in message
+    assert "move at least 3 of its 34 services into another stack" in message
+    assert "'Big/S33'" in message
 
 
 def test_a_template_past_1_mb_or_200_outputs_fails_at_synth() -> None:

@@ -11,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._validation import Problems
+from .notifications import AlarmNotifications
 
 LOG_RETENTION_DAYS = 30
 """Container logs are kept 30 days by default: a month to investigate an incident."""
@@ -99,9 +100,11 @@ class ServiceObservability(Construct):
         retention_days: int = LOG_RETENTION_DAYS,
         thresholds: AlarmThresholds | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        notifications: AlarmNotifications | None = None,
     ) -> None:
         super().__init__(scope, id)
         self._service_name = service_name
+        self._notifications = notifications
         self._key = key
         self._retention = RETENTION_DAYS[retention_days]
         self._removal_policy = removal_policy
@@ -157,11 +160,16 @@ class ServiceObservability(Construct):
                 container_name, PROXY_5XX, SERVER_ERROR_PATTERN, self._thresholds.proxy_5xx
             )
 
-    def alarm_on_proxy_5xx(self, metric: cloudwatch.IMetric) -> None:
-        """Alarm on a proxy's own 5xx metric, where it publishes one (Service Connect)."""
-        if self._proxy_5xx is None:
-            self._proxy_5xx = metric
-            self._alarm(PROXY_5XX, metric, self._thresholds.proxy_5xx)
+    def publish_proxy_5xx(self, metric: cloudwatch.IMetric) -> None:
+        """A proxy's own 5xx metric, where it publishes one (Service Connect); alarmed on
+        once the service has a caller (``alarm_on_proxy_5xx``)."""
+        self._proxy_5xx = metric
+
+    def alarm_on_proxy_5xx(self) -> None:
+        """Alarm on the published proxy 5xx metric, once: called when the first caller is
+        declared, since without one the metric has no data and the alarm could never fire."""
+        if PROXY_5XX not in self.alarms:
+            self._alarm(PROXY_5XX, self.proxy_5xx, self._thresholds.proxy_5xx)
 
     def _count(
         self, container_name: str, name: str, pattern: logs.IFilterPattern, threshold: int
@@ -190,6 +198,11 @@ class ServiceObservability(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
+        self._notify(self.alarms[name])
+
+    def _notify(self, alarm: cloudwatch.Alarm) -> None:
+        if self._notifications is not None:
+            self._notifications.notify(alarm)
 
     def watch_task_count(self, cluster_name: str, ecs_service_name: str, slot: str = "") -> None:
         """Alarm when fewer tasks run than ECS wants (Container Insights metrics), per slot."""
@@ -228,3 +241,4 @@ class ServiceObservability(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.MISSING,
         )
+        self._notify(self.alarms[f"{slot}{TASKS_BELOW_DESIRED}"])

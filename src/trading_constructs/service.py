@@ -148,6 +148,7 @@ class MeshedFargateService(Construct):
             retention_days=log_retention_days,
             thresholds=alarm_thresholds,
             removal_policy=removal_policy,
+            notifications=cluster.alarms,
         )
         """Log groups, error metrics and alarms."""
         self.policies: ServicePolicies = ServicePolicies(self, name)
@@ -185,8 +186,6 @@ class MeshedFargateService(Construct):
         """The scalable task count, None when the count is fixed."""
         self._wait_for_images(image, self.release)
         self._grant_log_writes()
-        for alarm in self.observability.alarms.values():
-            cluster.alarms.notify(alarm)
         for backend in backends:
             self.add_backend(backend)
         self.node.add_validation(_NeedsLoadBalancer(self))

@@ -85,10 +85,12 @@ def build_platform(app: Any, services: int, mesh_name: str) -> list[float]:
 
     - ``Platform``: TradingCluster (the chosen mesh), one ScannedRepository, one ApiKeySecret;
     - ``Services<k>``: services ``10k`` to ``10k+9``; each reads the API key secret and calls
-      the service before it (a chain, so that no two services call each other);
-    - ``Edge``: the last service (public, it calls the one before) and a TradingEdge in front;
-      a TradingEdge in another stack than its service forms a cycle today (the service waits
-      for the listener rule, the edge's security group rule names the service's group);
+      the service before it; in every group, the first two call each other (a mutual pair)
+      and the third to fifth form a ring; a service whose number ends in 9 and the next one
+      (across two stacks) call each other too, and the last three services of one group and
+      the first of the next close a ring across stacks;
+    - ``Edge``: a TradingEdge in front of the last service (public), which stays in its
+      services stack;
     - ``Dashboard``: a PlatformDashboard over every service and the edge.
 
     Returns the seconds each service took to construct, in order: whether the 60th costs
@@ -115,16 +117,12 @@ def build_platform(app: Any, services: int, mesh_name: str) -> list[float]:
     repository = ScannedRepository(platform, "Repository", key=cluster.key)
     api_key = ApiKeySecret(platform, "ApiKey", key=cluster.key, vpc=cluster.vpc)
     image = ServiceImage(repository=repository, tag="v1")
-    edge_stack = Stack(app, "Edge", env=env)
     built: list[Any] = []
     seconds: list[float] = []
-    stack = edge_stack
+    stack = platform
     for i in range(services):
         started = time.perf_counter()
-        public = i == services - 1
-        if public:
-            stack = edge_stack
-        elif i % SERVICES_PER_STACK == 0:
+        if i % SERVICES_PER_STACK == 0:
             stack = Stack(app, f"Services{i // SERVICES_PER_STACK}", env=env)
         built.append(
             MeshedFargateService(
@@ -136,10 +134,12 @@ def build_platform(app: Any, services: int, mesh_name: str) -> list[float]:
                 name=f"svc-{i}",
                 secrets={"KEY": ServiceSecret(secret=api_key.secret, field="api_key")},
                 backends=built[-1:],
-                public=public,
+                public=i == services - 1,
             )
         )
+        _close_loops(built, i)
         seconds.append(time.perf_counter() - started)
+    edge_stack = Stack(app, "Edge", env=env)
     edge = TradingEdge(
         edge_stack,
         "Edge",
@@ -151,6 +151,22 @@ def build_platform(app: Any, services: int, mesh_name: str) -> list[float]:
     )
     PlatformDashboard(Stack(app, "Dashboard", env=env), "Dashboard", services=built, edge=edge)
     return seconds
+
+
+def _close_loops(built: list[Any], i: int) -> None:
+    """Calls against the chain's direction (each service already calls the one before): in
+    each group a mutual pair (0 <-> 1) and a ring of three (2 -> 4 -> 3 -> 2); across groups
+    a mutual pair (9 <-> the next 0) and a ring of four (8 -> the next 1 -> the next 0 -> 9
+    -> 8)."""
+    position = i % SERVICES_PER_STACK
+    if position == 1:
+        built[i - 1].add_backend(built[i])
+        if i > SERVICES_PER_STACK:
+            built[i - 3].add_backend(built[i])
+    elif position == 4:
+        built[i - 2].add_backend(built[i])
+    elif position == 0 and i > 0:
+        built[i - 1].add_backend(built[i])
 
 
 def _platform(

@@ -80,12 +80,14 @@ class ServiceConnectMembership(MeshMembership):
 
     def add_backend(self, backend: MeshMembership) -> None:
         """Every Service Connect service is a client of the whole namespace: nothing to add
-        beyond the security group rule the service writes."""
+        beyond the security group rule the service writes, and the backend's alarm on its
+        5xx responses, which has data now that it has a caller."""
+        backend.member.observability.alarm_on_proxy_5xx()
 
     def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
         member = self.member
         # Service Connect publishes its own request metrics in AWS/ECS.
-        member.observability.alarm_on_proxy_5xx(
+        member.observability.publish_proxy_5xx(
             cloudwatch.Metric(
                 namespace="AWS/ECS",
                 metric_name="HTTPCode_Target_5XX_Count",
