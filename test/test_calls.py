@@ -1,6 +1,8 @@
 """Services that call each other, in one stack or across stacks, on both meshes: every call is
 allowed, no dependency cycle forms, and on Service Connect the service that started first is
-redeployed once the one it calls exists."""
+redeployed once the one it calls exists. The apps synthesize with the CLI's context (cdk.json's
+recommended flags), so stacks read each other's values with Fn::GetStackOutput, as users'
+apps do; across stacks an edge and a dashboard have stacks of their own."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ import pytest
 from aws_cdk import App, Environment, Stack
 from cfn_graph import cycles, dependency_graph, stack_graph
 from cfnlint.api import lint
+from conftest import CDK_CONTEXT
 
 from trading_constructs import (
     Mesh,
     MeshedFargateService,
+    PlatformDashboard,
     ScannedRepository,
     ServiceImage,
     TradingCluster,
+    TradingEdge,
 )
 
 ENV = Environment(account="123456789012", region="us-east-1")
@@ -35,7 +40,7 @@ class Ring:
 
 
 def _ring(mesh: Mesh | None, *, multi_stack: bool) -> Ring:
-    app = App()
+    app = App(context=CDK_CONTEXT)
     platform = Stack(app, "Platform", env=ENV)
     cluster = TradingCluster(platform, "Cluster", mesh=mesh)
     image = ServiceImage(repository=ScannedRepository(platform, "Repo", key=cluster.key), tag="v1")
@@ -53,6 +58,9 @@ def _ring(mesh: Mesh | None, *, multi_stack: bool) -> Ring:
     a.add_backend(b)  # mutual
     c = service("StackC", "C", 8082, backends=[b])
     a.add_backend(c)  # closes the ring a -> c -> b -> a
+    d = service("StackD", "D", 8083, backends=[c], public=True)
+    edge = TradingEdge(stack("Edge"), "Edge", cluster=cluster, service=d)
+    PlatformDashboard(stack("Dashboard"), "Dashboard", services=[a, b, c, d], edge=edge)
     assembly = app.synth()
     return Ring(
         templates={s.stack_name: s.template for s in assembly.stacks},
@@ -95,13 +103,19 @@ def test_each_call_is_allowed_on_its_port(ring: Ring) -> None:
     described = sorted(
         rule["Description"] for rule in ingress if " calls " in rule.get("Description", "")
     )
-    assert described == ["a calls b", "a calls c", "b calls a", "c calls b"]
+    assert described == ["a calls b", "a calls c", "b calls a", "c calls b", "d calls c"]
     ports = {
         rule["Description"]: rule["FromPort"]
         for rule in ingress
         if " calls " in rule.get("Description", "")
     }
-    assert ports == {"a calls b": 8081, "a calls c": 8082, "b calls a": 8080, "c calls b": 8081}
+    assert ports == {
+        "a calls b": 8081,
+        "a calls c": 8082,
+        "b calls a": 8080,
+        "c calls b": 8081,
+        "d calls c": 8082,
+    }
 
 
 def test_cfn_lint_finds_nothing() -> None:
@@ -129,3 +143,31 @@ def test_service_connect_redeploys_the_services_that_started_first(ring: Ring) -
     else:
         # App Mesh's Envoy learns endpoints from the mesh while it runs: nothing to redeploy
         assert redeploys == []
+
+
+def split_stack_outputs(value: Any, inside_split: bool = False) -> list[Any]:
+    """Every Fn::GetStackOutput under an Fn::Split: cfn-lint rejects it (E1022) and
+    CloudFormation takes the intrinsic only in the positions cfn-lint lists."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Fn::GetStackOutput" and inside_split:
+                found.append(inner)
+            found += split_stack_outputs(inner, inside_split or key == "Fn::Split")
+    elif isinstance(value, list):
+        for inner in value:
+            found += split_stack_outputs(inner, inside_split)
+    return found
+
+
+def test_no_value_read_from_another_stack_is_split(ring: Ring) -> None:
+    for name, template in ring.templates.items():
+        assert split_stack_outputs(template) == [], name
+
+
+def test_control_a_split_stack_output_is_found() -> None:
+    read = {"Fn::GetStackOutput": {"StackName": "Platform", "OutputName": "RepoArn"}}
+    assert split_stack_outputs({"Image": {"Fn::Split": [":", read]}}) == [
+        read["Fn::GetStackOutput"]
+    ]
+    assert split_stack_outputs({"Image": {"Fn::Join": ["", [read, ":v1"]]}}) == []

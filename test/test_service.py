@@ -151,12 +151,15 @@ def test_every_image_comes_from_private_ecr(example_template: Template) -> None:
     for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
         for container in task["Properties"]["ContainerDefinitions"]:
             image = json.dumps(container["Image"])
-            assert ".dkr.ecr." in image, container["Name"]
             assert "public.ecr.aws" not in image and "docker.io" not in image
             if container["Name"] in ("envoy", "mesh-tls-init"):
+                assert ".dkr.ecr." in image, container["Name"]
                 assert "/ecr-public/appmesh/aws-appmesh-envoy:v1.29.12.1-prod" in image
             else:
-                assert "Repository" in image  # the service's own scanned repository
+                # the service's own scanned repository, by the URI ECR returns for it
+                (parts,) = container["Image"]["Fn::Join"][1:]
+                assert parts[0]["Fn::GetAtt"][1] == "RepositoryUri", container["Name"]
+                assert "Repository" in parts[0]["Fn::GetAtt"][0]
 
 
 def test_secrets_reach_the_container_through_ecs_secrets(example_template: Template) -> None:

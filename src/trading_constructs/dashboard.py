@@ -143,11 +143,10 @@ class PlatformDashboard(Construct):
                 title="Healthy / unhealthy hosts",
                 left=[
                     metric
-                    for group in edge.target_groups
-                    for metric in (
-                        group.metrics.healthy_host_count(period=_ONE_MINUTE, statistic="Minimum"),
-                        group.metrics.unhealthy_host_count(period=_ONE_MINUTE, statistic="Maximum"),
+                    for pair in zip(
+                        edge.metric_healthy_hosts(), edge.metric_unhealthy_hosts(), strict=True
                     )
+                    for metric in pair
                 ],
                 width=6,
             ),

@@ -517,7 +517,7 @@ class TradingEdge(Construct):
                 10,
             ),
             # blue or green, whichever is live
-            "UnhealthyHosts": (self._across_groups("unhealthy_host_count", "Maximum"), 1),
+            "UnhealthyHosts": (self._across_groups(self.metric_unhealthy_hosts()), 1),
             "LatencyP99": (alb.target_response_time(period=five, statistic="p99"), 1.0),
         }
         alarms: dict[str, cloudwatch.Alarm] = {}
@@ -536,17 +536,40 @@ class TradingEdge(Construct):
             alarms[name] = alarm
         return alarms
 
-    def _across_groups(self, metric: str, statistic: str) -> cloudwatch.IMetric:
+    def metric_healthy_hosts(self) -> list[cloudwatch.Metric]:
+        """Healthy targets per target group (blue, then green), the minimum per minute."""
+        return self._host_metrics("HealthyHostCount", "Minimum")
+
+    def metric_unhealthy_hosts(self) -> list[cloudwatch.Metric]:
+        """Unhealthy targets per target group (blue, then green), the maximum per minute."""
+        return self._host_metrics("UnHealthyHostCount", "Maximum")  # CloudWatch spells it so
+
+    def _host_metrics(self, metric_name: str, statistic: str) -> list[cloudwatch.Metric]:
+        """Named by the load balancer's and groups' full names, attributes CloudFormation
+        returns as they are: CDK's own target-group metrics cut the load balancer's name out
+        of the listener's ARN (Fn::Split), which a dashboard or alarm in another stack cannot
+        do on a value read with Fn::GetStackOutput."""
+        return [
+            cloudwatch.Metric(
+                namespace="AWS/ApplicationELB",
+                metric_name=metric_name,
+                dimensions_map={
+                    "LoadBalancer": self.load_balancer.load_balancer_full_name,
+                    "TargetGroup": group.target_group_full_name,
+                },
+                statistic=statistic,
+                period=Duration.minutes(1),
+            )
+            for group in self.target_groups
+        ]
+
+    def _across_groups(self, metrics: list[cloudwatch.Metric]) -> cloudwatch.IMetric:
         """A target group metric over blue and green, whichever is live."""
-        metrics: dict[str, cloudwatch.IMetric] = {
-            f"g{i}": getattr(group.metrics, metric)(period=Duration.minutes(1), statistic=statistic)
-            for i, group in enumerate(self.target_groups)
-        }
         if len(metrics) == 1:
-            return next(iter(metrics.values()))
+            return metrics[0]
         return cloudwatch.MathExpression(
-            expression=f"MAX([{', '.join(metrics)}])",
-            using_metrics=metrics,
+            expression=f"MAX([{', '.join(f'g{i}' for i in range(len(metrics)))}])",
+            using_metrics={f"g{i}": metric for i, metric in enumerate(metrics)},
             period=Duration.minutes(1),
         )
 

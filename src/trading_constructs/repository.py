@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from enum import Enum
 
@@ -136,7 +137,14 @@ class ScannedRepository(Construct):
 
     @property
     def repository_uri(self) -> str:
-        return self.repository.repository_uri
+        """The repository's URI, as CloudFormation returns it (the RepositoryUri attribute).
+
+        CDK's own ``repository_uri`` cuts the account and region out of the ARN with
+        Fn::Split; a stack that reads the ARN from another with Fn::GetStackOutput (CDK's
+        recommended weak references) cannot split it, so the attribute is used whole."""
+        return typing.cast(
+            ecr.CfnRepository, self.repository.node.default_child
+        ).attr_repository_uri
 
     def grant_pull(self, grantee: iam.IGrantable) -> iam.Grant:
         """Pull images from this repository only (plus the account-wide auth token call)."""
@@ -188,7 +196,8 @@ class ServiceImage:
         problems.raise_if_any()
 
     def container_image(self) -> ecs.ContainerImage:
-        return ecs.ContainerImage.from_ecr_repository(self.repository.repository, self.tag)
+        """The image by its URI; the service's execution policy holds ``pull_statements``."""
+        return ecs.ContainerImage.from_registry(f"{self.repository.repository_uri}:{self.tag}")
 
     def pull_statements(self) -> list[iam.PolicyStatement]:
         return self.repository.pull_statements()
