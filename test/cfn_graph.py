@@ -209,6 +209,21 @@ def stack_graph(templates: Mapping[str, Template], manifest: Mapping[str, Any] |
     return graph
 
 
+def split_stack_outputs(value: Any, inside_split: bool = False) -> list[Any]:
+    """Every Fn::GetStackOutput under an Fn::Split: cfn-lint rejects it (E1022) and
+    CloudFormation takes the intrinsic only in the positions cfn-lint lists."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Fn::GetStackOutput" and inside_split:
+                found.append(inner)
+            found += split_stack_outputs(inner, inside_split or key == "Fn::Split")
+    elif isinstance(value, list):
+        for inner in value:
+            found += split_stack_outputs(inner, inside_split)
+    return found
+
+
 def read_manifest(outdir: Path | None) -> dict[str, Any] | None:
     if outdir is None or not (outdir / "manifest.json").exists():
         return None

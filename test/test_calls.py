@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack
-from cfn_graph import cycles, dependency_graph, stack_graph
+from cfn_graph import cycles, dependency_graph, split_stack_outputs, stack_graph
 from cfnlint.api import lint
 from conftest import CDK_CONTEXT
 
@@ -143,21 +143,6 @@ def test_service_connect_redeploys_the_services_that_started_first(ring: Ring) -
     else:
         # App Mesh's Envoy learns endpoints from the mesh while it runs: nothing to redeploy
         assert redeploys == []
-
-
-def split_stack_outputs(value: Any, inside_split: bool = False) -> list[Any]:
-    """Every Fn::GetStackOutput under an Fn::Split: cfn-lint rejects it (E1022) and
-    CloudFormation takes the intrinsic only in the positions cfn-lint lists."""
-    found: list[Any] = []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Fn::GetStackOutput" and inside_split:
-                found.append(inner)
-            found += split_stack_outputs(inner, inside_split or key == "Fn::Split")
-    elif isinstance(value, list):
-        for inner in value:
-            found += split_stack_outputs(inner, inside_split)
-    return found
 
 
 def test_no_value_read_from_another_stack_is_split(ring: Ring) -> None:

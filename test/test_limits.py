@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from aws_cdk import App, CfnOutput, CfnResource, Environment, Stack
-
 from conftest import SynthesizedApp
+
 from trading_constructs import MeshedFargateService, ScannedRepository, ServiceImage, TradingCluster
 from trading_constructs.limits import (
     MAX_TEMPLATE_BYTES,

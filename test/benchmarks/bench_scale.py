@@ -37,10 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.api import lint
 from pytest_benchmark.fixture import BenchmarkFixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cfn_graph import cycles, dependency_graph, read_manifest, split_stack_outputs, stack_graph
 from scale_report import machine_facts, profile_summary, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,6 +223,45 @@ def test_synthesize(benchmark: BenchmarkFixture, results: Results, case: Case) -
         "service": [c["service_s"] for c in timed],
         "roundtrips": calls[0].get("roundtrips"),
         "stacks": stacks,
+    }
+
+
+PLATFORMS = [case for case in CASES if case.case == "platform"]
+
+
+@pytest.mark.parametrize("case", PLATFORMS, ids=[case.key for case in PLATFORMS])
+def test_platform_deploys_as_synthesized(results: Results, case: Case) -> None:
+    """The gates of issue 10 on the templates the timed rounds wrote: every stack under 500
+    resources and 1 MB, cfn-lint clean, no value read from another stack cut with Fn::Split,
+    and no dependency cycle inside a stack or between stacks."""
+    outdir = WORK / case.key
+    templates = {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
+        for path in sorted(outdir.glob("*.template.json"))
+    }
+    findings = {
+        name: [str(match) for match in lint(json.dumps(template), regions=["us-east-1"])]
+        for name, template in templates.items()
+    }
+    gates = {
+        "stacks": len(templates),
+        "cfn_lint_findings": sum(len(found) for found in findings.values()),
+        "split_stack_outputs": sum(len(split_stack_outputs(t)) for t in templates.values()),
+        "cycles_in_stacks": sum(len(cycles(dependency_graph(t))) for t in templates.values()),
+        "cycles_between_stacks": len(cycles(stack_graph(templates, read_manifest(outdir)))),
+        "over_500_resources": [n for n, t in templates.items() if len(t["Resources"]) > 500],
+        "over_1_mb": [
+            n for n in templates if (outdir / f"{n}.template.json").stat().st_size > 1_000_000
+        ],
+    }
+    results.cases.setdefault(case.key, {})["gates"] = gates
+    assert gates["cfn_lint_findings"] == 0, findings
+    assert gates == gates | {
+        "split_stack_outputs": 0,
+        "cycles_in_stacks": 0,
+        "cycles_between_stacks": 0,
+        "over_500_resources": [],
+        "over_1_mb": [],
     }
 
 
