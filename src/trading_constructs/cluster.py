@@ -356,7 +356,7 @@ class TradingCluster(Construct):
         mesh = mesh or Mesh.service_connect()
         self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
-        self.mesh: MeshBackend = mesh.build(
+        self.mesh: MeshBackend = mesh._build(
             self,
             "Mesh",
             MeshContext(

@@ -122,7 +122,7 @@ class Mesh:
             f"(allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
         )
 
-    def build(self, scope: Construct, id: str, context: MeshContext) -> MeshBackend:
+    def _build(self, scope: Construct, id: str, context: MeshContext) -> MeshBackend:
         """The backend this spec selects, built in ``scope`` (the cluster)."""
         return _builder(self.kind)(self, scope, id, context)
 
