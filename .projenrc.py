@@ -86,6 +86,10 @@ DEV_DEPS = [
     "moto[secretsmanager]==5.2.5",
     # release: artifact checks and workflow linting (test/test_release.py)
     "twine==7.0.0",
+    # the API reference (docs/api): API.md and the HTML site. Sphinx 8.1 is the last release
+    # that runs on Python 3.10, so one version builds the same API.md on every Python we claim.
+    "sphinx==8.1.3",
+    "sphinx-markdown-builder==0.6.11",
     # both need Python 3.11+ (the workflow tests skip on 3.10, and only there)
     "zizmor==1.32.0; python_version >= '3.11'",
     "check-jsonschema==0.39.0; python_version >= '3.11'",
@@ -258,13 +262,26 @@ install.exec(
 lock = project.add_task("lock", description="Re-resolve uv.lock after a dependency change")
 lock.exec(f"{VENV_BIN}/uv lock", env={"UV_PYTHON_DOWNLOADS": "never"})
 
-docgen = project.add_task("docgen", description="Regenerate API.md from the docstrings")
-docgen.exec(f"{VENV_BIN}/python scripts/docgen.py API.md")
+# The API reference: Sphinx autodoc (+ napoleon) reads the docstrings of the public names
+# (docs/api/conf.py says which); sphinx-markdown-builder writes API.md, the html builder a site.
+DOCS_SOURCE = "docs/api"
+DOCS_BUILD = "build/docs"  # git-ignored
+SPHINX_BUILD = f"{VENV_BIN}/sphinx-build -E -W --keep-going -q"
+docgen = project.add_task(
+    "docgen", description="Regenerate API.md from the docstrings (Sphinx, Markdown builder)"
+)
+docgen.exec(f"{SPHINX_BUILD} -b markdown {DOCS_SOURCE} {DOCS_BUILD}/markdown")
+docgen.exec(f"cp {DOCS_BUILD}/markdown/index.md API.md")
+docgen_html = project.add_task(
+    "docgen:html",
+    description=f"Build the HTML API reference from the docstrings into {DOCS_BUILD}/html",
+)
+docgen_html.exec(f"{SPHINX_BUILD} -b html {DOCS_SOURCE} {DOCS_BUILD}/html")
 
 test = project.tasks.try_find("test")
 assert test is not None
-test.exec(f"{VENV_BIN}/ruff check src test examples scripts .projenrc.py")
-test.exec(f"{VENV_BIN}/ruff format --check src test examples scripts .projenrc.py")
+test.exec(f"{VENV_BIN}/ruff check src test examples scripts docs .projenrc.py")
+test.exec(f"{VENV_BIN}/ruff format --check src test examples scripts docs .projenrc.py")
 test.exec(f"{VENV_BIN}/mypy --strict src")
 test.exec(f"{VENV_BIN}/python -m pytest")
 
@@ -548,6 +565,7 @@ JsonFile(
             "projen": "projen",
             "synth": "projen synth:example",
             "docgen": "projen docgen",
+            "docgen:html": "projen docgen:html",
         },
         # npm 11 runs a dependency's install script only when allowed; node's fetches the binary
         "allowScripts": {"node": True},

@@ -51,30 +51,30 @@ class VpcOptions:
 
     The subnets are carved from ``cidr`` in this order: public, private, isolated, one of each
     per availability zone.
+
+    Attributes:
+        cidr: The VPC's IPv4 CIDR block, /16 to /24. Default: '10.0.0.0/16'.
+        availability_zones: Three AZ names. Default: the region's first three AZs, chosen at deploy
+            time with ``Fn::GetAZs`` so that synthesis needs no AWS credentials and names no AZ.
+        nat_gateways: NAT gateways, 1 to 3. Fewer than one per AZ saves money but loses egress from
+            every AZ whose NAT gateway's AZ fails. Default: 3 (one per AZ).
+        public_subnet_mask: Prefix length of each public subnet (the load balancer's only).
+            Default: 24.
+        private_subnet_mask: Prefix length of each private subnet (tasks, with egress through NAT).
+            Default: 20.
+        isolated_subnet_mask: Prefix length of each isolated subnet (databases, no route out).
+            Default: 24.
+        flow_log_retention: How long VPC flow logs are kept. Default: one year (PCI DSS 10.7 asks
+            for a year).
     """
 
     cidr: str = "10.0.0.0/16"
-    """The VPC's IPv4 CIDR block, /16 to /24. :default: '10.0.0.0/16'"""
-
     availability_zones: Sequence[str] | None = None
-    """Three AZ names. :default: the region's first three AZs, chosen at deploy time with
-    ``Fn::GetAZs`` so that synthesis needs no AWS credentials and names no AZ."""
-
     nat_gateways: int = AZ_COUNT
-    """NAT gateways, 1 to 3. Fewer than one per AZ saves money but loses egress from every AZ
-    whose NAT gateway's AZ fails. :default: 3 (one per AZ)"""
-
     public_subnet_mask: int = 24
-    """Prefix length of each public subnet (the load balancer's only). :default: 24"""
-
     private_subnet_mask: int = 20
-    """Prefix length of each private subnet (tasks, with egress through NAT). :default: 20"""
-
     isolated_subnet_mask: int = 24
-    """Prefix length of each isolated subnet (databases, no route out). :default: 24"""
-
     flow_log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR
-    """How long VPC flow logs are kept. :default: one year (PCI DSS 10.7 asks for a year)"""
 
     def __post_init__(self) -> None:
         problems = Problems("VpcOptions")
@@ -152,19 +152,18 @@ class CapacityStrategy:
     ``base`` tasks run first on their provider; the rest split by ``weight``. The default keeps
     one on-demand task per service so a Spot reclaim never takes a service to zero, and runs four
     of every five further tasks on Spot.
+
+    Attributes:
+        fargate_base: Tasks placed on FARGATE before weights apply, 0 to 100000. Default: 1.
+        fargate_weight: Relative share of FARGATE, 0 to 1000. Default: 1.
+        spot_base: Tasks placed on FARGATE_SPOT before weights apply, 0 to 100000. Default: 0.
+        spot_weight: Relative share of FARGATE_SPOT, 0 to 1000. Default: 4.
     """
 
     fargate_base: int = 1
-    """Tasks placed on FARGATE before weights apply, 0 to 100000. :default: 1"""
-
     fargate_weight: int = 1
-    """Relative share of FARGATE, 0 to 1000. :default: 1"""
-
     spot_base: int = 0
-    """Tasks placed on FARGATE_SPOT before weights apply, 0 to 100000. :default: 0"""
-
     spot_weight: int = 4
-    """Relative share of FARGATE_SPOT, 0 to 1000. :default: 4"""
 
     def __post_init__(self) -> None:
         problems = Problems("CapacityStrategy")
@@ -359,7 +358,7 @@ class TradingCluster(Construct):
         mesh = mesh or Mesh.service_connect()
         self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
-        self.mesh: MeshBackend = mesh.build(
+        self.mesh: MeshBackend = mesh._build(
             self,
             "Mesh",
             MeshContext(

@@ -54,22 +54,22 @@ RULE_PRIORITY_STEP = 10
 
 @dataclass(frozen=True, kw_only=True)
 class TargetHealthOptions:
-    """How the load balancer decides a task is healthy (on the service's health path)."""
+    """How the load balancer decides a task is healthy (on the service's health path).
+
+    Attributes:
+        interval: Time between checks, 5 to 300 s. Default: 15 seconds.
+        timeout: Time a check may take, 2 to 120 s, shorter than the interval. Default: 5 seconds.
+        healthy_threshold: Passes in a row that make a target healthy, 2 to 10. Default: 2.
+        unhealthy_threshold: Failures in a row that make it unhealthy, 2 to 10. Default: 3.
+        healthy_http_codes: Codes that count as healthy, 200 to 499, like '200' or '200-299'.
+            Default: '200'.
+    """
 
     interval: Duration = field(default_factory=lambda: Duration.seconds(15))
-    """Time between checks, 5 to 300 s. :default: 15 seconds"""
-
     timeout: Duration = field(default_factory=lambda: Duration.seconds(5))
-    """Time a check may take, 2 to 120 s, shorter than the interval. :default: 5 seconds"""
-
     healthy_threshold: int = 2
-    """Passes in a row that make a target healthy, 2 to 10. :default: 2"""
-
     unhealthy_threshold: int = 3
-    """Failures in a row that make it unhealthy, 2 to 10. :default: 3"""
-
     healthy_http_codes: str = "200"
-    """Codes that count as healthy, 200 to 499, like '200' or '200-299'. :default: '200'"""
 
     def __post_init__(self) -> None:
         problems = Problems("TargetHealthOptions")
@@ -99,13 +99,15 @@ class TargetHealthOptions:
 @dataclass(frozen=True, kw_only=True)
 class DomainOptions:
     """A public DNS name for the platform: a certificate is issued for it through ACM with DNS
-    validation in the hosted zone, and an alias record points it at the load balancer."""
+    validation in the hosted zone, and an alias record points it at the load balancer.
+
+    Attributes:
+        domain_name: The name, e.g. 'api.trading.example.com'.
+        hosted_zone: The public hosted zone the name is in.
+    """
 
     domain_name: str
-    """The name, e.g. 'api.trading.example.com'."""
-
     hosted_zone: route53.IHostedZone
-    """The public hosted zone the name is in."""
 
     def __post_init__(self) -> None:
         problems = Problems("DomainOptions")
@@ -157,7 +159,7 @@ class TradingEdge(Construct):
         :param service: the public service, e.g. api-gateway.
         :param path_patterns: paths routed to the service, ALB patterns of up to 128
             characters; at most 5 with blue/green (one production rule).
-            :default: ('/api/*', '/health')
+            :default: ``('/api/*', '/health')``
         :param certificate: the TLS certificate; HTTPS on 443, HTTP redirected.
             :default: none (see ``domain``)
         :param domain: a name to issue a certificate for, with DNS validation, and to alias to

@@ -31,13 +31,15 @@ class AlarmSubscription:
     """Who hears the platform's alarms: ``AlarmSubscription.email('ops@example.com')`` or
     ``AlarmSubscription.topic('arn:aws:sns:...')`` (an existing topic, for example one an AWS
     Chatbot channel or a paging tool watches; alarms publish to it directly, so its own policy
-    must let CloudWatch publish)."""
+    must let CloudWatch publish).
+
+    Attributes:
+        kind: 'email' or 'topic'.
+        target: The email address or the topic ARN.
+    """
 
     kind: str
-    """'email' or 'topic'."""
-
     target: str
-    """The email address or the topic ARN."""
 
     def __post_init__(self) -> None:
         problems = Problems("AlarmSubscription")
@@ -71,6 +73,12 @@ class AlarmNotifications(Construct):
         key: kms.IKey,
         subscriptions: Sequence[AlarmSubscription] = (),
     ) -> None:
+        """
+        :param key: the KMS key the topic is encrypted with (the platform key); its policy
+            must let CloudWatch use it, which this adds to a key of the same stack.
+        :param subscriptions: who hears the alarms besides the topic:
+            ``AlarmSubscription.email(...)`` or ``AlarmSubscription.topic(arn)``. :default: none
+        """
         super().__init__(scope, id)
         self.topic: sns.Topic = sns.Topic(
             self,

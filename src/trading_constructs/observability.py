@@ -62,16 +62,17 @@ class TaskCounts:
 @dataclass(frozen=True, kw_only=True)
 class AlarmThresholds:
     """When a service's alarms fire: counts over five minutes, and missing tasks over
-    three minutes in a row."""
+    three minutes in a row.
+
+    Attributes:
+        error_logs: ERROR-level app log lines in 5 minutes, 1 to 100000. Default: 10.
+        proxy_5xx: 5xx responses the proxy saw in 5 minutes, 1 to 100000. Default: 10.
+        tasks_below_desired: Tasks missing from the desired count, 1 to 1000. Default: 1.
+    """
 
     error_logs: int = 10
-    """ERROR-level app log lines in 5 minutes, 1 to 100000. :default: 10"""
-
     proxy_5xx: int = 10
-    """5xx responses the proxy saw in 5 minutes, 1 to 100000. :default: 10"""
-
     tasks_below_desired: int = 1
-    """Tasks missing from the desired count, 1 to 1000. :default: 1"""
 
     def __post_init__(self) -> None:
         problems = Problems("AlarmThresholds")

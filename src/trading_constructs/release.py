@@ -37,19 +37,21 @@ class SlotSpec:
 
 class Release:
     """How a new revision replaces the running one. Build one with ``Release.rolling()``,
-    ``Release.blue_green(...)`` or ``Release.weighted(...)``."""
+    ``Release.blue_green(...)`` or ``Release.weighted(...)``.
+
+    Attributes:
+        strategy: The ECS deployment strategy of each slot's service.
+        behind_load_balancer: Whether the release needs a TradingEdge in front (ECS native
+            blue/green).
+        bake_time: Blue/green: how long both revisions stay up after the shift.
+        lifecycle_hook: Blue/green: the function ECS calls after test traffic reached the new
+            revision.
+    """
 
     strategy: typing.ClassVar[ecs.DeploymentStrategy] = ecs.DeploymentStrategy.ROLLING
-    """The ECS deployment strategy of each slot's service."""
-
     behind_load_balancer: typing.ClassVar[bool] = False
-    """Whether the release needs a TradingEdge in front (ECS native blue/green)."""
-
     bake_time: Duration | None = None
-    """Blue/green: how long both revisions stay up after the shift."""
-
     lifecycle_hook: lambda_.IFunction | None = None
-    """Blue/green: the function ECS calls after test traffic reached the new revision."""
 
     def slots(self, image: ServiceImage) -> list[SlotSpec]:
         """The service's slots: one, unless the release weighs two."""
@@ -106,17 +108,19 @@ class RollingRelease(Release):
 
 @dataclass(frozen=True, kw_only=True)
 class BlueGreenRelease(Release):
-    """``Release.blue_green(...)``: ECS native blue/green behind a TradingEdge."""
+    """``Release.blue_green(...)``: ECS native blue/green behind a TradingEdge.
+
+    Attributes:
+        bake_time: How long both revisions stay up after the shift, 0 to 1440 whole minutes.
+            Default: 10 minutes.
+        lifecycle_hook: Called after test traffic reached the new revision. Default: None.
+    """
 
     strategy: typing.ClassVar[ecs.DeploymentStrategy] = ecs.DeploymentStrategy.BLUE_GREEN
     behind_load_balancer: typing.ClassVar[bool] = True
 
     bake_time: Duration | None = field(default_factory=lambda: Duration.minutes(10))
-    """How long both revisions stay up after the shift, 0 to 1440 whole minutes.
-    :default: 10 minutes"""
-
     lifecycle_hook: lambda_.IFunction | None = None
-    """Called after test traffic reached the new revision. :default: None"""
 
     def __post_init__(self) -> None:
         problems = Problems("Release.blue_green")

@@ -171,17 +171,18 @@ class ScannedRepository(Construct):
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceImage:
-    """The image a service runs: a tag in one of the platform's scanned repositories."""
+    """The image a service runs: a tag in one of the platform's scanned repositories.
+
+    Attributes:
+        repository: The scanned repository.
+        tag: The image tag (tags are immutable there, so a tag names one image).
+        ready_after: What puts the image in the repository during the deployment (e.g. a copy), so
+            services start only after it. Default: None (the image is pushed beforehand).
+    """
 
     repository: ScannedRepository
-    """The scanned repository."""
-
     tag: str
-    """The image tag (tags are immutable there, so a tag names one image)."""
-
     ready_after: IDependable | None = None
-    """What puts the image in the repository during the deployment (e.g. a copy), so
-    services start only after it. :default: None (the image is pushed beforehand)"""
 
     def __post_init__(self) -> None:
         problems = Problems("ServiceImage")

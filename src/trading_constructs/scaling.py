@@ -22,19 +22,19 @@ _FIVE_MINUTES = Duration.minutes(5)
 @dataclass(frozen=True, kw_only=True)
 class CustomMetricTarget:
     """Scale on a metric the service emits, dimensioned by ``Service``: for example requests in
-    flight per task, or an analysis backlog."""
+    flight per task, or an analysis backlog.
+
+    Attributes:
+        metric_name: The metric's name in ``namespace``.
+        target: The value target tracking holds the metric at, above 0.
+        statistic: How the metric is aggregated over a minute. Default: 'Average'.
+        namespace: The metric's namespace. Default: 'TradingPlatform'.
+    """
 
     metric_name: str
-    """The metric's name in ``namespace``."""
-
     target: float
-    """The value target tracking holds the metric at, above 0."""
-
     statistic: str = "Average"
-    """How the metric is aggregated over a minute. :default: 'Average'"""
-
     namespace: str = METRIC_NAMESPACE
-    """The metric's namespace. :default: 'TradingPlatform'"""
 
     def __post_init__(self) -> None:
         problems = Problems("CustomMetricTarget")
@@ -73,29 +73,27 @@ class ScalingOptions:
 
     Three target tracking policies act together (CPU, memory and the service's own metric);
     ECS scales out when any asks to and in only when all allow it.
+
+    Attributes:
+        min_capacity: Fewest tasks, 1 to 1000; two keep a service up through one task's loss.
+            Default: 2.
+        max_capacity: Most tasks, from min_capacity to 1000. Default: 10.
+        cpu_target_percent: Average CPU held by target tracking, 10 to 90. Default: 60.
+        memory_target_percent: Average memory held by target tracking, 10 to 90. Default: 70.
+        custom_metric: A metric the service emits to track as well. Default: None (CPU and memory
+            only).
+        scale_out_cooldown: Wait after a scale-out, 0 to 3600 s. Default: 1 minute.
+        scale_in_cooldown: Wait after a scale-in, 0 to 3600 s; longer than scale-out so load spikes
+            do not flap the count. Default: 5 minutes.
     """
 
     min_capacity: int = 2
-    """Fewest tasks, 1 to 1000; two keep a service up through one task's loss. :default: 2"""
-
     max_capacity: int = 10
-    """Most tasks, from min_capacity to 1000. :default: 10"""
-
     cpu_target_percent: int = 60
-    """Average CPU held by target tracking, 10 to 90. :default: 60"""
-
     memory_target_percent: int = 70
-    """Average memory held by target tracking, 10 to 90. :default: 70"""
-
     custom_metric: CustomMetricTarget | None = None
-    """A metric the service emits to track as well. :default: None (CPU and memory only)"""
-
     scale_out_cooldown: Duration = field(default=_ONE_MINUTE)
-    """Wait after a scale-out, 0 to 3600 s. :default: 1 minute"""
-
     scale_in_cooldown: Duration = field(default=_FIVE_MINUTES)
-    """Wait after a scale-in, 0 to 3600 s; longer than scale-out so load spikes do not flap
-    the count. :default: 5 minutes"""
 
     def __post_init__(self) -> None:
         problems = Problems("ScalingOptions")

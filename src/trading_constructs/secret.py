@@ -83,11 +83,14 @@ class DbEngine(Enum):
 class DbRotation:
     """How a database secret rotates: ``DbRotation.single_user()`` changes the user's own
     password; ``DbRotation.alternating_users(master)`` keeps two users and switches between
-    them, so connections never see a password that was just changed."""
+    them, so connections never see a password that was just changed.
+
+    Attributes:
+        master_secret: The admin secret that alternating-users rotation clones the user with.
+            Default: None (single user).
+    """
 
     master_secret: sm.ISecret | None = None
-    """The admin secret that alternating-users rotation clones the user with. :default: None
-    (single user)"""
 
     @staticmethod
     def single_user() -> DbRotation:

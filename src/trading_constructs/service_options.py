@@ -33,31 +33,30 @@ _SERVICE_NAME = r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?"
 
 @dataclass(frozen=True, kw_only=True)
 class HealthCheckOptions:
-    """The container's health check, and the path the mesh and load balancer probe."""
+    """The container's health check, and the path the mesh and load balancer probe.
+
+    Attributes:
+        path: The HTTP path that answers 200 when the service is healthy: URL-safe characters only
+            (letters, digits, ``/ . _ ~ -`` and %-escapes), as the mesh, the load balancer and the
+            container check all use it. Default: '/health'.
+        command: The container health check command, ECS style: ``['CMD', 'program', 'arg', ...]``
+            (run directly, preferred) or ``['CMD-SHELL', '<command>']`` (run by the image's shell).
+            Slim images often lack curl: give a command the image can run. Default: ``['CMD',
+            'curl', '-fs', 'http://localhost:<port><path>']`` (the image needs curl; no shell is
+            involved).
+        interval: Time between checks, 5 to 300 s. Default: 15 seconds.
+        timeout: Time a check may take, 2 to 60 s. Default: 5 seconds.
+        retries: Failures before the container is unhealthy, 1 to 10. Default: 3.
+        start_period: Grace after start during which failures do not count, 0 to 300 s.
+            Default: 20 s.
+    """
 
     path: str = "/health"
-    """The HTTP path that answers 200 when the service is healthy: URL-safe characters only
-    (letters, digits, ``/ . _ ~ -`` and %-escapes), as the mesh, the load balancer and the
-    container check all use it. :default: '/health'"""
-
     command: Sequence[str] | None = None
-    """The container health check command, ECS style: ``['CMD', 'program', 'arg', ...]``
-    (run directly, preferred) or ``['CMD-SHELL', '<command>']`` (run by the image's shell).
-    Slim images often lack curl: give a command the image can run.
-    :default: ``['CMD', 'curl', '-fs', 'http://localhost:<port><path>']`` (the image needs
-    curl; no shell is involved)"""
-
     interval: Duration = field(default_factory=lambda: Duration.seconds(15))
-    """Time between checks, 5 to 300 s. :default: 15 seconds"""
-
     timeout: Duration = field(default_factory=lambda: Duration.seconds(5))
-    """Time a check may take, 2 to 60 s. :default: 5 seconds"""
-
     retries: int = 3
-    """Failures before the container is unhealthy, 1 to 10. :default: 3"""
-
     start_period: Duration = field(default_factory=lambda: Duration.seconds(20))
-    """Grace after start during which failures do not count, 0 to 300 s. :default: 20 s"""
 
     def __post_init__(self) -> None:
         problems = Problems("HealthCheckOptions")
@@ -110,13 +109,15 @@ def _check_health_command(problems: Problems, command: Sequence[str] | None) -> 
 
 @dataclass(frozen=True, kw_only=True)
 class ServiceSecret:
-    """A secret (or one JSON field of it) handed to the container as an environment variable."""
+    """A secret (or one JSON field of it) handed to the container as an environment variable.
+
+    Attributes:
+        secret: The secret.
+        field: One JSON key of the secret. Default: None (the whole value).
+    """
 
     secret: sm.ISecret
-    """The secret."""
-
     field: str | None = None
-    """One JSON key of the secret. :default: None (the whole value)"""
 
     def __post_init__(self) -> None:
         problems = Problems("ServiceSecret")

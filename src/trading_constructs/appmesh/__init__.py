@@ -1,5 +1,6 @@
 """The App Mesh plug-in: the backend (mesh, virtual nodes, routers, Envoy sidecars), mutual TLS
-certificates and their issuer, and weighted blue/green slots.
+certificates and their issuer, and weighted blue/green slots (``WeightedRelease``, what
+``Release.weighted(...)`` returns).
 
 AWS ended support for App Mesh on 2026-09-30, so this is for describing and migrating App Mesh
 platforms; new platforms use ECS Service Connect, the core mesh. Importing
@@ -20,6 +21,7 @@ _LAZY = {
     "AppMeshBackend": "backend",
     "AppMeshMembership": "backend",
     "MeshCertificates": "certificates",
+    "WeightedRelease": "slots",
 }
 
 
@@ -29,6 +31,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The lazy names too, for dir(), IDEs and the API reference."""
+    return sorted([*globals(), *_LAZY])
+
+
 __all__ = [
     "END_OF_SUPPORT",
     "ENVOY_VERSION",
@@ -36,4 +43,5 @@ __all__ = [
     "AppMeshMembership",
     "MeshCertificates",
     "MeshTlsOptions",
+    "WeightedRelease",
 ]

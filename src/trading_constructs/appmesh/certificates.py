@@ -83,6 +83,19 @@ class MeshCertificates(Construct):
         options: MeshTlsOptions | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
+        """
+        :param key: the platform KMS key the certificate secrets and the issuer's logs are
+            encrypted with.
+        :param vpc: the VPC the issuer runs in (its private subnets with egress).
+        :param cluster_name: the ECS cluster whose services the issuer redeploys after a
+            renewal.
+        :param alarms: where the issuer's error alarm notifies.
+        :param options: the certificates' lifetimes and the issuer's reserved concurrency.
+            :default: ``MeshTlsOptions()``
+        :param removal_policy: what happens to the CA key, the secrets and the issuer's log
+            group when the stack is deleted: kept once created, removed by a failed first
+            create. :default: RETAIN_ON_UPDATE_OR_DELETE
+        """
         super().__init__(scope, id)
         options = options or MeshTlsOptions()
         self.key = key

@@ -15,20 +15,22 @@ ENVOY_VERSION = "v1.29.12.1-prod"
 
 @dataclass(frozen=True, kw_only=True)
 class MeshTlsOptions:
-    """Lifetimes of the mesh's certificates."""
+    """Lifetimes of the mesh's certificates.
+
+    Attributes:
+        cert_days: Days a service certificate is valid, 2 to 397. Default: 30.
+        renew_before_days: Days before expiry a certificate is reissued (and the service
+            redeployed), 1 to cert_days - 1. Default: 10.
+        issuer_reserved_concurrency: Reserve this many concurrent executions, 1 to 1000, for the
+            issuer; 1 also keeps two runs (the daily one and a deployment's) from overlapping.
+            Reserving needs an account concurrency quota above 10 + this (new accounts may have 10
+            in all, and Lambda keeps 10 unreserved), so it is opt-in.
+            Default: None (no reservation).
+    """
 
     cert_days: int = 30
-    """Days a service certificate is valid, 2 to 397. :default: 30"""
-
     renew_before_days: int = 10
-    """Days before expiry a certificate is reissued (and the service redeployed), 1 to
-    cert_days - 1. :default: 10"""
-
     issuer_reserved_concurrency: int | None = None
-    """Reserve this many concurrent executions, 1 to 1000, for the issuer; 1 also keeps two
-    runs (the daily one and a deployment's) from overlapping. Reserving needs an account
-    concurrency quota above 10 + this (new accounts may have 10 in all, and Lambda keeps 10
-    unreserved), so it is opt-in. :default: None (no reservation)"""
 
     def __post_init__(self) -> None:
         problems = Problems("MeshTlsOptions")

@@ -14,16 +14,17 @@ from ..repository import ServiceImage
 @dataclass(frozen=True, kw_only=True)
 class WeightedRelease(Release):
     """``Release.weighted(blue=..., green=..., green_image=...)``: blue and green slots, the
-    one at 0 % running no tasks. Move ``green`` from 0 to 100 over releases, then swap."""
+    one at 0 % running no tasks. Move ``green`` from 0 to 100 over releases, then swap.
+
+    Attributes:
+        blue: The blue slot's share of requests, 0 to 100. Default: 100.
+        green: The green slot's share, 0 to 100; blue + green is 100. Default: 0.
+        green_image: The image the green slot runs. Default: the service's image.
+    """
 
     blue: int = 100
-    """The blue slot's share of requests, 0 to 100. :default: 100"""
-
     green: int = 0
-    """The green slot's share, 0 to 100; blue + green is 100. :default: 0"""
-
     green_image: ServiceImage | None = None
-    """The image the green slot runs. :default: the service's image"""
 
     def __post_init__(self) -> None:
         check_type("Release.weighted", "green_image", self.green_image, ServiceImage)

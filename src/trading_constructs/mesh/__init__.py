@@ -26,27 +26,26 @@ MESH_KINDS = (APP_MESH, SERVICE_CONNECT)
 class Mesh:
     """Which mesh a TradingCluster runs, and the traffic policy its services get by default.
     Build one with ``Mesh.app_mesh(...)``, ``Mesh.service_connect(...)`` or
-    ``Mesh.from_name('appmesh' | 'service-connect')``."""
+    ``Mesh.from_name('appmesh' | 'service-connect')``.
+
+    Attributes:
+        kind: 'appmesh' or 'service-connect'.
+        resilience: Retries, circuit breaking and timeouts of every service.
+            Default: ``ResiliencePolicy()``.
+        envoy_version: The App Mesh Envoy image tag (App Mesh only). Default: 'v1.29.12.1-prod'.
+        mesh_name: The App Mesh mesh's name (App Mesh only). Default: a generated name.
+        mtls: Mutual TLS between services and its certificates' lifetimes (App Mesh only); None
+            turns it off. Default: ``MeshTlsOptions()`` with App Mesh.
+        tls_authority_arn: Service Connect only: the AWS Private CA that issues TLS certificates for
+            traffic between services. Default: None (no TLS).
+    """
 
     kind: str
-    """'appmesh' or 'service-connect'."""
-
     resilience: ResiliencePolicy = field(default_factory=ResiliencePolicy)
-    """Retries, circuit breaking and timeouts of every service. :default: ``ResiliencePolicy()``"""
-
     envoy_version: str = ENVOY_VERSION
-    """The App Mesh Envoy image tag (App Mesh only). :default: 'v1.29.12.1-prod'"""
-
     mesh_name: str | None = None
-    """The App Mesh mesh's name (App Mesh only). :default: a generated name"""
-
     mtls: MeshTlsOptions | None = None
-    """Mutual TLS between services and its certificates' lifetimes (App Mesh only); None
-    turns it off. :default: ``MeshTlsOptions()`` with App Mesh"""
-
     tls_authority_arn: str | None = None
-    """Service Connect only: the AWS Private CA that issues TLS certificates for traffic
-    between services. :default: None (no TLS)"""
 
     def __post_init__(self) -> None:
         problems = Problems("Mesh")
@@ -123,7 +122,7 @@ class Mesh:
             f"(allowed: {', '.join(repr(k) for k in MESH_KINDS)})"
         )
 
-    def build(self, scope: Construct, id: str, context: MeshContext) -> MeshBackend:
+    def _build(self, scope: Construct, id: str, context: MeshContext) -> MeshBackend:
         """The backend this spec selects, built in ``scope`` (the cluster)."""
         return _builder(self.kind)(self, scope, id, context)
 

@@ -29,19 +29,19 @@ def _duration(problems: Problems, prop: str, value: Duration, low_ms: int, high_
 
 @dataclass(frozen=True, kw_only=True)
 class RetryOptions:
-    """Retries of a failed request (backoff is Envoy's own: jittered, exponential)."""
+    """Retries of a failed request (backoff is Envoy's own: jittered, exponential).
+
+    Attributes:
+        max_retries: Retries after the first try, 0 to 10. Default: 3.
+        per_retry_timeout: Timeout of each try, 1 ms to 5 minutes. Default: 2 seconds.
+        http_retry_events: HTTP outcomes that are retried. Default: server-error, gateway-error.
+        tcp_retry_events: TCP outcomes that are retried. Default: connection-error.
+    """
 
     max_retries: int = 3
-    """Retries after the first try, 0 to 10. :default: 3"""
-
     per_retry_timeout: Duration = field(default_factory=lambda: Duration.seconds(2))
-    """Timeout of each try, 1 ms to 5 minutes. :default: 2 seconds"""
-
     http_retry_events: Sequence[str] = ("server-error", "gateway-error")
-    """HTTP outcomes that are retried. :default: server-error, gateway-error"""
-
     tcp_retry_events: Sequence[str] = ("connection-error",)
-    """TCP outcomes that are retried. :default: connection-error"""
 
     def __post_init__(self) -> None:
         problems = Problems("RetryOptions")
@@ -65,19 +65,20 @@ class RetryOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class OutlierOptions:
-    """Outlier detection: a host with consecutive server errors is ejected for a while."""
+    """Outlier detection: a host with consecutive server errors is ejected for a while.
+
+    Attributes:
+        max_server_errors: Consecutive 5xx that eject a host, 1 to 1000. Default: 5.
+        interval: How often hosts are checked, 1 s to 5 minutes. Default: 10 seconds.
+        base_ejection_duration: First ejection's length (it grows with each), 1 s to 1 hour.
+            Default: 30 seconds.
+        max_ejection_percent: Most hosts ejected at once, 1 to 100 %. Default: 50.
+    """
 
     max_server_errors: int = 5
-    """Consecutive 5xx that eject a host, 1 to 1000. :default: 5"""
-
     interval: Duration = field(default_factory=lambda: Duration.seconds(10))
-    """How often hosts are checked, 1 s to 5 minutes. :default: 10 seconds"""
-
     base_ejection_duration: Duration = field(default_factory=lambda: Duration.seconds(30))
-    """First ejection's length (it grows with each), 1 s to 1 hour. :default: 30 seconds"""
-
     max_ejection_percent: int = 50
-    """Most hosts ejected at once, 1 to 100 %. :default: 50"""
 
     def __post_init__(self) -> None:
         problems = Problems("OutlierOptions")
@@ -90,13 +91,16 @@ class OutlierOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ConnectionPoolOptions:
-    """Caps on what one caller's proxy sends to a service: the circuit breaker's limits."""
+    """Caps on what one caller's proxy sends to a service: the circuit breaker's limits.
+
+    Attributes:
+        max_connections: Concurrent connections, 1 to 10000. Default: 256.
+        max_pending_requests: Requests queued while all connections are busy, 1 to 10000.
+            Default: 512.
+    """
 
     max_connections: int = 256
-    """Concurrent connections, 1 to 10000. :default: 256"""
-
     max_pending_requests: int = 512
-    """Requests queued while all connections are busy, 1 to 10000. :default: 512"""
 
     def __post_init__(self) -> None:
         problems = Problems("ConnectionPoolOptions")
@@ -107,22 +111,22 @@ class ConnectionPoolOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ResiliencePolicy:
-    """How calls to one service behave: retries, circuit breaking and timeouts."""
+    """How calls to one service behave: retries, circuit breaking and timeouts.
+
+    Attributes:
+        retry: Retries. Default: ``RetryOptions()``.
+        outlier: Outlier ejection. Default: ``OutlierOptions()``.
+        connection_pool: Connection limits. Default: ``ConnectionPoolOptions()``.
+        per_request_timeout: A request's whole budget, retries included, 1 ms to 1 hour.
+            Default: 15 seconds.
+        idle_timeout: An idle connection's lifetime, 1 s to 1 hour. Default: 5 minutes.
+    """
 
     retry: RetryOptions = field(default_factory=RetryOptions)
-    """Retries. :default: ``RetryOptions()``"""
-
     outlier: OutlierOptions = field(default_factory=OutlierOptions)
-    """Outlier ejection. :default: ``OutlierOptions()``"""
-
     connection_pool: ConnectionPoolOptions = field(default_factory=ConnectionPoolOptions)
-    """Connection limits. :default: ``ConnectionPoolOptions()``"""
-
     per_request_timeout: Duration = field(default_factory=lambda: Duration.seconds(15))
-    """A request's whole budget, retries included, 1 ms to 1 hour. :default: 15 seconds"""
-
     idle_timeout: Duration = field(default_factory=lambda: Duration.minutes(5))
-    """An idle connection's lifetime, 1 s to 1 hour. :default: 5 minutes"""
 
     def __post_init__(self) -> None:
         problems = Problems("ResiliencePolicy")
