@@ -218,7 +218,7 @@ def _stack_rows(cases: dict[str, Any], sizes: tuple[str, ...]) -> list[str]:
 
 def _resources_per_service(cases: dict[str, Any]) -> list[str]:
     rows = [
-        "| mesh | services | resources in service stacks (Services*, Edge less the edge's own) "
+        "| mesh | services | resources the services own (by construct path) "
         "| per service (construct path) | marginal per added service, all stacks |",
         "|---|---:|---:|---:|---:|",
     ]
@@ -323,6 +323,26 @@ def _profile_rows(profile: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _gate_rows(cases: dict[str, Any]) -> list[str]:
+    rows = [
+        "| platform | stacks | cfn-lint findings | split stack outputs | cycles in / between "
+        "stacks | stacks over 500 resources | stacks over 1 MB |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for case in cases.values():
+        gates = case.get("gates")
+        if gates is None:
+            continue
+        rows.append(
+            f"| {case['services']} x {case['mesh']} | {gates['stacks']} | "
+            f"{gates['cfn_lint_findings']} | {gates['split_stack_outputs']} | "
+            f"{gates['cycles_in_stacks']} / {gates['cycles_between_stacks']} | "
+            f"{', '.join(gates['over_500_resources']) or 'none'} | "
+            f"{', '.join(gates['over_1_mb']) or 'none'} |"
+        )
+    return rows
+
+
 def _stack(case: dict[str, Any], name: str) -> dict[str, Any]:
     return next(stack for stack in case["stacks"] if stack["stack"] == name)
 
@@ -415,11 +435,16 @@ def write_report(
         "",
         "(d) is the multi-stack layout: `Platform` (TradingCluster, one ScannedRepository, one "
         "ApiKeySecret), `Services<k>` with ten services each (every service reads the API key "
-        "and calls the one before it), `Edge` (the last, public service and a TradingEdge with "
-        "a certificate) and `Dashboard` (a PlatformDashboard over all services and the edge). The "
-        "public service sits in the edge stack because a TradingEdge in another stack than its "
-        "service forms a cross-stack cycle today (the service waits for the listener rule; the "
-        "edge's security-group rule names the service's group).",
+        "and calls the one before it; in each group the first two call each other and the "
+        "third to fifth form a ring; across groups a mutual pair and a ring of four), `Edge` (a "
+        "TradingEdge with a certificate in front of the last service, which stays in its "
+        "services stack) and `Dashboard` (a PlatformDashboard over all services and the edge). "
+        "Stacks read each other's values with `Fn::GetStackOutput` (cdk.json's recommended "
+        "weak references).",
+        "",
+        "### Gates on the templates of (d)",
+        "",
+        *_gate_rows(cases),
         "",
         "## (a), (b), (c): the floors and the example",
         "",
