@@ -70,12 +70,14 @@ DEPS = [
     "constructs>=10.5.0,<11",
     # PostgreSQL driver (pure Python) bundled into the database rotation function at synth
     "pg8000>=1.31.2,<2",
+    # ServiceImage.from_asset copies a built image into a scanned repository at deploy time;
+    # 4.2.76 is the release the copy is built and tested on (loaded only when used)
+    "cdk-ecr-deployment>=4.2.76,<5",
 ]
 DEV_DEPS = [
     f"projen=={PROJEN_VERSION}",
     f"uv=={UV_VERSION}",
     "cdk-nag==3.0.2",
-    "cdk-ecr-deployment==4.2.76",
     "cfn-lint==1.58.0",
     "mypy==2.4.1",
     "ruff==0.17.6",

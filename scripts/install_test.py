@@ -14,7 +14,8 @@ What a user gets from ``pip install trading-constructs``, checked away from this
 3. a small CDK app, run from the temporary folder with ``python -I`` (no repository on the path),
    imports ``trading_constructs`` from that virtualenv, builds a cluster, a scanned repository
    and a rotated database secret (whose rotation handler code and bundled driver come from the
-   installed package), synthesizes, and checks the template.
+   installed package), a service whose image is built from a Dockerfile and copied in (the copy
+   is cdk-ecr-deployment's, a runtime dependency), synthesizes, and checks the template.
 
 Needs ``uv`` (the development virtualenv has it), Node on the PATH for jsii, and PyPI.
 """
@@ -56,9 +57,18 @@ stack = cdk.Stack(app, "Consumer", env=cdk.Environment(region="us-east-1"))
 platform = TradingCluster(stack, "Platform")
 images = ScannedRepository(stack, "Images", key=platform.key)
 RotatingDbSecret(stack, "Database", key=platform.key, vpc=platform.vpc)
-image = ServiceImage(repository=images, tag="v1")
+image = ServiceImage.from_repository(images, tag="v1")
+# a Dockerfile built at deploy time and copied in (cdk-ecr-deployment, a runtime dependency)
+context = Path("quotes")
+context.mkdir()
+(context / "Dockerfile").write_text("FROM public.ecr.aws/docker/library/python:3.13-slim")
+built = ServiceImage.from_asset(
+    stack, "QuotesImage", directory=context, vpc=platform.vpc, key=platform.key,
+    repository=ScannedRepository(stack, "Built", key=platform.key,
+                                 content_addressed_tag_prefix="cdk-"),
+)
 quotes = MeshedFargateService(stack, "Quotes", cluster=platform, name="quotes", port=8080,
-                              image=image)
+                              image=built)
 gateway = MeshedFargateService(stack, "Gateway", cluster=platform, name="gateway", port=8082,
                                image=image, public=True, backends=[quotes],
                                release=Release.blue_green())
@@ -67,8 +77,9 @@ PlatformDashboard(stack, "Dashboard", services=[quotes, gateway], edge=edge)
 # App Mesh (the plug-in) with weighted slots and mutual TLS, in a stack of its own
 mesh_stack = cdk.Stack(app, "ConsumerMesh", env=cdk.Environment(region="us-east-1"))
 mesh_platform = TradingCluster(mesh_stack, "Platform", mesh=Mesh.app_mesh())
-mesh_image = ServiceImage(repository=ScannedRepository(mesh_stack, "Images",
-                                                       key=mesh_platform.key), tag="v1")
+mesh_image = ServiceImage.from_repository(
+    ScannedRepository(mesh_stack, "Images", key=mesh_platform.key), tag="v1"
+)
 prices = MeshedFargateService(mesh_stack, "Prices", cluster=mesh_platform, name="prices",
                               port=8080, image=mesh_image,
                               release=Release.weighted(blue=90, green=10))
@@ -92,6 +103,7 @@ wanted = {
     "AWS::ElasticLoadBalancingV2::LoadBalancer",
     "AWS::WAFv2::WebACL",
     "AWS::CloudWatch::Dashboard",
+    "Custom::CDKECRDeployment",
 }
 assert wanted <= types, f"template lacks {sorted(wanted - types)}"
 print(

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import test_edge_validation
+import test_images
 import test_service_validation
 import test_supply_chain
 from aws_cdk import App, RemovalPolicy, Stack
@@ -88,6 +89,8 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     "service-platform": lambda r: _stack(
         "Test", CdkTemplate.from_stack(test_service_validation.platform.__wrapped__().stack)
     ),
+    # a service per image source, the deploy-time copy among them (built once per session)
+    "images": lambda r: _app(test_images.images_app().app),
 }
 # The stacks each source synthesizes; a stack added to a source must be listed here (checked).
 STACKS: dict[str, tuple[str, ...]] = {
@@ -100,6 +103,7 @@ STACKS: dict[str, tuple[str, ...]] = {
     "edge-blue-green": ("BlueGreen",),
     "edge-app-mesh": ("Mesh",),
     "service-platform": ("Test",),
+    "images": ("Images",),
 }
 
 

@@ -19,14 +19,11 @@ from aws_cdk import (
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_elasticloadbalancingv2 as elb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_route53 as route53
-from cdk_ecr_deployment import DockerImageName, ECRDeployment
 from constructs import Construct
 
 from trading_constructs import (
@@ -50,8 +47,6 @@ from trading_constructs import (
     TradingEdge,
     VpcOptions,
     acknowledge_wildcard_resource,
-    ignore_redundant_depends_on,
-    vpc_lambda_network_statement,
 )
 
 SERVICES_DIR = Path(__file__).resolve().parent / "services"
@@ -77,28 +72,6 @@ DB_USERS = ("data-ingestion", "analytics-engine")  # api-gateway reaches data th
 DB_CA_FILE = "/app/certs/rds-global-bundle.pem"  # the Amazon RDS CA bundle in the images
 # Copied images are tagged by their content: a rollback may push the same tag again.
 ASSET_TAG_PREFIX = "cdk-"
-
-
-_PULL_ACTIONS = (
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-)
-_PUSH_ACTIONS = (
-    "ecr:CompleteLayerUpload",
-    "ecr:DescribeImages",
-    "ecr:DescribeRepositories",
-    "ecr:InitiateLayerUpload",
-    "ecr:ListImages",
-    "ecr:PutImage",
-    "ecr:UploadLayerPart",
-)
-
-
-@dataclass(frozen=True)
-class _ImageCopier:
-    role: iam.Role
-    policy: iam.ManagedPolicy
 
 
 @dataclass(frozen=True)
@@ -135,7 +108,6 @@ class TradingPlatformStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        self._copier: _ImageCopier | None = None
         self.platform = TradingCluster(
             self,
             "Platform",
@@ -152,7 +124,6 @@ class TradingPlatformStack(Stack):
             # One per account and region: deploying this replaces the account's setting.
             RegistryScanning(self, "RegistryScanning")
         self.images = {spec.name: self._image(spec, image_tag) for spec in SERVICES}
-        self._harden_image_copy_function()
 
         # Credentials: the market-data database's, and the market-data feed's API key.
         self.db_secret = RotatingDbSecret(
@@ -326,8 +297,10 @@ class TradingPlatformStack(Stack):
         released from the same repository; a rolling release on Service Connect."""
         if not self.weighted:
             return Release.rolling()
+        repository = self.images[name].repository
+        assert repository is not None  # every image here is in a scanned repository of ours
         green = (
-            ServiceImage(repository=self.images[name].repository, tag=self.green_tag)
+            ServiceImage.from_repository(repository, tag=self.green_tag)
             if self.green_tag is not None
             else None
         )
@@ -347,121 +320,17 @@ class TradingPlatformStack(Stack):
         )
         CfnOutput(self, f"{construct_id}RepositoryUri", value=repository.repository_uri)
         if image_tag is not None:
-            return ServiceImage(repository=repository, tag=image_tag)
-        asset = ecr_assets.DockerImageAsset(
+            return ServiceImage.from_repository(repository, tag=image_tag)
+        return ServiceImage.from_asset(
             self,
             f"{construct_id}Image",
-            directory=str(SERVICES_DIR),
+            directory=SERVICES_DIR,
             file=f"{spec.folder}/Dockerfile",
             # One build context for all three; each image hashes only its own code.
             exclude=[other.folder for other in SERVICES if other is not spec],
-            platform=ecr_assets.Platform.LINUX_AMD64,
-        )
-        copier = self._image_copier()
-        tag = f"{ASSET_TAG_PREFIX}{asset.asset_hash}"
-        copy = ECRDeployment(
-            self,
-            f"{construct_id}ImageCopy",
-            src=DockerImageName(asset.image_uri),
-            dest=DockerImageName(f"{repository.repository_uri}:{tag}"),
-            role=copier.role.without_policy_updates(),
+            repository=repository,
             vpc=self.platform.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
-        )
-        copy.node.add_dependency(copier.policy)
-        copier.policy.add_statements(
-            iam.PolicyStatement(
-                actions=list(_PULL_ACTIONS),
-                resources=[asset.repository.repository_arn],
-            ),
-            iam.PolicyStatement(
-                actions=[*_PULL_ACTIONS, *_PUSH_ACTIONS],
-                resources=[repository.repository.repository_arn],
-            ),
-        )
-        return ServiceImage(repository=repository, tag=tag, ready_after=copy)
-
-    def _image_copier(self) -> _ImageCopier:
-        """One role for the copy function (cdk-ecr-deployment shares one function per stack),
-        replacing the library's ecr:* and s3:GetObject on every resource with exactly the
-        asset repository to read and the scanned repositories to write."""
-        if self._copier is None:
-            role = iam.Role(
-                self,
-                "ImageCopyRole",
-                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                description="Copies the services' images from the CDK asset repository",
-            )
-            policy = iam.ManagedPolicy(
-                self,
-                "ImageCopyPolicy",
-                roles=[role],
-                statements=[
-                    iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-                    vpc_lambda_network_statement(),
-                ],
-            )
-            Validations.of(policy).acknowledge(
-                Acknowledgment(
-                    id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                    reason="ecr:GetAuthorizationToken and the network-interface actions of a VPC "
-                    "Lambda have no resource-level permissions; the image reads and writes name "
-                    "their repositories.",
-                ),
-            )
-            self._copier = _ImageCopier(role, policy)
-        return self._copier
-
-    def _harden_image_copy_function(self) -> None:
-        """cdk-ecr-deployment's shared function, brought to the platform's rules: logs to an
-        encrypted group kept a year and writable by its role alone, created only after its
-        role's policy, and no reserved concurrency (a new account may have only 10 in all).
-
-        The library names its log group after the function, so a policy granting that group
-        would have to wait for the function, while a VPC function must wait for the policy
-        that lets it create network interfaces: a cycle. So the function logs to a group of
-        ours instead, with a generated name, and the one policy names it."""
-        if self._copier is None:  # images come from the user's CI: nothing is copied
-            return
-        function = next(
-            child
-            for child in self.node.children
-            if child.node.id.startswith("Custom::CDKECRDeployment")
-        )
-        function.node.try_remove_child("LogGroup")
-        log_group = logs.LogGroup(
-            self,
-            "ImageCopyLogs",
-            retention=logs.RetentionDays.ONE_YEAR,
-            encryption_key=self.platform.key,
-            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-        )
-        handler = function.node.default_child
-        assert isinstance(handler, lambda_.CfnFunction)
-        handler.logging_config = lambda_.CfnFunction.LoggingConfigProperty(
-            log_group=log_group.log_group_name, log_format="Text"
-        )
-        self._copier.policy.add_statements(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            )
-        )
-        # CreateFunction checks a VPC function's network permissions: the policy goes first.
-        handler.node.add_dependency(self._copier.policy)
-        ignore_redundant_depends_on(function)
-        Validations.of(function).acknowledge(
-            Acknowledgment(
-                id="NIST.800.53.R5::NIST.800.53.R5-LambdaDLQ",
-                reason="The image copy runs as a CloudFormation custom resource during a "
-                "deployment; a failure fails and rolls back that deployment, so there is no "
-                "event left to replay from a dead-letter queue.",
-            ),
-            Acknowledgment(
-                id="NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",
-                reason="It runs once per image per deployment (three at most); reserving "
-                "concurrency would need an account quota above the 10 a new account may have.",
-            ),
+            key=self.platform.key,
         )
 
     def _database(self, deletion_protection: bool) -> rds.DatabaseCluster:

@@ -8,6 +8,7 @@ from .compliance import (
 )
 from .dashboard import PlatformDashboard
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
+from .images import ServiceImage
 from .mesh import (
     ConnectionPoolOptions,
     Mesh,
@@ -25,7 +26,6 @@ from .repository import (
     RegistryScanning,
     ScannedRepository,
     ScanType,
-    ServiceImage,
 )
 from .scaling import METRIC_NAMESPACE, CustomMetricTarget, ScalingOptions
 from .secret import ROTATION_DAYS, ApiKeySecret, DbEngine, DbRotation, RotatingDbSecret

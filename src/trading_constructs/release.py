@@ -17,7 +17,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 
 from ._validation import Problems
-from .repository import ServiceImage
+from .images import ServiceImage
 
 if typing.TYPE_CHECKING:
     from .appmesh.slots import WeightedRelease

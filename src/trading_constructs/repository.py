@@ -1,4 +1,5 @@
-"""Private, scanned container registries: every image a task runs comes from one of these."""
+"""Private, scanned container registries: the platform's own repositories, the pull-through
+cache for public images, and the account's registry scanning (image sources: ``images.py``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from enum import Enum
 
 from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_ecr as ecr
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from constructs import Construct, IDependable
+from constructs import Construct
 
 from ._validation import Problems, check_type, construct_owner, is_token
 from .compliance import acknowledge_wildcard_resource
@@ -108,6 +108,8 @@ class ScannedRepository(Construct):
             )
         problems.raise_if_any()
         super().__init__(scope, id)
+        self.content_addressed_tag_prefix = content_addressed_tag_prefix
+        """The prefix of tags that name their content and may be pushed again, or None."""
 
         self.repository: ecr.Repository = ecr.Repository(
             self,
@@ -167,41 +169,6 @@ class ScannedRepository(Construct):
     def grant_push(self, grantee: iam.IGrantable) -> iam.Grant:
         """Push and pull images of this repository only."""
         return self.repository.grant_pull_push(grantee)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceImage:
-    """The image a service runs: a tag in one of the platform's scanned repositories.
-
-    Attributes:
-        repository: The scanned repository.
-        tag: The image tag (tags are immutable there, so a tag names one image).
-        ready_after: What puts the image in the repository during the deployment (e.g. a copy), so
-            services start only after it. Default: None (the image is pushed beforehand).
-    """
-
-    repository: ScannedRepository
-    tag: str
-    ready_after: IDependable | None = None
-
-    def __post_init__(self) -> None:
-        problems = Problems("ServiceImage")
-        if not isinstance(self.repository, ScannedRepository):
-            problems.add("repository", self.repository, "a ScannedRepository")
-        problems.pattern(
-            "tag",
-            self.tag,
-            r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}",
-            "an image tag, 1 to 128 characters",
-        )
-        problems.raise_if_any()
-
-    def container_image(self) -> ecs.ContainerImage:
-        """The image by its URI; the service's execution policy holds ``pull_statements``."""
-        return ecs.ContainerImage.from_registry(f"{self.repository.repository_uri}:{self.tag}")
-
-    def pull_statements(self) -> list[iam.PolicyStatement]:
-        return self.repository.pull_statements()
 
 
 class ScanType(Enum):

@@ -26,12 +26,12 @@ from ._validation import Problems, check_type, construct_owner, is_token
 from .calls import order_call
 from .cluster import CapacityStrategy, TradingCluster
 from .compliance import acknowledge, acknowledge_wildcard_resource, ignore_redundant_depends_on
+from .images import ServiceImage
 from .limits import watch_stack_limits
 from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds, ServiceObservability
 from .policies import ServicePolicies
 from .release import Release, SlotSpec
-from .repository import ServiceImage
 from .scaling import ScalingOptions
 from .secret import secret_read_statements
 from .service_options import (
@@ -87,7 +87,7 @@ class MeshedFargateService(Construct):
         :param cluster: the platform it runs on (its VPC, cluster, namespace, key and mesh).
         :param name: the service's discovery name (``<name>.<namespace>``), 1 to 32 lower-case
             letters, digits and hyphens, starting with a letter.
-        :param image: the scanned repository and tag the app container runs.
+        :param image: the image the app container runs (``ServiceImage.from_...``).
         :param port: the app's HTTP port, 1024 to 65535, not one the mesh proxy uses.
         :param cpu: task CPU units, a Fargate value. :default: 512
         :param memory_mib: task memory, a size Fargate pairs with ``cpu``. :default: 1024

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._validation import Problems, check_type
+from ..images import ServiceImage
 from ..release import Release, SlotSpec
-from ..repository import ServiceImage
 
 
 @dataclass(frozen=True, kw_only=True)
