@@ -32,6 +32,7 @@ if typing.TYPE_CHECKING:
     from aws_cdk import aws_route53 as route53
 
 from ._validation import Problems, check_type, construct_owner, is_token
+from .access_logs import log_access
 from .cluster import TradingCluster
 from .compliance import acknowledge
 from .limits import watch_stack_limits
@@ -218,7 +219,7 @@ class TradingEdge(Construct):
         """The application load balancer."""
         self.access_logs: s3.Bucket = self._access_log_bucket(access_log_days, removal_policy)
         """The encrypted, retained bucket access logs go to."""
-        self.load_balancer.log_access_logs(self.access_logs, "alb")
+        log_access(self.load_balancer, self.access_logs, "alb")
         if domain is not None:
             certificate = self._certificate(domain)
         self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
