@@ -357,9 +357,10 @@ class TradingEdge(Construct):
         if certificate is None:
             Annotations.of(self).add_warning_v2(
                 "trading-constructs:edge-without-https",
-                "TradingEdge serves plain HTTP: pass certificate=... or domain=DomainOptions("
-                "...) (in the example app: -c certificate_arn=arn:aws:acm:...) to serve HTTPS "
-                "with TLS 1.2+ and redirect HTTP to it.",
+                "TradingEdge serves plain HTTP: pass certificate= (an ACM certificate in the "
+                "stack's region) or domain=DomainOptions(domain_name=..., hosted_zone=...) (a "
+                "DNS-validated certificate is issued for the name) to serve HTTPS with TLS 1.2+ "
+                "and redirect HTTP to it.",
             )
             listener = self.load_balancer.add_listener(
                 "Http", port=80, open=False, default_action=not_found
