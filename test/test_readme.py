@@ -150,3 +150,15 @@ def test_the_multi_stack_layout_references_point_one_way(readme: dict[str, Ran])
     }
     assert all(len(s.template["Resources"]) <= 500 for s in assembly.stacks)
 
+
+def test_the_versions_a_consumer_needs_are_the_projects() -> None:
+    # GIVEN the Pythons CI tests and the Node the repository pins (.projenrc.py)
+    projenrc = (ROOT / ".projenrc.py").read_text()
+    pythons = re.findall(r'"(3\.\d+)"', re.search(r"SUPPORTED_PYTHONS = \[(.*)\]", projenrc)[1])
+    node_major = re.search(r'NODE_VERSION = "(\d+)\.', projenrc)[1]
+    # THEN the README's quick start states them, and why Node matters
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert f"Python {pythons[0]} or newer" in quick_start
+    assert f"CI tests {pythons[0]} to {pythons[-1]}" in quick_start
+    assert re.search(rf"Node \d+ or {node_major}\b", quick_start)
+    assert "jsii" in quick_start and "Node 20" in quick_start
