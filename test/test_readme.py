@@ -46,19 +46,21 @@ class Block:
 
 
 def python_blocks(text: str) -> list[Block]:
-    """Every ```python fenced block, under the nearest heading above it."""
+    """Every ```python fenced block, under the nearest heading above it (a ``#`` line outside
+    any fence: a comment in a bash block is not a heading)."""
     blocks = []
     heading = "top"
     lines = text.splitlines(keepends=True)
     index = 0
     while index < len(lines):
         line = lines[index]
-        if line.startswith("#"):
-            heading = re.sub(r"[^a-z0-9]+", "-", line.lstrip("#").strip().lower()).strip("-")
-        if line.rstrip() == "```python":
+        if line.startswith("```"):
             end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
-            blocks.append(Block(heading, index + 1, "".join(lines[index + 1 : end])))
+            if line.rstrip() == "```python":
+                blocks.append(Block(heading, index + 1, "".join(lines[index + 1 : end])))
             index = end
+        elif line.startswith("#"):
+            heading = re.sub(r"[^a-z0-9]+", "-", line.lstrip("#").strip().lower()).strip("-")
         index += 1
     return blocks
 
