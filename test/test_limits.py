@@ -1,10 +1,9 @@
 """A stack that would pass CloudFormation's 500 resources fails at synthesis, saying which
-services to move; the README's multi-stack layout runs as written."""
+services to move (the README's multi-stack layout runs in test_readme.py)."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from aws_cdk import App, CfnOutput, CfnResource, Environment, Stack
@@ -18,7 +17,6 @@ from trading_constructs.limits import (
     watch_stack_limits,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = Environment(account="123456789012", region="us-east-1")
 
 
@@ -77,33 +75,3 @@ def test_the_size_estimate_is_above_the_real_template_and_close_to_it(
     estimate = estimated_template_bytes(stack, resources)
     assert real <= estimate <= 1.3 * real
     assert estimate < MAX_TEMPLATE_BYTES
-
-
-def _readme_snippet(heading: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split(heading, 1)[1]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
-
-
-def test_the_readme_multi_stack_layout_synthesizes_one_way() -> None:
-    # GIVEN the README's multi-stack snippet, run as written
-    namespace: dict[str, object] = {}
-    exec(_readme_snippet("## Platforms across stacks"), namespace)
-    app = namespace["app"]
-    assert isinstance(app, App)
-    # WHEN synthesized  THEN every stack depends only on stacks before it (the platform first)
-    assembly = app.synth()
-    order = [s.stack_name for s in assembly.stacks]
-    for stack in assembly.stacks:
-        for dependency in stack.dependencies:
-            if not dependency.id.endswith(".assets"):
-                assert order.index(dependency.id) < order.index(stack.stack_name)
-    assert {s.stack_name for s in assembly.stacks} >= {
-        "Platform",
-        "Orders",
-        "Pricing",
-        "Reports",
-        "Dashboard",
-        "Edge",
-    }
-    assert all(len(s.template["Resources"]) <= 500 for s in assembly.stacks)

@@ -381,7 +381,8 @@ def test_app_mesh_end_of_support_is_announced(example: SynthesizedApp) -> None:
     stack = example.app.node.find_child("TradingPlatform")
     mesh = stack.node.find_child("Platform").node.find_child("Mesh")
     warnings = [m.data for m in mesh.node.metadata if m.type == "aws:cdk:warning"]
-    assert any("2026-09-30" in str(w) and "Mesh.service_connect()" in str(w) for w in warnings)
+    (warning,) = (str(w) for w in warnings if "2026-09-30" in str(w))
+    assert "TradingCluster(mesh=Mesh.service_connect())" in warning and "-c " not in warning
 
 
 # -- scaling and observability ----------------------------------------------------------------

@@ -513,7 +513,28 @@ class TradingCluster(Construct):
         return role.without_policy_updates()
 
 
+# What ``Vpc.from_lookup`` returns while its context value is missing: CDK synthesizes once with
+# this stand-in (2 AZs named dummy1a, dummy1b) and records the lookup, then the CDK CLI looks
+# the VPC up, stores it in cdk.context.json and synthesizes again with the real VPC.
+_LOOKUP_PLACEHOLDER_VPC_ID = "vpc-12345"
+
+
+def is_lookup_placeholder(vpc: ec2.IVpc) -> bool:
+    """True for ``Vpc.from_lookup``'s stand-in before the lookup ran: checked on the second
+    pass, with the VPC the lookup found."""
+    vpc_id = vpc.vpc_id
+    azs = vpc.availability_zones
+    return (
+        not is_token(vpc_id)
+        and vpc_id == _LOOKUP_PLACEHOLDER_VPC_ID
+        and not is_token(azs)
+        and all(az.startswith("dummy") for az in azs)
+    )
+
+
 def _check_existing_vpc(problems: Problems, vpc: ec2.IVpc) -> None:
+    if is_lookup_placeholder(vpc):
+        return
     azs = vpc.availability_zones
     if not is_token(azs) and len(azs) < AZ_COUNT:
         problems.add(

@@ -32,6 +32,7 @@ if typing.TYPE_CHECKING:
     from aws_cdk import aws_route53 as route53
 
 from ._validation import Problems, check_type, construct_owner, is_token
+from .access_logs import log_access
 from .cluster import TradingCluster
 from .compliance import acknowledge
 from .limits import watch_stack_limits
@@ -218,7 +219,7 @@ class TradingEdge(Construct):
         """The application load balancer."""
         self.access_logs: s3.Bucket = self._access_log_bucket(access_log_days, removal_policy)
         """The encrypted, retained bucket access logs go to."""
-        self.load_balancer.log_access_logs(self.access_logs, "alb")
+        log_access(self.load_balancer, self.access_logs, "alb")
         if domain is not None:
             certificate = self._certificate(domain)
         self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
@@ -356,9 +357,10 @@ class TradingEdge(Construct):
         if certificate is None:
             Annotations.of(self).add_warning_v2(
                 "trading-constructs:edge-without-https",
-                "TradingEdge serves plain HTTP: pass certificate=... or domain=DomainOptions("
-                "...) (in the example app: -c certificate_arn=arn:aws:acm:...) to serve HTTPS "
-                "with TLS 1.2+ and redirect HTTP to it.",
+                "TradingEdge serves plain HTTP: pass certificate= (an ACM certificate in the "
+                "stack's region) or domain=DomainOptions(domain_name=..., hosted_zone=...) (a "
+                "DNS-validated certificate is issued for the name) to serve HTTPS with TLS 1.2+ "
+                "and redirect HTTP to it.",
             )
             listener = self.load_balancer.add_listener(
                 "Http", port=80, open=False, default_action=not_found

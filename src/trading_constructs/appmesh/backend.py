@@ -57,7 +57,7 @@ _ACCESS_LOG_FORMAT = {
 END_OF_SUPPORT_WARNING = (
     f"AWS App Mesh reached end of support on {END_OF_SUPPORT}: its resources can no longer be "
     "created, so this stack cannot be deployed as is. Deploy with ECS Service Connect instead: "
-    "Mesh.service_connect() (the example app's default; -c mesh=appmesh chose App Mesh)."
+    "TradingCluster(mesh=Mesh.service_connect()), which is also what leaving mesh= out gives."
 )
 
 
