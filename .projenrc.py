@@ -67,7 +67,7 @@ def action(name: str) -> str:
 # The library's own dependencies: ranges, so users' apps resolve; uv.lock pins them for us.
 DEPS = [
     "aws-cdk-lib>=2.269.0,<3",
-    "constructs>=10.5.0,<11",
+    "constructs>=10.5.1,<11",
     # PostgreSQL driver (pure Python) bundled into the database rotation function at synth
     "pg8000>=1.31.2,<2",
     # ServiceImage.from_asset copies a built image into a scanned repository at deploy time;
