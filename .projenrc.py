@@ -82,6 +82,7 @@ DEV_DEPS = [
     "mypy==2.4.1",
     "ruff==0.17.6",
     "pytest==9.2.0",
+    "pytest-xdist==3.8.0",  # npm test on every core: two workers halve it on 2 cores
     "pytest-benchmark==5.3.1",
     "hypothesis>=6.100,<7",
     "boto3==1.44.8",
@@ -237,7 +238,9 @@ TomlFile(
             "pytest": {
                 "ini_options": {
                     "testpaths": ["test"],
-                    "addopts": "-q --benchmark-disable",
+                    # two workers on 2 cores (one per core on bigger machines), a test file per worker so
+                    # module fixtures build once; session fixtures build once per worker
+                    "addopts": "-q --benchmark-disable -n auto --dist loadfile",
                     "pythonpath": ["."],
                     "filterwarnings": ["ignore::DeprecationWarning:jsii.*"],
                 }
@@ -295,14 +298,14 @@ bench = project.add_task(
     ),
 )
 bench.exec(
-    f"{VENV_BIN}/python -m pytest test/benchmarks/bench_synth.py --benchmark-enable "
+    f"{VENV_BIN}/python -m pytest test/benchmarks/bench_synth.py --benchmark-enable -n 0 "
     "-p no:cacheprovider -o python_files=bench_*.py"
 )
 bench.spawn(
     project.add_task(
         "bench:scale",
         description="Synthesis at scale in fresh processes; writes docs/benchmarks/REPORT.md",
-        exec=f"{VENV_BIN}/python -m pytest test/benchmarks/bench_scale.py --benchmark-enable "
+        exec=f"{VENV_BIN}/python -m pytest test/benchmarks/bench_scale.py --benchmark-enable -n 0 "
         "-p no:cacheprovider -o python_files=bench_*.py -s",
     )
 )
