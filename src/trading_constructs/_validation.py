@@ -327,8 +327,9 @@ def region_of(resource: Any, arn_attribute: str) -> str | None:
 
 
 def check_key(problems: Problems, scope: IConstruct, key: Any, prop: str = "key") -> None:
-    """A KMS key (a string gets the way to import one) in the stack's region: AWS resources
-    use keys of their own region only."""
+    """A KMS key (a string gets the way to import one) in the stack's region: a KMS key lives
+    in one region, and a multi-Region key's replica has an ARN of its own region (KMS
+    Developer Guide, Multi-Region keys), so a key ARN of another region is a mistake."""
     if problems.of_kind(prop, key, KEY):
         shown = key.key_arn if not is_token(key.key_arn) else key.node.path
         problems.in_region(prop, shown, region_of(key, "key_arn"), scope)

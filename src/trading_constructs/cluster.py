@@ -308,9 +308,10 @@ def _validate(
 def _check_subscriptions(
     problems: Problems, scope: Construct, subscriptions: list[AlarmSubscription]
 ) -> None:
-    """Each subscription once (SNS names the subscription after its endpoint), and forwarding
-    topics in the stack's region: CloudWatch alarm actions publish only to topics there
-    (PutMetricAlarm: "Invalid region ... specified")."""
+    """Each subscription once (CDK names an SNS subscription after its endpoint, and a second
+    fails with SubscriptionAlreadyExistsUnder), and forwarding topics in the stack's region: an
+    alarm action's topic must be in the alarm's region (PutMetricAlarm rejects another with
+    "Invalid region <r> specified. Only <alarm region> is supported")."""
     pairs = [(s.kind, s.target) for s in subscriptions]
     if len(set(pairs)) != len(pairs):
         problems.add("alarm_subscriptions", [t for _, t in pairs], "each subscription once")

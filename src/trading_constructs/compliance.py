@@ -48,7 +48,8 @@ def vpc_lambda_network_statement(sid: str | None = None) -> iam.PolicyStatement:
     """The network-interface statement of a VPC Lambda's own managed policy."""
     problems = Problems("vpc_lambda_network_statement")
     if sid is not None:
-        # IAM: a Sid is ASCII letters and digits only (IAM JSON policy elements: Sid).
+        # "The Sid element supports ASCII uppercase letters (A-Z), lowercase letters (a-z), and
+        # numbers (0-9)" (IAM User Guide, IAM JSON policy elements: Sid).
         problems.pattern("sid", sid, r"[A-Za-z0-9]+", "ASCII letters and digits")
     problems.raise_if_any()
     return iam.PolicyStatement(sid=sid, actions=list(VPC_LAMBDA_NETWORK_ACTIONS), resources=["*"])

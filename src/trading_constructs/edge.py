@@ -667,7 +667,8 @@ def _validate(
     if service is not None:
         _check_service(problems, cluster, service)
     if certificate is not None and problems.of_kind("certificate", certificate, CERTIFICATE):
-        # An ALB takes certificates of its own region only.
+        # "Certificates in ACM are regional resources": an ALB takes one of its own region
+        # (ACM User Guide, Supported Regions).
         shown = certificate.certificate_arn
         problems.in_region("certificate", shown, region_of(certificate, "certificate_arn"), scope)
     if certificate is not None and domain is not None:
