@@ -362,6 +362,8 @@ def _unique_names(
         return []
     names: list[tuple[str, object, tuple[object, ...], str]] = []
     if cluster_name is not None:
+        # ECS CreateCluster: "you can create your own cluster with a unique name"; clusters,
+        # like their ARNs (arn:aws:ecs:<region>:<account>:cluster/<name>), are regional.
         where = "among the ECS clusters of an account and region"
         names.append(("cluster_name", cluster_name, ("ecs-cluster", *env, cluster_name), where))
     vpc_id = getattr(vpc, "vpc_id", None)
@@ -374,6 +376,7 @@ def _unique_names(
         )
     mesh_name = getattr(mesh, "mesh_name", None)
     if mesh_name is not None:
+        # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
         where = "among the App Mesh meshes of an account and region"
         names.append(("mesh", mesh_name, ("app-mesh", *env, mesh_name), where))
     if getattr(mesh, "kind", None) == APP_MESH:

@@ -450,7 +450,9 @@ def _check_cache(
 
 
 def registry_names(scope: Construct, kind: str, name: object) -> list[tuple[object, ...]]:
-    """The registry key of a name unique in an account's registry (one per region)."""
+    """The registry key of a name unique in an account's private registry, one per region
+    (<account>.dkr.ecr.<region>.amazonaws.com): repository names, pull-through prefixes (each
+    names one rule and one creation template), the one scanning configuration."""
     env = environment_of(scope)
     if env is None or name is None or is_token(name) or not isinstance(name, str):
         return []
