@@ -238,8 +238,8 @@ TomlFile(
             "pytest": {
                 "ini_options": {
                     "testpaths": ["test"],
-                    # two workers on 2 cores (one per core on bigger machines), a test file per worker so
-                    # module fixtures build once; session fixtures build once per worker
+                    # a worker per core (two on 2 cores), a test file per worker so module
+                    # fixtures build once; session fixtures build once per worker
                     "addopts": "-q --benchmark-disable -n auto --dist loadfile",
                     "pythonpath": ["."],
                     "filterwarnings": ["ignore::DeprecationWarning:jsii.*"],

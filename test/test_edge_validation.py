@@ -571,7 +571,10 @@ def test_bad_domain_name(platform: Platform, domain_name: Any, message: str) -> 
 )
 def test_a_hosted_zone_must_be_a_zone(zone: Any) -> None:
     message = bad("hosted_zone", zone, "an aws_route53.IHostedZone")
-    with pytest.raises(ValueError, match=f"^DomainOptions: {message}\\)$"):
+    # a zone ID gets the way to import its zone
+    hint = "; from a string: route53.HostedZone.from_hosted_zone_attributes("
+    hint = hint if isinstance(zone, str) else ""
+    with pytest.raises(ValueError, match=f"^DomainOptions: {message}{re.escape(hint)}.*\\)$"):
         DomainOptions(domain_name="api.example.com", hosted_zone=zone)
 
 

@@ -384,7 +384,7 @@ def test_an_asset_needs_content_addressed_tags_and_the_stacks_one_vpc(images: Im
         )
     message = str(raised.value)
     assert message.startswith("ServiceImage.from_asset 'Images/Bad': 3 invalid props:")
-    assert "exclude='*.md' is not allowed (allowed: a list of str)" in message
+    assert "exclude='*.md' is not allowed (allowed: a list of str" in message
     assert (
         "repository='Images/Immutable' is not allowed (allowed: a ScannedRepository made with "
         "content_addressed_tag_prefix"

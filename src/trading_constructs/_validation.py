@@ -1,7 +1,13 @@
 """Shared input checks: every construct and options class reports bad props the same way.
 
 Problems are collected, not raised one by one, so a user fixes a whole call in one pass.
-Unresolved tokens are skipped: CloudFormation checks those at deploy time, we cannot.
+Unresolved tokens are skipped: CloudFormation checks those at deploy time, we cannot. Where
+CDK itself needs a value at synth time (a count of NAT gateways, a port it checks), a token is
+rejected with the reason instead.
+
+Names AWS keeps unique (per account and region, per VPC, per mesh) are claimed in an app-wide
+registry as constructs are built, so that a second claim fails at synth, naming both
+constructs, instead of at deploy time.
 """
 
 from __future__ import annotations
@@ -9,13 +15,77 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import Duration, Token
+from aws_cdk import Duration, Stack, Token
+from constructs import IConstruct
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+# CloudWatch metric names and namespaces: 1 to 255 printable ASCII characters, spaces
+# included, at least one of them not a space; a namespace does not start with ':' (CloudWatch
+# API reference, Metric and MetricStreamFilter) nor with 'AWS/', which AWS keeps for its own
+# services (CloudWatch concepts, Namespaces).
+CLOUDWATCH_NAME = r"(?=[ -~]*[!-~])[ -~]{1,255}"
+CLOUDWATCH_NAMESPACE = r"(?!AWS/)(?!:)" + CLOUDWATCH_NAME
+
+
+class InvalidPropType(TypeError, ValueError):
+    """A prop of the wrong type. It is a ``TypeError``, and also the ``ValueError`` that every
+    other bad prop raises, so ``except ValueError`` catches all bad input."""
+
+
+@dataclass(frozen=True)
+class ObjectKind:
+    """A kind of CDK object a prop takes, and how to make one from the string a user may
+    have instead (an ARN, an ID, an alias)."""
+
+    attribute: str
+    """An attribute every object of the kind has (jsii interfaces cannot be isinstance-d)."""
+    allowed: str
+    from_string: str
+    """How to build one from a string, suggested when a string is given."""
+    prefixes: tuple[str, ...] = ("arn:",)
+    """Strings that look like one: they get the suggestion."""
+
+
+KEY = ObjectKind(
+    "key_arn",
+    "an aws_kms.IKey",
+    "kms.Key.from_key_arn(scope, id, arn), or kms.Alias.from_alias_name(scope, id, 'alias/...')",
+    ("arn:", "alias/"),
+)
+CERTIFICATE = ObjectKind(
+    "certificate_arn",
+    "an aws_certificatemanager.ICertificate",
+    "acm.Certificate.from_certificate_arn(scope, id, arn)",
+)
+VPC = ObjectKind(
+    "vpc_id", "an aws_ec2.IVpc", "ec2.Vpc.from_lookup(scope, id, vpc_id=...)", ("vpc-",)
+)
+SECRET = ObjectKind(
+    "secret_arn",
+    "an aws_secretsmanager.ISecret",
+    "sm.Secret.from_secret_complete_arn(scope, id, arn)",
+)
+FUNCTION = ObjectKind(
+    "function_arn", "an aws_lambda.IFunction", "lambda_.Function.from_function_arn(scope, id, arn)"
+)
+SECURITY_GROUP = ObjectKind(
+    "security_group_id",
+    "an aws_ec2.ISecurityGroup",
+    "ec2.SecurityGroup.from_security_group_id(scope, id, 'sg-...')",
+    ("sg-",),
+)
+HOSTED_ZONE = ObjectKind(
+    "hosted_zone_id",
+    "an aws_route53.IHostedZone",
+    "route53.HostedZone.from_hosted_zone_attributes(scope, id, hosted_zone_id=..., zone_name=...)",
+    ("Z", "/hostedzone/"),
+)
 
 
 def is_token(value: object) -> bool:
@@ -24,7 +94,20 @@ def is_token(value: object) -> bool:
         return False  # NaN and infinities are never tokens, and jsii cannot carry them
     if isinstance(value, (tuple, set, frozenset, dict)):
         return False  # never a token, and jsii cannot carry a tuple or a set
+    if isinstance(value, list):
+        # A list token is one encoded string; other lists may hold what jsii cannot carry.
+        return len(value) == 1 and isinstance(value[0], str) and Token.is_unresolved(value)
+    if value is None or isinstance(value, bool):
+        return False
+    if not isinstance(value, (str, int, float)) and not _jsii_carries(value):
+        return False  # a plain Python object (a dataclass, a function) is never a token
     return Token.is_unresolved(value)
+
+
+def _jsii_carries(value: object) -> bool:
+    """Whether jsii can pass the object to CDK: one of CDK's, or a class implementing a CDK
+    interface (an IResolvable of the user's, for example)."""
+    return hasattr(value, "__jsii_ref__") or hasattr(type(value), "__jsii_ifaces__")
 
 
 @dataclass
@@ -35,6 +118,9 @@ class Problems:
     problems: list[str] = field(default_factory=list)
 
     def add(self, prop: str, value: object, allowed: str) -> None:
+        if isinstance(value, (int, float)) and is_token(value):
+            # A number token is a huge negative number; its string form says what it is.
+            value = Token.as_string(value)
         self.problems.append(f"{prop}={value!r} is not allowed (allowed: {allowed})")
 
     def note(self, message: str) -> None:
@@ -112,10 +198,14 @@ class Problems:
                 "characters in all",
             )
 
-    def cidr(self, prop: str, value: str, min_prefix: int, max_prefix: int) -> None:
-        """A concrete CIDR: CDK subdivides it at synth time, so a token cannot pass."""
+    def cidr(
+        self, prop: str, value: str, min_prefix: int, max_prefix: int, *, concrete: bool = True
+    ) -> None:
+        """An IPv4 CIDR. ``concrete``: CDK subdivides it at synth time, so a token cannot pass;
+        otherwise a token is left to CloudFormation."""
         if is_token(value):
-            self.add(prop, value, "a concrete CIDR string; CDK splits it into subnets at synth")
+            if concrete:
+                self.add(prop, value, "a concrete CIDR string; CDK splits it into subnets at synth")
             return
         try:
             network = ipaddress.IPv4Network(value, strict=True)
@@ -125,9 +215,75 @@ class Problems:
         if not min_prefix <= network.prefixlen <= max_prefix:
             self.add(prop, value, f"a prefix length from /{min_prefix} to /{max_prefix}")
 
+    # -- types -----------------------------------------------------------------------------
+
+    def of_kind(self, prop: str, value: object, kind: ObjectKind) -> bool:
+        """An object of ``kind``; a string that looks like one gets the way to build one."""
+        if value is not None and hasattr(value, kind.attribute):
+            return True
+        allowed = kind.allowed
+        if isinstance(value, str) and value.startswith(kind.prefixes):
+            allowed = f"{allowed}; from a string: {kind.from_string}"
+        self.add(prop, value, allowed)
+        return False
+
+    def boolean(self, prop: str, value: object) -> None:
+        """True or False: a string such as 'false' would count as true."""
+        if not isinstance(value, bool) and not is_token(value):
+            self.add(prop, value, "True or False")
+
+    def sequence(self, prop: str, values: object, item: str) -> list[Any]:
+        """A list or tuple prop, as a list; a lone item, a string, None, a set or a list token
+        (whose items CDK cannot count at synth) is noted and gives an empty list."""
+        if isinstance(values, (list, tuple)) and not is_token(values):
+            return list(values)
+        if is_token(values):
+            self.add(prop, values, f"a list of {item}; a list token has no items at synth")
+        else:
+            self.add(prop, values, f"a list of {item}, such as [{item}, ...]")
+        return []
+
+    def mapping(self, prop: str, value: object, what: str) -> dict[Any, Any]:
+        """A mapping prop, as a dict; anything else (a list of pairs, None) is noted."""
+        if isinstance(value, Mapping):
+            return dict(value)
+        allowed = f"a mapping of {what}, such as {{'NAME': value}}"
+        if isinstance(value, (list, tuple)):
+            allowed += ", not a list of pairs (wrap it in dict(...))"
+        self.add(prop, value, allowed)
+        return {}
+
+    def concrete(self, prop: str, value: object, why: str) -> bool:
+        """A value synthesis needs: a token is rejected, saying why."""
+        if is_token(value):
+            self.add(prop, value, f"a concrete value, not a token: {why}")
+            return False
+        return True
+
+    # -- relations ---------------------------------------------------------------------------
+
+    def unique(
+        self, prop: str, value: object, scope: IConstruct, key: tuple[object, ...], where: str
+    ) -> None:
+        """A name no other construct of the app holds under ``key`` (``where`` says where
+        AWS keeps it unique)."""
+        if is_token(value):
+            return
+        holder = holder_of(scope, key)
+        if holder is not None:
+            self.add(prop, value, f"a name unique {where}; {holder.node.path!r} already has it")
+
+    def in_region(self, prop: str, shown: object, region: str | None, scope: IConstruct) -> None:
+        """A resource in the stack's own region, when both regions are known at synth."""
+        home = stack_region(scope)
+        if region is None or home is None or region == home:
+            return
+        self.add(prop, shown, f"one in the stack's region {home} (this one is in {region})")
+
 
 def check_type(owner: str, prop: str, value: Any, expected: type | tuple[type, ...]) -> None:
-    """Raise ``TypeError`` early, when a wrong type would otherwise fail deep inside jsii."""
+    """Raise early, when a wrong type would otherwise fail deep inside jsii (``None`` passes:
+    it means the default)."""
     if value is None or isinstance(value, expected):
         return
     names = (
@@ -135,17 +291,109 @@ def check_type(owner: str, prop: str, value: Any, expected: type | tuple[type, .
         if isinstance(expected, tuple)
         else expected.__name__
     )
-    raise TypeError(f"{owner}: {prop}={value!r} is not allowed (allowed: {names})")
+    raise InvalidPropType(f"{owner}: {prop}={value!r} is not allowed (allowed: {names})")
 
 
-def check_items(problems: Problems, prop: str, values: object, expected: type) -> None:
-    """A sequence prop (a list or tuple, not a lone item or a string) of ``expected`` items."""
-    if not isinstance(values, (list, tuple)):
-        problems.add(prop, values, f"a list of {expected.__name__}")
-        return
-    for index, value in enumerate(values):
-        if not isinstance(value, expected):
+def check_items(problems: Problems, prop: str, values: object, expected: type) -> list[Any]:
+    """A sequence prop (a list or tuple, not a lone item or a string) of ``expected`` items;
+    returns the good items."""
+    listed = problems.sequence(prop, values, expected.__name__)
+    good = []
+    for index, value in enumerate(listed):
+        if isinstance(value, expected):
+            good.append(value)
+        else:
             problems.add(f"{prop}[{index}]", value, expected.__name__)
+    return good
+
+
+def region_of_arn(arn: object) -> str | None:
+    """The region field of a concrete ARN (None for a token, a global ARN or not an ARN)."""
+    if not isinstance(arn, str) or is_token(arn):
+        return None
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or not parts[3]:
+        return None
+    return parts[3]
+
+
+def region_of(resource: Any, arn_attribute: str) -> str | None:
+    """Where a resource lives, if synth knows: its ARN's region, else its environment's."""
+    region = region_of_arn(getattr(resource, arn_attribute, None))
+    if region is None:
+        env = getattr(resource, "env", None)
+        region = getattr(env, "region", None)
+    return None if region is None or is_token(region) else str(region)
+
+
+def check_key(problems: Problems, scope: IConstruct, key: Any, prop: str = "key") -> None:
+    """A KMS key (a string gets the way to import one) in the stack's region: a KMS key lives
+    in one region, and a multi-Region key's replica has an ARN of its own region (KMS
+    Developer Guide, Multi-Region keys), so a key ARN of another region is a mistake."""
+    if problems.of_kind(prop, key, KEY):
+        shown = key.key_arn if not is_token(key.key_arn) else key.node.path
+        problems.in_region(prop, shown, region_of(key, "key_arn"), scope)
+
+
+# -- names AWS keeps unique, claimed across one app --------------------------------------
+
+# The root of each app (an App, or a bare Stack) -> claimed key -> the construct holding it.
+_CLAIMS: weakref.WeakKeyDictionary[Any, dict[tuple[object, ...], IConstruct]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def environment_of(scope: IConstruct, *, regional: bool = True) -> tuple[str, ...] | None:
+    """Where a name must be unique, as part of its registry key: the account and region of
+    the construct's stack (the account alone for a global name). A stack that leaves either to
+    deploy time may go anywhere, so its names are compared within that stack only. None
+    outside a stack."""
+    stack = _stack_of(scope)
+    if stack is None:
+        return None
+    where = (stack.account, stack.region) if regional else (stack.account,)
+    if any(is_token(part) for part in where):
+        return ("stack", stack.node.path)
+    return where
+
+
+def stack_region(scope: IConstruct) -> str | None:
+    """The region of the construct's stack, when known at synth."""
+    stack = _stack_of(scope)
+    return None if stack is None or is_token(stack.region) else stack.region
+
+
+def _stack_of(scope: IConstruct) -> Stack | None:
+    try:
+        return Stack.of(scope)
+    except RuntimeError:  # a construct outside any stack
+        return None
+
+
+def holder_of(scope: IConstruct, key: tuple[object, ...]) -> IConstruct | None:
+    """The construct of ``scope``'s app that claimed ``key``, if it is still in the tree."""
+    claims = _CLAIMS.get(scope.node.root)
+    holder = claims.get(key) if claims else None
+    if holder is None or not _in_tree(holder):
+        return None
+    return holder
+
+
+def claim(construct: IConstruct, *keys: tuple[object, ...]) -> None:
+    """Record that ``construct`` holds ``keys`` in its app (the first holder keeps a key)."""
+    claims = _CLAIMS.setdefault(construct.node.root, {})
+    for key in keys:
+        holder = claims.get(key)
+        if holder is None or not _in_tree(holder):
+            claims[key] = construct
+
+
+def _in_tree(construct: IConstruct) -> bool:
+    """Whether the construct is still reachable from its root (a removed child is not)."""
+    node: IConstruct | None = construct.node.root
+    for part in construct.node.path.split("/") if construct.node.path else []:
+        node = node.node.try_find_child(part) if node is not None else None
+    return node is construct
 
 
 def construct_owner(kind: str, scope_path: str, id: str) -> str:

@@ -16,12 +16,24 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from ._validation import Problems, check_items, check_type, construct_owner, is_token
+from ._validation import (
+    VPC,
+    Problems,
+    check_items,
+    check_key,
+    check_type,
+    claim,
+    construct_owner,
+    environment_of,
+    is_token,
+    region_of_arn,
+    stack_region,
+)
 from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, acknowledge, drop_provider_depends_on
 from .limits import watch_stack_limits
-from .mesh import Mesh, MeshBackend, MeshContext, ResiliencePolicy
+from .mesh import APP_MESH, Mesh, MeshBackend, MeshContext, ResiliencePolicy
 from .notifications import AlarmNotifications, AlarmSubscription
-from .repository import PullThroughCache
+from .repository import PUBLIC_CACHE_PREFIX, PullThroughCache, registry_names
 
 AZ_COUNT = 3
 """The platform spans three availability zones, so it survives the loss of one."""
@@ -31,6 +43,16 @@ FARGATE_SPOT = "FARGATE_SPOT"
 
 _ECS_MAX_BASE = 100_000
 _ECS_MAX_WEIGHT = 1_000
+
+# A VPC's IPv4 block is /16 to /28 (Amazon VPC User Guide, "VPC CIDR blocks"); ours stops at
+# /24, since 3 AZs x 3 subnets of at least /28 need 144 addresses. The same page says that the
+# link-local block cannot be assigned to a VPC, and that AWS services use 172.17.0.0/16 (the
+# Docker bridge of AWS Cloud9 and SageMaker), so a VPC should not.
+_UNUSABLE_RANGES = {
+    ipaddress.IPv4Network("169.254.0.0/16"): "link-local, which no VPC can use",
+    ipaddress.IPv4Network("172.17.0.0/16"): "used by AWS services (Docker's bridge); AWS "
+    "advises against it for a VPC",
+}
 
 # The key actions CloudWatch Logs needs to encrypt a log group (AWS's documented key policy,
 # without the wildcards).
@@ -79,21 +101,23 @@ class VpcOptions:
     def __post_init__(self) -> None:
         problems = Problems("VpcOptions")
         problems.cidr("cidr", self.cidr, 16, 24)
+        if not problems.problems and not is_token(self.cidr):
+            _check_usable_range(problems, self.cidr)
         masks = {
             "public_subnet_mask": self.public_subnet_mask,
             "private_subnet_mask": self.private_subnet_mask,
             "isolated_subnet_mask": self.isolated_subnet_mask,
         }
+        why = "CDK carves the subnets at synth"
         for prop, mask in masks.items():
-            problems.int_range(prop, mask, 16, 28)
-        problems.int_range("nat_gateways", self.nat_gateways, 1, AZ_COUNT)
-        if self.availability_zones is not None and not is_token(self.availability_zones):
-            azs = list(self.availability_zones)
-            names = [az for az in azs if not is_token(az)]
-            if len(azs) != AZ_COUNT or len(set(names)) != len(names) or not all(names):
-                problems.add(
-                    "availability_zones", azs, f"exactly {AZ_COUNT} distinct AZ names, or None"
-                )
+            if problems.concrete(prop, mask, why):
+                problems.int_range(prop, mask, 16, 28)
+        if problems.concrete(
+            "nat_gateways", self.nat_gateways, "CDK creates the gateways at synth"
+        ):
+            problems.int_range("nat_gateways", self.nat_gateways, 1, AZ_COUNT)
+        if self.availability_zones is not None:
+            _check_azs(problems, self.availability_zones)
         if not isinstance(self.flow_log_retention, logs.RetentionDays):
             problems.add(
                 "flow_log_retention", self.flow_log_retention, "an aws_logs.RetentionDays value"
@@ -122,6 +146,29 @@ class VpcOptions:
                 cidr_mask=self.isolated_subnet_mask,
             ),
         ]
+
+
+def _check_usable_range(problems: Problems, cidr: str) -> None:
+    network = ipaddress.IPv4Network(cidr)
+    for reserved, why in _UNUSABLE_RANGES.items():
+        if network.overlaps(reserved):
+            problems.add("cidr", cidr, f"a block outside {reserved} ({why})")
+
+
+def _check_azs(problems: Problems, availability_zones: object) -> None:
+    """Three distinct AZ names (tokens such as ``Fn.select`` pass); a list token cannot be
+    counted at synth."""
+    before = len(problems.problems)
+    azs = problems.sequence("availability_zones", availability_zones, "AZ names")
+    if len(problems.problems) > before:
+        return
+    names = [az for az in azs if not is_token(az)]
+    if (
+        len(azs) != AZ_COUNT
+        or len(set(names)) != len(names)
+        or not all(isinstance(az, str) and az for az in azs)
+    ):
+        problems.add("availability_zones", azs, f"exactly {AZ_COUNT} distinct AZ names, or None")
 
 
 def _check_subnets_fit(problems: Problems, cidr: str, masks: list[int]) -> None:
@@ -171,7 +218,8 @@ class CapacityStrategy:
         problems.int_range("spot_base", self.spot_base, 0, _ECS_MAX_BASE)
         problems.int_range("fargate_weight", self.fargate_weight, 0, _ECS_MAX_WEIGHT)
         problems.int_range("spot_weight", self.spot_weight, 0, _ECS_MAX_WEIGHT)
-        if not problems.problems:
+        shares = (self.fargate_base, self.spot_base, self.fargate_weight, self.spot_weight)
+        if not problems.problems and not any(is_token(share) for share in shares):
             if self.fargate_base > 0 and self.spot_base > 0:
                 problems.note(
                     f"fargate_base={self.fargate_base} and spot_base={self.spot_base}: ECS "
@@ -198,6 +246,7 @@ class CapacityStrategy:
 
 
 def _validate(
+    scope: Construct,
     owner: str,
     *,
     vpc: ec2.IVpc | None,
@@ -206,28 +255,33 @@ def _validate(
     namespace_name: str,
     capacity: CapacityStrategy | None,
     container_insights: ecs.ContainerInsights,
+    key: kms.IKey | None,
     interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService],
     mesh: Mesh | None,
     alarm_subscriptions: Sequence[AlarmSubscription],
     removal_policy: RemovalPolicy,
 ) -> None:
-    """Every prop of one cluster, checked together."""
+    """Every prop of one cluster, checked together: types, values, then relations with the
+    stack's region and with the rest of the app."""
     check_type(owner, "vpc_options", vpc_options, VpcOptions)
     check_type(owner, "capacity", capacity, CapacityStrategy)
     check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
     check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
     check_type(owner, "mesh", mesh, Mesh)
     problems = Problems(owner)
-    check_items(problems, "alarm_subscriptions", alarm_subscriptions, AlarmSubscription)
+    subscriptions = check_items(
+        problems, "alarm_subscriptions", alarm_subscriptions, AlarmSubscription
+    )
+    _check_subscriptions(problems, scope, subscriptions)
     if vpc is not None and vpc_options is not None:
         problems.note(
             "vpc and vpc_options were both given (allowed: an existing vpc, or "
             "vpc_options to build a new one, not both)"
         )
-    if vpc is not None and not hasattr(vpc, "vpc_id"):
-        problems.add("vpc", vpc, "an aws_ec2.IVpc")
-    elif vpc is not None:
+    if vpc is not None and problems.of_kind("vpc", vpc, VPC):
         _check_existing_vpc(problems, vpc)
+    if key is not None:
+        check_key(problems, scope, key)
     if cluster_name is not None:
         problems.pattern(
             "cluster_name",
@@ -236,16 +290,105 @@ def _validate(
             "1 to 255 letters, digits, hyphens and underscores",
         )
     problems.dns_name("namespace_name", namespace_name)
-    endpoints = list(interface_endpoints)
-    for endpoint in endpoints:
-        if not isinstance(endpoint, ec2.InterfaceVpcEndpointAwsService):
-            problems.add(
-                "interface_endpoints", endpoint, "aws_ec2.InterfaceVpcEndpointAwsService values"
-            )
-    names = [e.short_name for e in endpoints if isinstance(e, ec2.InterfaceVpcEndpointAwsService)]
+    endpoints = check_items(
+        problems, "interface_endpoints", interface_endpoints, ec2.InterfaceVpcEndpointAwsService
+    )
+    names = [endpoint.short_name for endpoint in endpoints]
     if len(set(names)) != len(names):
         problems.add("interface_endpoints", names, "each service at most once")
+    if vpc_options is not None and vpc_options.availability_zones is not None:
+        _check_az_region(problems, scope, vpc_options.availability_zones)
+    for prop, value, name_key, where in _unique_names(
+        scope, vpc, cluster_name, namespace_name, mesh
+    ):
+        problems.unique(prop, value, scope, name_key, where)
     problems.raise_if_any()
+
+
+def _check_subscriptions(
+    problems: Problems, scope: Construct, subscriptions: list[AlarmSubscription]
+) -> None:
+    """Each subscription once (CDK names an SNS subscription after its endpoint, and a second
+    fails with SubscriptionAlreadyExistsUnder), and forwarding topics in the stack's region: an
+    alarm action's topic must be in the alarm's region (PutMetricAlarm rejects another with
+    "Invalid region <r> specified. Only <alarm region> is supported")."""
+    pairs = [(s.kind, s.target) for s in subscriptions]
+    if len(set(pairs)) != len(pairs):
+        problems.add("alarm_subscriptions", [t for _, t in pairs], "each subscription once")
+    for subscription in subscriptions:
+        if subscription.kind == "topic":
+            problems.in_region(
+                "alarm_subscriptions",
+                subscription.target,
+                region_of_arn(subscription.target),
+                scope,
+            )
+
+
+def _check_az_region(problems: Problems, scope: Construct, azs: Sequence[str]) -> None:
+    """AZ names start with their region's name (us-east-1a, or the Local Zone us-west-2-lax-1a)."""
+    region = stack_region(scope)
+    if region is None or isinstance(azs, str) or is_token(azs):
+        return
+    for az in azs:
+        if isinstance(az, str) and not is_token(az) and not az.startswith(region):
+            problems.add(
+                "availability_zones", az, f"AZs of the stack's region, such as '{region}a'"
+            )
+
+
+def _own_names(
+    scope: Construct,
+    vpc: ec2.IVpc | None,
+    cluster_name: str | None,
+    namespace_name: str,
+    mesh: Mesh | None,
+) -> list[tuple[object, ...]]:
+    """The keys the cluster itself holds (its pull-through cache holds the cache's)."""
+    names = _unique_names(scope, vpc, cluster_name, namespace_name, mesh)
+    return [key for prop, _, key, _ in names if prop != "mesh" or key[0] == "app-mesh"]
+
+
+def _unique_names(
+    scope: Construct,
+    vpc: ec2.IVpc | None,
+    cluster_name: str | None,
+    namespace_name: str,
+    mesh: Mesh | None,
+) -> list[tuple[str, object, tuple[object, ...], str]]:
+    """The names of a cluster that AWS keeps unique: (prop, value, registry key, where)."""
+    env = environment_of(scope)
+    if env is None:
+        return []
+    names: list[tuple[str, object, tuple[object, ...], str]] = []
+    if cluster_name is not None:
+        # ECS CreateCluster: "you can create your own cluster with a unique name"; clusters,
+        # like their ARNs (arn:aws:ecs:<region>:<account>:cluster/<name>), are regional.
+        where = "among the ECS clusters of an account and region"
+        names.append(("cluster_name", cluster_name, ("ecs-cluster", *env, cluster_name), where))
+    vpc_id = getattr(vpc, "vpc_id", None)
+    if vpc_id is not None:
+        # Cloud Map creates a Route 53 private hosted zone of the namespace's name in the VPC,
+        # and Route 53 refuses a second one there (CreateHostedZone: ConflictingDomainExists).
+        where = "among the private DNS namespaces of one VPC"
+        names.append(
+            ("namespace_name", namespace_name, ("dns-namespace", vpc_id, namespace_name), where)
+        )
+    mesh_name = getattr(mesh, "mesh_name", None)
+    if mesh_name is not None:
+        # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
+        where = "among the App Mesh meshes of an account and region"
+        names.append(("mesh", mesh_name, ("app-mesh", *env, mesh_name), where))
+    if getattr(mesh, "kind", None) == APP_MESH:
+        # Envoy comes through the cluster's pull-through cache, whose prefix is one per
+        # registry: the cache claims it; a second App Mesh cluster meets it here.
+        where = (
+            f"per registry, as the prefix {PUBLIC_CACHE_PREFIX!r} of the cache App Mesh pulls "
+            "Envoy through"
+        )
+        for cache_key in registry_names(scope, "pull-through-prefix", PUBLIC_CACHE_PREFIX):
+            names.append(("mesh", "Mesh.app_mesh()", cache_key, where))
+    return [name for name in names if not is_token(name[1])]
 
 
 class TradingCluster(Construct):
@@ -300,6 +443,7 @@ class TradingCluster(Construct):
             so a retry never collides with a leftover. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         _validate(
+            scope,
             construct_owner("TradingCluster", scope.node.path, id),
             vpc=vpc,
             vpc_options=vpc_options,
@@ -307,6 +451,7 @@ class TradingCluster(Construct):
             namespace_name=namespace_name,
             capacity=capacity,
             container_insights=container_insights,
+            key=key,
             interface_endpoints=interface_endpoints,
             mesh=mesh,
             alarm_subscriptions=alarm_subscriptions,
@@ -315,6 +460,7 @@ class TradingCluster(Construct):
         endpoints = list(interface_endpoints)
         super().__init__(scope, id)
         watch_stack_limits(self)
+        claim(self, *_own_names(scope, vpc, cluster_name, namespace_name, mesh))
 
         self.service_names: set[str] = set()
         """Names of the services on this cluster: each must be unique in the namespace."""

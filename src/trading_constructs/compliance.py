@@ -14,6 +14,8 @@ from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
+from ._validation import Problems
+
 
 def _render(value: Any) -> str:
     if isinstance(value, str):
@@ -44,6 +46,12 @@ permissions exist for them)."""
 
 def vpc_lambda_network_statement(sid: str | None = None) -> iam.PolicyStatement:
     """The network-interface statement of a VPC Lambda's own managed policy."""
+    problems = Problems("vpc_lambda_network_statement")
+    if sid is not None:
+        # "The Sid element supports ASCII uppercase letters (A-Z), lowercase letters (a-z), and
+        # numbers (0-9)" (IAM User Guide, IAM JSON policy elements: Sid).
+        problems.pattern("sid", sid, r"[A-Za-z0-9]+", "ASCII letters and digits")
+    problems.raise_if_any()
     return iam.PolicyStatement(sid=sid, actions=list(VPC_LAMBDA_NETWORK_ACTIONS), resources=["*"])
 
 
@@ -57,6 +65,13 @@ def acknowledge(construct: IConstruct, reason: str, *rules: str) -> None:
 
 def acknowledge_wildcard_resource(construct: IConstruct, resource: str, reason: str) -> None:
     """Acknowledge AwsSolutions-IAM5 for one wildcard resource of a policy, and no other."""
+    problems = Problems("acknowledge_wildcard_resource")
+    _check_construct(problems, construct)
+    if not isinstance(resource, str):
+        problems.add("resource", resource, "the resource ARN (a string) as the policy names it")
+    if not isinstance(reason, str) or not reason.strip():
+        problems.add("reason", reason, "a reason in words, which cdk-nag reports")
+    problems.raise_if_any()
     rendered = _render(Stack.of(construct).resolve(resource))
     Validations.of(construct).acknowledge(
         Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{rendered}]", reason=reason)
@@ -68,9 +83,17 @@ def ignore_redundant_depends_on(construct: IConstruct) -> None:
     (a Lambda function its role, an ECS service its listener rule); cfn-lint calls the first
     redundant (W3005). It is harmless, so it is silenced on this one resource, in the template
     where cfn-lint reads it, and the resource's other dependencies stay."""
+    problems = Problems("ignore_redundant_depends_on")
+    _check_construct(problems, construct)
+    problems.raise_if_any()
     resource = construct.node.default_child
     if isinstance(resource, CfnResource):
         resource.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+
+
+def _check_construct(problems: Problems, construct: object) -> None:
+    if not hasattr(construct, "node"):
+        problems.add("construct", construct, "a construct (an IConstruct)")
 
 
 RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"

@@ -10,7 +10,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_elasticloadbalancingv2 as elb
 from constructs import Construct
 
-from ._validation import Problems, construct_owner
+from ._validation import Problems, claim, construct_owner, environment_of, is_token
 from .edge import TradingEdge
 from .limits import watch_stack_limits
 from .service import MeshedFargateService
@@ -47,15 +47,23 @@ class PlatformDashboard(Construct):
         )
         if not listed or any(not isinstance(s, MeshedFargateService) for s in listed):
             problems.add("services", listed, "one or more MeshedFargateService")
+        elif len({s.node.path for s in listed}) != len(listed):
+            problems.add("services", [s.name for s in listed], "each service once")
         if edge is not None and not isinstance(edge, TradingEdge):
             problems.add("edge", edge, "a TradingEdge or None")
+        unique = _dashboard_names(scope, dashboard_name)
         if dashboard_name is not None:
             problems.pattern(
                 "dashboard_name", dashboard_name, r"[A-Za-z0-9_-]{1,255}", "1-255 of A-Za-z0-9-_"
             )
+            for name_key in unique:
+                # CloudWatch dashboards are global: one name per account, whatever the region.
+                where = "among the dashboards of an account (all regions)"
+                problems.unique("dashboard_name", dashboard_name, scope, name_key, where)
         problems.raise_if_any()
         super().__init__(scope, id)
         watch_stack_limits(self)
+        claim(self, *unique)
         self.dashboard: cloudwatch.Dashboard = cloudwatch.Dashboard(
             self,
             "Dashboard",
@@ -156,3 +164,10 @@ class PlatformDashboard(Construct):
                 title="Load balancer alarms", alarms=list(edge.alarms.values()), width=_WIDTH
             )
         )
+
+
+def _dashboard_names(scope: Construct, name: str | None) -> list[tuple[object, ...]]:
+    env = environment_of(scope, regional=False)
+    if env is None or not isinstance(name, str) or is_token(name):
+        return []
+    return [("dashboard", *env, name)]

@@ -31,17 +31,29 @@ if typing.TYPE_CHECKING:
     from aws_cdk import aws_certificatemanager as acm
     from aws_cdk import aws_route53 as route53
 
-from ._validation import Problems, check_type, construct_owner, is_token
+from ._validation import (
+    CERTIFICATE,
+    HOSTED_ZONE,
+    Problems,
+    check_type,
+    construct_owner,
+    is_token,
+    region_of,
+)
 from .access_logs import log_access
 from .cluster import TradingCluster
 from .compliance import acknowledge
-from .limits import watch_stack_limits
+from .limits import ALB_RULES, QUOTA_CONTEXT, SECURITY_GROUP_RULES, quota, watch_stack_limits
 from .policies import ecs_infrastructure_role
 from .service import MeshedFargateService
 
-# ALB: at most 5 condition values per rule, path patterns up to 128 characters of this set.
+# ALB quotas (Elastic Load Balancing, "Quotas for your Application Load Balancers"): at most 5
+# condition values and 5 condition wildcards per rule, neither adjustable; path patterns of up
+# to 128 characters of this set, where * and ? are the wildcards (ListenerRule
+# PathPatternConfig). A pattern is matched against the URL's path, which starts with '/'.
 _MAX_PATTERNS_PER_RULE = 5
-_PATH_PATTERN = r"[A-Za-z0-9_\-.$/~\"'@:+?*&]{1,128}"
+_MAX_WILDCARDS_PER_RULE = 5
+_PATH_PATTERN = r"[/*?][A-Za-z0-9_\-.$/~\"'@:+?*&]{0,127}"
 _HTTP_CODES = r"\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*"
 _MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
@@ -113,9 +125,8 @@ class DomainOptions:
     def __post_init__(self) -> None:
         problems = Problems("DomainOptions")
         problems.dns_name("domain_name", self.domain_name)
-        if not hasattr(self.hosted_zone, "hosted_zone_id"):
-            problems.add("hosted_zone", self.hosted_zone, "an aws_route53.IHostedZone")
-        elif not problems.problems and not is_token(self.domain_name):
+        zone_given = problems.of_kind("hosted_zone", self.hosted_zone, HOSTED_ZONE)
+        if zone_given and not problems.problems and not is_token(self.domain_name):
             zone = self.hosted_zone.zone_name
             if not is_token(zone) and not (
                 self.domain_name == zone or self.domain_name.endswith(f".{zone}")
@@ -183,13 +194,12 @@ class TradingEdge(Construct):
             when the stack is deleted: kept once created,
             removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
-        patterns = _listed(path_patterns)
-        ingress_cidrs, test_cidrs = _listed(ingress_cidrs), _listed(test_cidrs)
         _validate(
+            scope,
             construct_owner("TradingEdge", scope.node.path, id),
             cluster=cluster,
             service=service,
-            patterns=patterns,
+            path_patterns=path_patterns,
             certificate=certificate,
             domain=domain,
             ingress_cidrs=ingress_cidrs,
@@ -197,21 +207,18 @@ class TradingEdge(Construct):
             test_port=test_port,
             health=health,
             deregistration_delay=deregistration_delay,
+            flags={"waf": waf, "deletion_protection": deletion_protection},
             access_log_days=access_log_days,
             removal_policy=removal_policy,
         )
+        patterns = _listed(path_patterns)
+        ingress_cidrs, test_cidrs = _listed(ingress_cidrs), _listed(test_cidrs)
         super().__init__(scope, id)
         watch_stack_limits(self)
         self.service = service
         blue_green = service.release.behind_load_balancer
 
-        self.security_group: ec2.SecurityGroup = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=cluster.vpc,
-            description="Public load balancer: reaches only the public service port",
-            allow_all_outbound=False,
-        )
+        self.security_group: ec2.SecurityGroup = self._security_group(cluster)
         """The load balancer's security group."""
         self.load_balancer: elb.ApplicationLoadBalancer = self._load_balancer(
             cluster, deletion_protection
@@ -253,6 +260,15 @@ class TradingEdge(Construct):
             )
 
     # -- the steps of the constructor ---------------------------------------------------------
+
+    def _security_group(self, cluster: TradingCluster) -> ec2.SecurityGroup:
+        return ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description="Public load balancer: reaches only the public service port",
+            allow_all_outbound=False,
+        )
 
     def _load_balancer(
         self, cluster: TradingCluster, deletion_protection: bool
@@ -324,7 +340,7 @@ class TradingEdge(Construct):
                     ]
                 ),
             )
-            for index, chunk in enumerate(_chunks(patterns, _MAX_PATTERNS_PER_RULE))
+            for index, chunk in enumerate(_rules_of(patterns))
         ]
 
     def _target_the_service(self, alternate: ecs.AlternateTarget | None) -> None:
@@ -646,22 +662,25 @@ class TradingEdge(Construct):
 
 
 def _validate(
+    scope: Construct,
     owner: str,
     *,
     cluster: TradingCluster,
     service: MeshedFargateService,
-    patterns: list[str],
+    path_patterns: object,
     certificate: acm.ICertificate | None,
     domain: DomainOptions | None,
-    ingress_cidrs: list[str],
-    test_cidrs: list[str],
+    ingress_cidrs: object,
+    test_cidrs: object,
     test_port: int,
     health: TargetHealthOptions | None,
     deregistration_delay: Duration,
+    flags: dict[str, object],
     access_log_days: int,
     removal_policy: RemovalPolicy,
 ) -> None:
-    """Every prop of one edge, checked together: types, values, then the service it fronts."""
+    """Every prop of one edge, checked together: types, values, then the service it fronts
+    and the quotas of its load balancer and security group."""
     check_type(owner, "cluster", cluster, TradingCluster)
     check_type(owner, "service", service, MeshedFargateService)
     check_type(owner, "domain", domain, DomainOptions)
@@ -671,28 +690,72 @@ def _validate(
     if cluster is None or service is None:
         problems.note("cluster and service are required")
     blue_green = service is not None and service.release.behind_load_balancer
-    _check_patterns(problems, patterns, blue_green)
+    patterns = _strings(problems, "path_patterns", path_patterns, "path patterns")
+    if patterns is not None:
+        _check_patterns(problems, scope, patterns, blue_green)
     if service is not None:
         _check_service(problems, cluster, service)
-    if not blue_green and test_cidrs:
-        problems.note("test_cidrs apply to blue/green only (allowed: () with rolling)")
+    if certificate is not None and problems.of_kind("certificate", certificate, CERTIFICATE):
+        # "Certificates in ACM are regional resources": an ALB takes one of its own region
+        # (ACM User Guide, Supported Regions).
+        shown = certificate.certificate_arn
+        problems.in_region("certificate", shown, region_of(certificate, "certificate_arn"), scope)
     if certificate is not None and domain is not None:
         problems.note("certificate and domain were both given (allowed: one of them)")
-    for cidr in [*ingress_cidrs, *test_cidrs]:
-        problems.cidr("ingress_cidrs/test_cidrs", cidr, 0, 32)
+    ingress = _strings(problems, "ingress_cidrs", ingress_cidrs, "IPv4 CIDRs")
+    tests = _strings(problems, "test_cidrs", test_cidrs, "IPv4 CIDRs")
+    if not blue_green and tests:
+        problems.note("test_cidrs apply to blue/green only (allowed: () with rolling)")
+    _check_cidrs(problems, ingress, tests)
+    ingress, tests = ingress or [], tests or []
     problems.int_range("test_port", test_port, 1024, 65535)
     problems.seconds("deregistration_delay", deregistration_delay, 0, 3600)
+    for prop, flag in flags.items():
+        problems.boolean(prop, flag)
     problems.int_range("access_log_days", access_log_days, 1, 3650)
+    if not problems.problems:
+        _check_security_groups(problems, scope, service, ingress, tests, certificate or domain)
     problems.raise_if_any()
 
 
-def _check_patterns(problems: Problems, patterns: list[str], blue_green: bool) -> None:
+def _strings(problems: Problems, prop: str, values: object, what: str) -> list[str] | None:
+    """A list of strings, or one string as a list of one (not its characters); None when
+    it is neither (and noted)."""
+    if isinstance(values, str) and not is_token(values):
+        return [values]
+    before = len(problems.problems)
+    listed = problems.sequence(prop, values, what)
+    return listed if len(problems.problems) == before else None
+
+
+def _check_cidrs(problems: Problems, ingress: list[str] | None, tests: list[str] | None) -> None:
+    """IPv4 ranges (a token is left to CloudFormation), each once; an edge nobody may reach
+    is a mistake."""
+    if ingress == []:
+        problems.add("ingress_cidrs", ingress, "at least one IPv4 CIDR, such as '0.0.0.0/0'")
+    for cidr in [*(ingress or []), *(tests or [])]:
+        problems.cidr("ingress_cidrs/test_cidrs", cidr, 0, 32, concrete=False)
+    for prop, cidrs in (("ingress_cidrs", ingress or []), ("test_cidrs", tests or [])):
+        if len(set(cidrs)) != len(cidrs):
+            problems.add(prop, cidrs, "each CIDR once")
+
+
+def _check_patterns(
+    problems: Problems, scope: Construct, patterns: list[str], blue_green: bool
+) -> None:
     if not patterns:
         problems.add("path_patterns", patterns, "at least one path pattern")
     for pattern in patterns:
         problems.pattern(
-            "path_patterns", pattern, _PATH_PATTERN, "1 to 128 of A-Z a-z 0-9 _-.$/~\"'@:+?*&"
+            "path_patterns",
+            pattern,
+            _PATH_PATTERN,
+            "1 to 128 of A-Z a-z 0-9 _-.$/~\"'@:+?*&, starting with '/' (or a wildcard)",
         )
+        if _wildcards([pattern]) > _MAX_WILDCARDS_PER_RULE:
+            problems.add(
+                "path_patterns", pattern, f"at most {_MAX_WILDCARDS_PER_RULE} wildcards (* ?)"
+            )
     if len(set(patterns)) != len(patterns):
         problems.add("path_patterns", patterns, "each pattern once")
     if blue_green and len(patterns) > _MAX_PATTERNS_PER_RULE:
@@ -701,6 +764,50 @@ def _check_patterns(problems: Problems, patterns: list[str], blue_green: bool) -
             patterns,
             f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
         )
+    elif blue_green and _wildcards(patterns) > _MAX_WILDCARDS_PER_RULE:
+        problems.add(
+            "path_patterns",
+            patterns,
+            f"at most {_MAX_WILDCARDS_PER_RULE} wildcards in all with blue/green (one "
+            "production rule)",
+        )
+    limit = quota(scope, "alb-rules", ALB_RULES)
+    rules = len(_rules_of(patterns)) + int(blue_green)  # the production rules, the test rule
+    if rules > limit:
+        problems.add(
+            "path_patterns",
+            f"{len(patterns)} patterns",
+            f"patterns that fit {limit} listener rules of at most {_MAX_PATTERNS_PER_RULE} "
+            f"patterns and {_MAX_WILDCARDS_PER_RULE} wildcards each (they need {rules}; raise "
+            f"the account's quota and set the context {QUOTA_CONTEXT}alb-rules)",
+        )
+
+
+def _check_security_groups(
+    problems: Problems,
+    scope: Construct,
+    service: MeshedFargateService,
+    ingress: list[str],
+    tests: list[str],
+    secure: object,
+) -> None:
+    """The load balancer's group admits each ingress CIDR on 80 (and 443 with HTTPS) and each
+    test CIDR on the test port; the service's group admits the load balancer too. Each stays
+    within the account's quota of inbound rules per security group (60 by default)."""
+    limit = quota(scope, "security-group-rules", SECURITY_GROUP_RULES)
+    edge_rules = len(ingress) * (2 if secure is not None else 1) + len(tests)
+    service_rules = service._security_group_rules()[0] + 1
+    for prop, group, count in (
+        ("ingress_cidrs/test_cidrs", "the load balancer's", edge_rules),
+        ("service", f"{service.node.path!r}'s", service_rules),
+    ):
+        if count > limit:
+            problems.add(
+                prop,
+                f"{count} inbound rules",
+                f"at most {limit} inbound rules in {group} security group (raise the account's "
+                f"quota and set the context {QUOTA_CONTEXT}security-group-rules)",
+            )
 
 
 def _check_service(
@@ -734,5 +841,22 @@ def _listed(values: Sequence[str] | str | None) -> list[str]:
     return [values] if isinstance(values, str) else list(values)
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _wildcards(patterns: list[str]) -> int:
+    """Wildcards of the patterns (a token's text, '${Token[...]}', has none)."""
+    return sum(p.count("*") + p.count("?") for p in patterns if isinstance(p, str))
+
+
+def _rules_of(patterns: list[str]) -> list[list[str]]:
+    """Patterns in rule order, as few to a rule as ALB allows: up to 5 values and 5 wildcards
+    per rule (so patterns that fit 5 to a rule split as they always did)."""
+    rules: list[list[str]] = []
+    for pattern in patterns:
+        if (
+            rules
+            and len(rules[-1]) < _MAX_PATTERNS_PER_RULE
+            and _wildcards([*rules[-1], pattern]) <= _MAX_WILDCARDS_PER_RULE
+        ):
+            rules[-1].append(pattern)
+        else:
+            rules.append([pattern])
+    return rules

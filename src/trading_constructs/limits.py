@@ -40,6 +40,17 @@ SIZE_CHECK_FROM = 150
 # DependsOn, policies): measured 0.81 of the real size on the example, so it is scaled up.
 _PER_RESOURCE_BYTES = 200
 _ESTIMATE_SCALE = 1.25
+SECURITY_GROUP_RULES = 60
+"""Inbound rules, and separately outbound rules, per security group: Amazon VPC's default
+quota ("Inbound or outbound rules per security group", adjustable)."""
+
+ALB_RULES = 100
+"""Rules per Application Load Balancer, default rules excluded: Elastic Load Balancing's
+default quota (adjustable)."""
+
+QUOTA_CONTEXT = "trading-constructs:quota:"
+"""Context key prefix of an account's raised quota, e.g.
+``-c trading-constructs:quota:security-group-rules=120`` or ``...:alb-rules=200``."""
 
 _WATCHED = "_trading_constructs_limits"
 
@@ -50,6 +61,20 @@ def watch_stack_limits(construct: IConstruct) -> None:
     if not getattr(stack, _WATCHED, False):
         stack.node.add_validation(_StackLimits(stack))
         setattr(stack, _WATCHED, True)
+
+
+def quota(scope: IConstruct, name: str, default: int) -> int:
+    """An adjustable AWS quota: its default, unless the context raises it for this account
+    (``trading-constructs:quota:<name>``)."""
+    raised = scope.node.try_get_context(f"{QUOTA_CONTEXT}{name}")
+    if raised is None:
+        return default
+    if isinstance(raised, bool) or not str(raised).isdigit() or int(raised) < 1:
+        raise ValueError(
+            f"context {QUOTA_CONTEXT}{name}={raised!r} is not allowed (allowed: a whole number "
+            "above 0, the account's raised quota)"
+        )
+    return int(raised)
 
 
 def resources_of(construct: IConstruct, stack: Stack) -> int:

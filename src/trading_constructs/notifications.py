@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
-from ._validation import Problems
+from ._validation import Problems, check_items, check_key, construct_owner
 
 _EMAIL = r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+"
 _TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
@@ -79,6 +79,10 @@ class AlarmNotifications(Construct):
         :param subscriptions: who hears the alarms besides the topic:
             ``AlarmSubscription.email(...)`` or ``AlarmSubscription.topic(arn)``. :default: none
         """
+        problems = Problems(construct_owner("AlarmNotifications", scope.node.path, id))
+        check_key(problems, scope, key)
+        check_items(problems, "subscriptions", subscriptions, AlarmSubscription)
+        problems.raise_if_any()
         super().__init__(scope, id)
         self.topic: sns.Topic = sns.Topic(
             self,

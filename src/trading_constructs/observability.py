@@ -83,6 +83,9 @@ class AlarmThresholds:
 
 
 def check_retention(problems: Problems, prop: str, days: int) -> None:
+    """A retention CloudWatch Logs accepts, known at synth (it picks the RetentionDays)."""
+    if not problems.concrete(prop, days, "it selects one of CloudWatch Logs' retentions"):
+        return
     if isinstance(days, bool) or not isinstance(days, int) or days not in RETENTION_DAYS:
         problems.add(prop, days, ", ".join(str(d) for d in RETENTION_DAYS))
 

@@ -16,7 +16,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 
-from ._validation import Problems
+from ._validation import FUNCTION, Problems
 from .images import ServiceImage
 
 if typing.TYPE_CHECKING:
@@ -124,8 +124,8 @@ class BlueGreenRelease(Release):
 
     def __post_init__(self) -> None:
         problems = Problems("Release.blue_green")
-        if self.lifecycle_hook is not None and not hasattr(self.lifecycle_hook, "function_arn"):
-            problems.add("lifecycle_hook", self.lifecycle_hook, "an aws_lambda.IFunction")
+        if self.lifecycle_hook is not None:
+            problems.of_kind("lifecycle_hook", self.lifecycle_hook, FUNCTION)
         if not isinstance(self.bake_time, Duration):
             problems.add("bake_time", self.bake_time, "an aws_cdk.Duration")
         elif not self.bake_time.is_unresolved():

@@ -14,11 +14,24 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from ._validation import Problems, check_type, construct_owner, is_token
+from ._validation import (
+    Problems,
+    check_key,
+    check_type,
+    claim,
+    construct_owner,
+    environment_of,
+    holder_of,
+    is_token,
+)
 from .compliance import acknowledge_wildcard_resource
 
 KEEP_LAST_IMAGES = 10
 """How many images a repository keeps by default: enough to roll back, few enough to scan."""
+
+PUBLIC_CACHE_PREFIX = "ecr-public"
+"""The namespace a pull-through cache creates its repositories under by default (the default
+of ``PullThroughCache(prefix=...)``, which API.md shows as written)."""
 
 # ECR's repository name grammar (CreateRepository API reference).
 _REPOSITORY_NAME = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
@@ -76,8 +89,10 @@ class ScannedRepository(Construct):
         owner = construct_owner("ScannedRepository", scope.node.path, id)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
         problems = Problems(owner)
-        if key is None or not hasattr(key, "key_arn"):
-            problems.add("key", key, "an aws_kms.IKey")
+        check_key(problems, scope, key)
+        unique = registry_names(scope, "ecr-repository", repository_name)
+        for name_key in unique:
+            problems.unique("repository_name", repository_name, scope, name_key, _IN_REGISTRY)
         if repository_name is not None:
             problems.pattern(
                 "repository_name",
@@ -110,6 +125,7 @@ class ScannedRepository(Construct):
         super().__init__(scope, id)
         self.content_addressed_tag_prefix = content_addressed_tag_prefix
         """The prefix of tags that name their content and may be pushed again, or None."""
+        claim(self, *unique)
 
         self.repository: ecr.Repository = ecr.Repository(
             self,
@@ -203,6 +219,16 @@ class RegistryScanning(Construct):
         owner = construct_owner("RegistryScanning", scope.node.path, id)
         check_type(owner, "scan_type", scan_type, ScanType)
         problems = Problems(owner)
+        # One configuration per registry: a second would overwrite the first at deploy.
+        unique = registry_names(scope, "registry-scanning", "configuration")
+        for name_key in unique:
+            holder = holder_of(scope, name_key)
+            if holder is not None:
+                problems.note(
+                    f"a registry has one scanning configuration, and {holder.node.path!r} "
+                    "already sets it for this account and region (allowed: one "
+                    "RegistryScanning per account and region)"
+                )
         problems.pattern(
             "repository_filter",
             repository_filter,
@@ -211,6 +237,7 @@ class RegistryScanning(Construct):
         )
         problems.raise_if_any()
         super().__init__(scope, id)
+        claim(self, *unique)
         frequency = "SCAN_ON_PUSH" if scan_type is ScanType.BASIC else "CONTINUOUS_SCAN"
         self.configuration: ecr.CfnRegistryScanningConfiguration = (
             ecr.CfnRegistryScanningConfiguration(
@@ -265,18 +292,15 @@ class PullThroughCache(Construct):
             characters. :default: 'ecr-public'
         :param keep_last_images: images kept per cached repository, 1 to 1000. :default: 10
         """
-        owner = construct_owner("PullThroughCache", scope.node.path, id)
-        problems = Problems(owner)
-        if key is None or not hasattr(key, "key_arn"):
-            problems.add("key", key, "an aws_kms.IKey")
-        problems.pattern("prefix", prefix, _PREFIX, "lower-case letters, digits, . _ - /")
-        if isinstance(prefix, str) and not is_token(prefix) and not 2 <= len(prefix) <= 30:
-            problems.add("prefix", prefix, "2 to 30 characters")
-        if prefix == "ROOT":
-            problems.add("prefix", prefix, "a namespace, not ROOT")
-        problems.int_range("keep_last_images", keep_last_images, 1, 1000)
-        problems.raise_if_any()
+        _check_cache(
+            construct_owner("PullThroughCache", scope.node.path, id),
+            scope,
+            key=key,
+            prefix=prefix,
+            keep_last_images=keep_last_images,
+        )
         super().__init__(scope, id)
+        claim(self, *registry_names(scope, "pull-through-prefix", prefix))
         self.prefix = prefix
         stack = Stack.of(self)
 
@@ -379,6 +403,37 @@ class PullThroughCache(Construct):
         return iam.Grant.add_to_principal(
             grantee=grantee, actions=pull.actions, resource_arns=pull.resources
         )
+
+
+_IN_REGISTRY = "in the account's registry of this region"
+
+
+def _check_cache(
+    owner: str, scope: Construct, *, key: kms.IKey, prefix: str, keep_last_images: int
+) -> None:
+    problems = Problems(owner)
+    check_key(problems, scope, key)
+    # ECR: a prefix of 2 to 30 characters (PullThroughCacheRule); it names one rule and one
+    # creation template of the registry.
+    problems.pattern("prefix", prefix, _PREFIX, "lower-case letters, digits, . _ - /")
+    if isinstance(prefix, str) and not is_token(prefix) and not 2 <= len(prefix) <= 30:
+        problems.add("prefix", prefix, "2 to 30 characters")
+    if prefix == "ROOT":
+        problems.add("prefix", prefix, "a namespace, not ROOT")
+    for name_key in registry_names(scope, "pull-through-prefix", prefix):
+        problems.unique("prefix", prefix, scope, name_key, _IN_REGISTRY)
+    problems.int_range("keep_last_images", keep_last_images, 1, 1000)
+    problems.raise_if_any()
+
+
+def registry_names(scope: Construct, kind: str, name: object) -> list[tuple[object, ...]]:
+    """The registry key of a name unique in an account's private registry, one per region
+    (<account>.dkr.ecr.<region>.amazonaws.com): repository names, pull-through prefixes (each
+    names one rule and one creation template), the one scanning configuration."""
+    env = environment_of(scope)
+    if env is None or name is None or is_token(name) or not isinstance(name, str):
+        return []
+    return [(kind, *env, name)]
 
 
 def _auth_token_statement() -> iam.PolicyStatement:

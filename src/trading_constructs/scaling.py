@@ -9,7 +9,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ecs as ecs
 
-from ._validation import Problems, is_token
+from ._validation import CLOUDWATCH_NAME, CLOUDWATCH_NAMESPACE, Problems, is_token
 
 METRIC_NAMESPACE = "TradingPlatform"
 """Where the services write their custom metrics (CloudWatch Embedded Metric Format)."""
@@ -39,13 +39,17 @@ class CustomMetricTarget:
     def __post_init__(self) -> None:
         problems = Problems("CustomMetricTarget")
         problems.pattern(
-            "metric_name", self.metric_name, r"[A-Za-z0-9._/#:-]{1,255}", "1 to 255 characters"
+            "metric_name",
+            self.metric_name,
+            CLOUDWATCH_NAME,
+            "1 to 255 characters of printable ASCII (spaces too), not all spaces",
         )
         problems.pattern(
             "namespace",
             self.namespace,
-            r"(?!AWS/)[A-Za-z0-9._/#:-]{1,255}",
-            "1 to 255 characters, not starting with 'AWS/' (reserved for AWS)",
+            CLOUDWATCH_NAMESPACE,
+            "1 to 255 characters of printable ASCII (spaces too), not all spaces, not starting "
+            "with ':', and not starting with 'AWS/' (reserved for AWS)",
         )
         problems.one_of("statistic", self.statistic, _STATISTICS)
         if not is_token(self.target) and (

@@ -19,7 +19,19 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ._validation import Problems, check_type, construct_owner, is_token
+from ._validation import (
+    SECRET,
+    SECURITY_GROUP,
+    VPC,
+    InvalidPropType,
+    Problems,
+    check_key,
+    check_type,
+    claim,
+    construct_owner,
+    environment_of,
+    is_token,
+)
 from .assets import API_KEY_ROTATION, POSTGRES_ROTATION
 from .compliance import acknowledge, ignore_redundant_depends_on, vpc_lambda_network_statement
 
@@ -98,12 +110,19 @@ class DbRotation:
 
     @staticmethod
     def alternating_users(master_secret: sm.ISecret) -> DbRotation:
-        if master_secret is None or not hasattr(master_secret, "secret_arn"):
-            raise TypeError(
-                f"DbRotation: master_secret={master_secret!r} is not allowed "
+        if master_secret is None:
+            raise InvalidPropType(
+                "DbRotation: master_secret=None is not allowed "
                 "(allowed: an aws_secretsmanager.ISecret)"
             )
         return DbRotation(master_secret=master_secret)
+
+    def __post_init__(self) -> None:
+        problems = Problems("DbRotation")
+        if self.master_secret is not None and not problems.of_kind(
+            "master_secret", self.master_secret, SECRET
+        ):
+            raise InvalidPropType(f"DbRotation: {problems.problems[0]}")
 
 
 def _check_rotation_interval(problems: Problems, rotate_every: Duration) -> None:
@@ -133,6 +152,39 @@ def _check_rotated_secret(
             r"[A-Za-z0-9/_+=.@-]{1,512}",
             "1 to 512 letters, digits and /_+=.@-",
         )
+
+
+def _secret_names(scope: Construct, secret_name: str | None) -> list[tuple[object, ...]]:
+    """A secret's name is unique in its account and region (Secrets Manager)."""
+    env = environment_of(scope)
+    if env is None or not isinstance(secret_name, str) or is_token(secret_name):
+        return []
+    return [("secret", *env, secret_name)]
+
+
+def _check_placement(
+    problems: Problems,
+    scope: Construct,
+    *,
+    key: kms.IKey,
+    vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
+    secret_name: str | None,
+) -> None:
+    """What a rotated secret and its function are placed with: the key (in the stack's
+    region), the VPC, subnets and security groups, and a name unique in the region."""
+    check_key(problems, scope, key)
+    problems.of_kind("vpc", vpc, VPC)
+    if vpc_subnets is not None and not isinstance(vpc_subnets, ec2.SubnetSelection):
+        problems.add("vpc_subnets", vpc_subnets, "an aws_ec2.SubnetSelection")
+    if security_groups is not None:
+        groups = problems.sequence("security_groups", security_groups, "ISecurityGroup")
+        for group in groups:
+            problems.of_kind("security_groups", group, SECURITY_GROUP)
+    for name_key in _secret_names(scope, secret_name):
+        where = "among the secrets of an account and region"
+        problems.unique("secret_name", secret_name, scope, name_key, where)
 
 
 def _rotation_security_group(scope: Construct, vpc: ec2.IVpc, purpose: str) -> ec2.SecurityGroup:
@@ -326,10 +378,13 @@ _HOSTED_ONLY = (
 
 
 def _check_db_secret(
+    scope: Construct,
     owner: str,
     *,
     key: kms.IKey,
     vpc: ec2.IVpc,
+    vpc_subnets: ec2.SubnetSelection | None,
+    security_groups: Sequence[ec2.ISecurityGroup] | None,
     engine: DbEngine,
     username: str,
     dbname: str,
@@ -349,10 +404,15 @@ def _check_db_secret(
     check_type(owner, "log_retention", log_retention, logs.RetentionDays)
     check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
     problems = Problems(owner)
-    if key is None or not hasattr(key, "key_arn"):
-        problems.add("key", key, "an aws_kms.IKey")
-    if vpc is None or not hasattr(vpc, "vpc_id"):
-        problems.add("vpc", vpc, "an aws_ec2.IVpc")
+    _check_placement(
+        problems,
+        scope,
+        key=key,
+        vpc=vpc,
+        vpc_subnets=vpc_subnets,
+        security_groups=security_groups,
+        secret_name=secret_name,
+    )
     if engine is not DbEngine.POSTGRES:
         problems.add("engine", engine, _HOSTED_ONLY)
     identifier = r"[A-Za-z][A-Za-z0-9_]{0,62}"
@@ -450,9 +510,12 @@ class RotatingDbSecret(Construct):
             blocked by a leftover secret)
         """
         _check_db_secret(
+            scope,
             construct_owner("RotatingDbSecret", scope.node.path, id),
             key=key,
             vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
             engine=engine,
             username=username,
             dbname=dbname,
@@ -467,6 +530,7 @@ class RotatingDbSecret(Construct):
         )
         rotation = rotation or DbRotation.single_user()
         super().__init__(scope, id)
+        claim(self, *_secret_names(scope, secret_name))
         self.engine = engine
         self.port: int = port or engine.default_port
         """The database port the secret names and the rotation function connects to."""
@@ -649,10 +713,15 @@ class ApiKeySecret(Construct):
         check_type(owner, "log_retention", log_retention, logs.RetentionDays)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
         problems = Problems(owner)
-        if key is None or not hasattr(key, "key_arn"):
-            problems.add("key", key, "an aws_kms.IKey")
-        if vpc is None or not hasattr(vpc, "vpc_id"):
-            problems.add("vpc", vpc, "an aws_ec2.IVpc")
+        _check_placement(
+            problems,
+            scope,
+            key=key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            security_groups=security_groups,
+            secret_name=secret_name,
+        )
         problems.pattern(
             "provider", provider, r"[A-Za-z0-9._-]{1,64}", "1 to 64 of A-Z a-z 0-9 . _ -"
         )
@@ -661,6 +730,7 @@ class ApiKeySecret(Construct):
         _check_reserved_concurrency(problems, reserved_concurrency)
         problems.raise_if_any()
         super().__init__(scope, id)
+        claim(self, *_secret_names(scope, secret_name))
 
         self.secret: sm.Secret = sm.Secret(
             self,

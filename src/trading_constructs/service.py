@@ -22,12 +22,20 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
 from constructs import Construct, IValidation
 
-from ._validation import Problems, check_type, construct_owner, is_token
+from ._validation import (
+    SECRET,
+    InvalidPropType,
+    Problems,
+    check_type,
+    claim,
+    construct_owner,
+    is_token,
+)
 from .calls import order_call
 from .cluster import CapacityStrategy, TradingCluster
 from .compliance import acknowledge, acknowledge_wildcard_resource, ignore_redundant_depends_on
 from .images import ServiceImage
-from .limits import watch_stack_limits
+from .limits import QUOTA_CONTEXT, SECURITY_GROUP_RULES, quota, watch_stack_limits
 from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds, ServiceObservability
 from .policies import ServicePolicies
@@ -127,13 +135,13 @@ class MeshedFargateService(Construct):
             locals(),
         )
         super().__init__(scope, id)
-        cluster.service_names.add(name)
         self.cluster = cluster
         self.name = name
         self.port = port
         self.public = public
         self.release: Release = release or Release.rolling()
         """How new revisions replace running ones."""
+        self._take_names(image)
         self.health_check: HealthCheckOptions = health_check or HealthCheckOptions()
         """The health check options, for a load balancer in front of the service."""
         self._targeted = False
@@ -192,6 +200,22 @@ class MeshedFargateService(Construct):
         watch_stack_limits(self)
 
     # -- the steps of the constructor ---------------------------------------------------------
+
+    def _take_names(self, image: ServiceImage) -> None:
+        """Hold the service's name, and the names the mesh derives from it, in the app; and
+        start with no backend or caller."""
+        self._backends: list[MeshedFargateService] = []
+        self._callers: list[MeshedFargateService] = []
+        cluster, name, mesh = self.cluster, self.name, self.cluster.mesh
+        cluster.service_names.add(name)
+        if is_token(name):
+            return
+        slot_ids = [spec.id for spec in self.release.slots(image)]
+        claim(
+            self,
+            ("service", cluster, name),
+            *(mesh.name_key(what, n) for what, n in mesh.generated_names(name, slot_ids)),
+        )
 
     def _slots(
         self,
@@ -427,16 +451,19 @@ class MeshedFargateService(Construct):
     def add_backend(self, backend: MeshedFargateService) -> None:
         """Let this service call ``backend``: the mesh route, and the security group rule on
         both sides (egress here, ingress there, on the backend's port only)."""
+        owner = f"MeshedFargateService {self.node.path!r}"
         if not isinstance(backend, MeshedFargateService):
-            raise TypeError(
-                f"MeshedFargateService {self.node.path!r}: backend={backend!r} is not allowed "
-                "(allowed: a MeshedFargateService)"
+            raise InvalidPropType(
+                f"{owner}: backend={backend!r} is not allowed (allowed: a MeshedFargateService)"
             )
         if backend is self:
-            raise ValueError(
-                f"MeshedFargateService {self.node.path!r}: a service cannot be its own backend"
-            )
+            raise ValueError(f"{owner}: a service cannot be its own backend")
+        problems = Problems(owner)
+        _check_call(problems, self, backend)
+        problems.raise_if_any()
         self.membership.add_backend(backend.membership)
+        self._backends.append(backend)
+        backend._callers.append(self)
         # Backends first, unless that would close a loop of calls (see calls.py).
         order_call(self, backend)
 
@@ -450,11 +477,9 @@ class MeshedFargateService(Construct):
         """Let the containers read ``secret`` at run time (and decrypt it, through Secrets
         Manager only): for values that change while tasks run, such as a rotated password,
         which ECS secrets would fix at task start."""
-        if not hasattr(secret, "secret_arn"):
-            raise TypeError(
-                f"MeshedFargateService {self.node.path!r}: secret={secret!r} is not allowed "
-                "(allowed: an aws_secretsmanager.ISecret)"
-            )
+        problems = Problems(f"MeshedFargateService {self.node.path!r}")
+        if not problems.of_kind("secret", secret, SECRET):
+            raise InvalidPropType(f"{problems.owner}: {problems.problems[0]}")
         self.policies.add_to_task(*secret_read_statements(secret))
 
     def attach_to_target_group(
@@ -502,6 +527,11 @@ class MeshedFargateService(Construct):
         # ECS rejects a target group that no listener rule forwards to yet.
         self.service.node.add_dependency(target_group.load_balancer_attached)
         ignore_redundant_depends_on(self.service)  # blue/green also names the rules it waits for
+
+    def _security_group_rules(self) -> tuple[int, int]:
+        """The (inbound, outbound) rules the platform gives the service's security group: one
+        per caller and load balancer in, HTTPS to AWS APIs and one per backend out."""
+        return len(self._callers) + int(self._targeted), 1 + len(self._backends)
 
     @property
     def behind_load_balancer(self) -> bool:
@@ -564,7 +594,7 @@ class _NeedsLoadBalancer:
 
 def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
     """Every prop of one call, checked together: types first (they would fail inside jsii),
-    then values, then relations with the cluster."""
+    then values, then relations with the cluster and the rest of the app."""
     for prop, expected in (
         ("cluster", TradingCluster),
         ("image", ServiceImage),
@@ -579,30 +609,108 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
         check_type(owner, prop, props[prop], expected)
     for required, allowed in (("image", "a ServiceImage"), ("cluster", "a TradingCluster")):
         if props[required] is None:
-            raise TypeError(f"{owner}: {required}=None is not allowed (allowed: {allowed})")
+            raise InvalidPropType(f"{owner}: {required}=None is not allowed (allowed: {allowed})")
     problems = Problems(owner)
+    environment, secrets = props["environment"], props["secrets"]
     check_service_props(
         problems,
         **{key: props[key] for key in ("name", "port", "cpu", "memory_mib", "scaling")},
-        environment=props["environment"] or {},
-        secrets=props["secrets"] or {},
+        environment={}
+        if environment is None
+        else problems.mapping("environment", environment, "variable names to strings"),
+        secrets={}
+        if secrets is None
+        else problems.mapping("secrets", secrets, "variable names to ServiceSecret"),
         desired_count=props["desired_count"],
         log_retention_days=props["log_retention_days"],
     )
-    for backend in props["backends"]:
-        if not isinstance(backend, MeshedFargateService):
+    # Service Connect checks the port at synth, and the health check command is written then.
+    problems.concrete("port", props["port"], "the mesh and the health check use it at synth")
+    for prop in ("public", "readonly_root_filesystem"):
+        problems.boolean(prop, props[prop])
+    _check_backends(problems, props["backends"], props["cluster"])
+    _check_names(problems, props)
+    problems.raise_if_any()
+
+
+def _check_backends(problems: Problems, backends: object, cluster: TradingCluster) -> None:
+    """A list of services, each once, on the caller's cluster: another cluster has its own
+    namespace and mesh, where this service's proxy cannot reach it."""
+    listed = problems.sequence("backends", backends, "MeshedFargateService")
+    services = []
+    for backend in listed:
+        if isinstance(backend, MeshedFargateService):
+            services.append(backend)
+        else:
             problems.add("backends", backend, "MeshedFargateService instances")
+    if len({id(s) for s in services}) != len(services):
+        problems.add("backends", [s.name for s in services], "each service once")
+    for backend in services:
+        if backend.cluster is not cluster:
+            problems.add(
+                "backends",
+                backend.name,
+                f"services on this service's cluster; {backend.node.path!r} runs on "
+                f"{backend.cluster.node.path!r}",
+            )
+
+
+def _check_call(
+    problems: Problems, caller: MeshedFargateService, backend: MeshedFargateService
+) -> None:
+    """A call adds an egress rule to the caller's security group and an ingress rule to the
+    backend's; each group holds at most the account's quota of each (60 by default)."""
+    if backend in caller._backends:
+        problems.add("backend", backend.name, "a service not already a backend of this one")
+    if backend.cluster is not caller.cluster:
+        problems.add(
+            "backend",
+            backend.name,
+            f"a service on this service's cluster; {backend.node.path!r} runs on "
+            f"{backend.cluster.node.path!r}",
+        )
+    limit = quota(caller, "security-group-rules", SECURITY_GROUP_RULES)
+    inbound, _ = backend._security_group_rules()
+    _, outbound = caller._security_group_rules()
+    for side, service, count in (("outbound", caller, outbound), ("inbound", backend, inbound)):
+        if count + 1 > limit:
+            problems.add(
+                "backend",
+                backend.name,
+                f"a call within the security group quota: {service.node.path!r} would have "
+                f"{count + 1} {side} rules, more than {limit} (raise the account's quota and "
+                f"set the context {QUOTA_CONTEXT}security-group-rules, or split the service)",
+            )
+
+
+def _check_names(problems: Problems, props: Mapping[str, typing.Any]) -> None:
+    """The name, unique among the cluster's services and beside what the mesh derives from
+    names; and slots the mesh can weigh."""
     name, cluster = props["name"], props["cluster"]
-    if not is_token(name) and name in cluster.service_names:
-        problems.add("name", name, "a name no other service on this cluster has")
+    mesh = cluster.mesh
     release = props["release"] or Release.rolling()
-    if len(release.slots(props["image"])) > 1 and not cluster.mesh.weighs_slots:
+    slot_ids = [slot.id for slot in release.slots(props["image"])]
+    if len(slot_ids) > 1 and not mesh.weighs_slots:
         problems.note(
             "release=Release.weighted(...) weighs blue and green slots, which this cluster's "
             "mesh cannot (allowed: Release.rolling(), or Release.blue_green() behind a "
             "TradingEdge; weighted slots need Mesh.app_mesh())"
         )
-    problems.raise_if_any()
+    if not isinstance(name, str) or is_token(name):
+        return
+    if name in mesh.reserved_names:
+        taken = ", ".join(repr(n) for n in sorted(mesh.reserved_names))
+        problems.add("name", name, f"a name other than the mesh's own {taken}")
+    where = "among the services of a cluster (its namespace's discovery names)"
+    problems.unique("name", name, cluster, ("service", cluster, name), where)
+    for what, generated in mesh.generated_names(name, slot_ids):
+        problems.unique(
+            "name",
+            name,
+            cluster,
+            mesh.name_key(what, generated),
+            f"in the mesh, whose {what} {generated!r} it derives",
+        )
 
 
 __all__ = [

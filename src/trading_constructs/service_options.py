@@ -11,7 +11,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 
-from ._validation import Problems, is_token
+from ._validation import SECRET, Problems, is_token
 from .observability import check_retention
 from .scaling import ScalingOptions
 
@@ -121,8 +121,7 @@ class ServiceSecret:
 
     def __post_init__(self) -> None:
         problems = Problems("ServiceSecret")
-        if not hasattr(self.secret, "secret_arn"):
-            problems.add("secret", self.secret, "an aws_secretsmanager.ISecret")
+        problems.of_kind("secret", self.secret, SECRET)
         if self.field is not None:
             problems.pattern("field", self.field, r"[A-Za-z0-9_.-]{1,256}", "a JSON key")
         problems.raise_if_any()

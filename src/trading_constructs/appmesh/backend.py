@@ -8,6 +8,8 @@ deploy with ``Mesh.service_connect()`` (the example's default).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Annotations, CfnResource, Duration, Tags
 from aws_cdk import aws_appmesh as appmesh
 from aws_cdk import aws_ecs as ecs
@@ -16,18 +18,21 @@ from aws_cdk import aws_secretsmanager as sm
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
+from .._validation import claim, is_token
 from ..compliance import acknowledge
 from ..mesh import Mesh
 from ..mesh.backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from ..repository import PullThroughCache
 from ..secret import secret_read_statements
 from .certificates import (
+    CA_CERTIFICATE_ID,
     CA_FILE,
     CERT_FILE,
     CERT_INIT_CONTAINER,
     KEY_FILE,
     SERVICE_TAG,
     MeshCertificates,
+    certificate_id,
 )
 from .options import END_OF_SUPPORT, ENVOY_VERSION
 
@@ -96,6 +101,8 @@ def build(mesh: Mesh, scope: Construct, id: str, context: MeshContext) -> AppMes
             alarms=context.alarms,
             options=mesh.mtls,
         )
+        # The CA's secret holds the id a service named 'ca' would give its certificate.
+        claim(backend.certificates, backend.name_key("certificate id", CA_CERTIFICATE_ID))
     return backend
 
 
@@ -104,6 +111,8 @@ class AppMeshBackend(MeshBackend):
     service a virtual node, router, route and virtual service."""
 
     weighs_slots = True
+    # Containers of every task beside the app's, which is named after its service.
+    reserved_names = frozenset({ENVOY_CONTAINER, CERT_INIT_CONTAINER})
 
     def __init__(
         self,
@@ -135,6 +144,15 @@ class AppMeshBackend(MeshBackend):
     @property
     def kind(self) -> str:
         return "appmesh"
+
+    def generated_names(self, name: str, slot_ids: Sequence[str | None]) -> list[tuple[str, str]]:
+        """Virtual node names (unique in the mesh: 'orders', or 'orders-blue' and
+        'orders-green'), and with mTLS the construct id of the service's certificate, unique
+        beside the CA's."""
+        names = [("virtual node", f"{name}-{slot.lower()}" if slot else name) for slot in slot_ids]
+        if self.certificates is not None:
+            names.append(("certificate id", certificate_id(name)))
+        return names
 
     def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration:
         """Route the task's traffic through Envoy, except Envoy's own and metadata calls."""
@@ -292,7 +310,7 @@ class AppMeshMembership(MeshMembership):
                     for e in retry.tcp_retry_events
                 ],
             )
-            if retry.max_retries > 0
+            if is_token(retry.max_retries) or retry.max_retries > 0
             else None,
             timeout=self.timeout,
         )

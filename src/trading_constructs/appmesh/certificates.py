@@ -54,6 +54,15 @@ CERT_INIT_CONTAINER = "mesh-tls-init"
 SERVICE_TAG = "trading-constructs:mesh-service"
 
 
+CA_CERTIFICATE_ID = "CaCertificate"
+
+
+def certificate_id(service: str) -> str:
+    """The construct id of a service's certificate secret: 'order-book' -> 'OrderBookCertificate'.
+    Two names can give one id ('a-1b', 'a1b'), and 'ca' gives the CA's: services check theirs."""
+    return "".join(p.capitalize() for p in service.split("-")) + "Certificate"
+
+
 @jsii.implements(IStableStringProducer)
 class _ServicesJson:
     """The issuer's SERVICES setting, produced at synthesis once every service has joined."""
@@ -102,7 +111,7 @@ class MeshCertificates(Construct):
         self.removal_policy = removal_policy
         self.ca_key: kms.Key = self._ca_key()
         """The CA's private key, in KMS."""
-        self.ca_secret: sm.Secret = self._secret("CaCertificate", "mesh CA certificate")
+        self.ca_secret: sm.Secret = self._secret(CA_CERTIFICATE_ID, "mesh CA certificate")
         """The CA certificate (public), for anyone who needs to trust the mesh."""
         self._services = _ServicesJson(Stack.of(self))
         log_group = logs.LogGroup(
@@ -333,8 +342,7 @@ class MeshCertificates(Construct):
 
     def issue_for(self, service: str, sans: list[str]) -> sm.Secret:
         """A secret that will hold ``service``'s certificate, key and the CA bundle."""
-        construct_id = "".join(p.capitalize() for p in service.split("-")) + "Certificate"
-        secret = self._secret(construct_id, f"mesh certificate of {service}")
+        secret = self._secret(certificate_id(service), f"mesh certificate of {service}")
         self._services.entries.append(
             {"name": service, "secret_arn": secret.secret_arn, "sans": sans}
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validation import Problems
+from .._validation import Problems, is_token
 
 END_OF_SUPPORT = "2026-09-30"
 """The day AWS ended support for App Mesh: its resources can no longer be created after it."""
@@ -35,7 +35,10 @@ class MeshTlsOptions:
     def __post_init__(self) -> None:
         problems = Problems("MeshTlsOptions")
         problems.int_range("cert_days", self.cert_days, 2, 397)
-        if not problems.problems:
+        if is_token(self.cert_days):
+            # The upper bound is not known at synth: the issuer checks it when it runs.
+            problems.int_range("renew_before_days", self.renew_before_days, 1, 396)
+        elif not problems.problems:
             problems.int_range("renew_before_days", self.renew_before_days, 1, self.cert_days - 1)
         if self.issuer_reserved_concurrency is not None:
             problems.int_range(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._validation import Problems, check_type
+from .._validation import Problems, check_type, is_token
 from ..images import ServiceImage
 from ..release import Release, SlotSpec
 
@@ -31,7 +31,8 @@ class WeightedRelease(Release):
         problems = Problems("Release.weighted")
         problems.int_range("blue", self.blue, 0, 100)
         problems.int_range("green", self.green, 0, 100)
-        if not problems.problems and self.blue + self.green != 100:
+        known = not is_token(self.blue) and not is_token(self.green)
+        if not problems.problems and known and self.blue + self.green != 100:
             problems.note(
                 f"blue={self.blue} and green={self.green} add up to {self.blue + self.green} "
                 "(allowed: weights that add up to 100)"

@@ -75,6 +75,8 @@ class Mesh:
                 "an AWS Private CA certificate-authority ARN",
             )
         if self.mesh_name is not None:
+            if self.kind != APP_MESH:
+                problems.note("mesh_name applies to App Mesh (allowed: None)")
             problems.pattern(
                 "mesh_name", self.mesh_name, r"[A-Za-z0-9_-]{1,255}", "1 to 255 of A-Z a-z 0-9 _ -"
             )

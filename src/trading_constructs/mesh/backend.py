@@ -8,6 +8,7 @@ service never asks which backend it has.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_ec2 as ec2
@@ -93,6 +94,18 @@ class MeshBackend(Construct):
     resolves_endpoints_at_start: bool = False
     """Whether a task's proxy knows only the endpoints that existed when it started (Service
     Connect), so a caller must start, or be redeployed, after its backends."""
+
+    reserved_names: frozenset[str] = frozenset()
+    """Service names the mesh's own containers and log groups take: no service may have one."""
+
+    def generated_names(self, name: str, slot_ids: Sequence[str | None]) -> list[tuple[str, str]]:
+        """(what, name) of each name the mesh derives from a service's name and slots, which
+        must be unique in the mesh: another service deriving the same would collide."""
+        return []
+
+    def name_key(self, what: str, name: str) -> tuple[object, ...]:
+        """The registry key of a name unique in this mesh (see ``_validation.claim``)."""
+        return ("mesh", self, what, name)
 
     def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration | None:
         """The task definition's proxy configuration, if the mesh redirects traffic itself."""

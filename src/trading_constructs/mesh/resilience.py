@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from aws_cdk import Duration
 
-from .._validation import Problems
+from .._validation import Problems, is_token
 
 HTTP_RETRY_EVENTS = ("server-error", "gateway-error", "client-error", "stream-error")
 TCP_RETRY_EVENTS = ("connection-error",)
@@ -51,11 +51,11 @@ class RetryOptions:
             ("http_retry_events", self.http_retry_events, HTTP_RETRY_EVENTS),
             ("tcp_retry_events", self.tcp_retry_events, TCP_RETRY_EVENTS),
         ):
-            if isinstance(events, str) or any(e not in allowed for e in events):
+            if not isinstance(events, (list, tuple)) or any(e not in allowed for e in events):
                 problems.add(prop, events, "a list of " + ", ".join(allowed))
             elif len(set(events)) != len(events):
                 problems.add(prop, list(events), "each event at most once")
-        if not self.http_retry_events and not self.tcp_retry_events:
+        if not problems.problems and not self.http_retry_events and not self.tcp_retry_events:
             problems.note(
                 "http_retry_events and tcp_retry_events are both empty (allowed: at least one "
                 "event; use max_retries=0 to turn retries off)"
@@ -144,6 +144,7 @@ class ResiliencePolicy:
             if not (
                 self.per_request_timeout.is_unresolved()
                 or self.retry.per_retry_timeout.is_unresolved()
+                or is_token(self.retry.max_retries)
             ):
                 budget = self.per_request_timeout.to_milliseconds()
                 needed = self.retry.per_retry_timeout.to_milliseconds() * tries

@@ -27,6 +27,8 @@ class ServiceConnectBackend(MeshBackend):
 
     # ECS: "Existing tasks can't resolve and connect to the new endpoint."
     resolves_endpoints_at_start = True
+    # The proxy's log group is keyed by this name beside the app's, which is keyed by its own.
+    reserved_names = frozenset({PROXY_CONTAINER})
 
     def __init__(
         self,
