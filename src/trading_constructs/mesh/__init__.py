@@ -114,7 +114,7 @@ class Mesh:
 
     @staticmethod
     def from_name(name: str, *, resilience: ResiliencePolicy | None = None) -> Mesh:
-        """The mesh a name selects, as ``-c mesh=...`` gives it."""
+        """The mesh a name selects ('service-connect' or 'appmesh'), e.g. from a context value."""
         if name == APP_MESH:
             return Mesh.app_mesh(resilience=resilience)
         if name == SERVICE_CONNECT:
