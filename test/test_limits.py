@@ -6,10 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from aws_cdk import App, CfnOutput, CfnResource, Environment, Stack
+from aws_cdk import App, CfnOutput, CfnResource, Environment, Stack, Stage
 from conftest import SynthesizedApp
 
-from trading_constructs import MeshedFargateService, ScannedRepository, ServiceImage, TradingCluster
+from trading_constructs import (
+    MeshedFargateService,
+    PlatformDashboard,
+    ScannedRepository,
+    ServiceImage,
+    TradingCluster,
+    TradingEdge,
+)
 from trading_constructs.limits import (
     MAX_TEMPLATE_BYTES,
     SIZE_CHECK_FROM,
@@ -75,3 +82,38 @@ def test_the_size_estimate_is_above_the_real_template_and_close_to_it(
     estimate = estimated_template_bytes(stack, resources)
     assert real <= estimate <= 1.3 * real
     assert estimate < MAX_TEMPLATE_BYTES
+
+
+def test_the_multi_stack_layout_works_inside_a_stage() -> None:
+    # GIVEN the README's layout (platform, a stack per service, edge, dashboard) in a Stage
+    app = App()
+    stage = Stage(app, "Prod", env=ENV)
+    platform = Stack(stage, "Platform")
+    cluster = TradingCluster(platform, "Cluster")
+    repository = ScannedRepository(platform, "Repo", key=cluster.key)
+    image = ServiceImage.from_repository(repository, tag="v1")
+    orders = MeshedFargateService(
+        Stack(stage, "Orders"), "Orders", cluster=cluster, name="orders", port=8080, image=image
+    )
+    pricing = MeshedFargateService(
+        Stack(stage, "Pricing"),
+        "Pricing",
+        cluster=cluster,
+        name="pricing",
+        port=8081,
+        image=image,
+        public=True,
+        backends=[orders],
+    )
+    edge = TradingEdge(Stack(stage, "Edge"), "Edge", cluster=cluster, service=pricing)
+    PlatformDashboard(Stack(stage, "Dashboard"), "Dashboard", services=[orders, pricing], edge=edge)
+    # WHEN synthesized  THEN the stage's stacks depend one way: platform, edge, services, dashboard
+    stacks = app.synth().get_nested_assembly(f"assembly-{stage.stage_name}").stacks
+    waits_for = {
+        s.stack_name: {d.id for d in s.dependencies if not d.id.endswith(".assets")} for s in stacks
+    }
+    ids = {s.stack_name: s.id for s in stacks}
+    assert waits_for["Prod-Platform"] == set()
+    assert waits_for["Prod-Edge"] == {ids["Prod-Platform"]}
+    assert waits_for["Prod-Pricing"] == {ids["Prod-Platform"], ids["Prod-Orders"], ids["Prod-Edge"]}
+    assert ids["Prod-Pricing"] in waits_for["Prod-Dashboard"]
