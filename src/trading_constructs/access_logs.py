@@ -19,7 +19,6 @@ from aws_cdk import (
     Fn,
     ICfnConditionExpression,
     Stack,
-    region_info,
 )
 from aws_cdk import aws_elasticloadbalancingv2 as elb
 from aws_cdk import aws_iam as iam
@@ -81,6 +80,8 @@ def log_access(load_balancer: elb.ApplicationLoadBalancer, bucket: s3.IBucket, p
 def _elb_principal(scope: Construct) -> iam.IPrincipal:
     """The Region's Elastic Load Balancing account where it has one, else the log delivery
     service principal: the other key of the principal is removed (``AWS::NoValue``)."""
+    from aws_cdk import region_info  # only stacks without a region need it
+
     accounts = region_info.RegionInfo.region_map(region_info.FactName.ELBV2_ACCOUNT)
     mapping = CfnMapping(
         scope,
