@@ -73,11 +73,18 @@ def example_template(example: SynthesizedApp) -> Template:
 
 @pytest.fixture(scope="session")
 def service_connect(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The example as it deploys today: ``cdk synth`` (Service Connect, the default) with a
+    """The example on ECS Service Connect: ``cdk synth -c mesh=service-connect`` with a
     certificate, so the load balancer serves HTTPS."""
     outdir = tmp_path_factory.mktemp("service-connect")
-    context = CDK_CONTEXT | {"certificate_arn": CERTIFICATE_ARN}
+    context = CDK_CONTEXT | {"mesh": "service-connect", "certificate_arn": CERTIFICATE_ARN}
     return synthesize(create_app(context=context, outdir=str(outdir)))
+
+
+@pytest.fixture(scope="session")
+def mutual_tls(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
+    """The example as ``cdk synth`` builds it with no context: the Envoy mutual-TLS mesh."""
+    outdir = tmp_path_factory.mktemp("mutual-tls")
+    return synthesize(create_app(context=CDK_CONTEXT, outdir=str(outdir)))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Mesh.app_mesh(mtls=MeshTlsOptions())  # a spec only: still nothing of App Mesh l
 loaded = sorted(
     m for m in sys.modules
     if m == "aws_cdk.aws_appmesh" or m.startswith(("trading_constructs.appmesh.backend",
-                                                     "trading_constructs.appmesh.certificates"))
+                                                     "trading_constructs.mesh.certificates"))
 )
 print("loaded before a cluster:", ",".join(loaded) or "-")
 from aws_cdk import App, Stack

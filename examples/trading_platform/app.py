@@ -50,14 +50,20 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
 
 
 def _mesh(app: App) -> Mesh:
-    """``-c mesh=service-connect`` (the default: what deploys) or ``-c mesh=appmesh`` (the
-    seed's App Mesh design, past AWS's end of support: it synthesizes, but cannot be created).
-    Service Connect takes ``-c tls_authority_arn=...`` (an AWS Private CA) for TLS between
-    services."""
-    mesh = Mesh.from_name(str(app.node.try_get_context("mesh") or "service-connect"))
+    """``-c mesh=mutual-tls`` (the default: Envoy sidecars with mutual TLS from the platform's
+    CA, retries with backoff, outlier ejection and circuit breakers), ``-c mesh=service-connect``
+    (ECS's own proxy; ``-c tls_authority_arn=...`` adds server-authenticated TLS from an AWS
+    Private CA) or ``-c mesh=appmesh`` (the seed's App Mesh design, past AWS's end of support:
+    it synthesizes, but cannot be created). The mutual-TLS mesh takes
+    ``-c docker_hub_credentials=<secret ARN>`` when the Docker Hub secret is not the default
+    ``ecr-pullthroughcache/docker-hub``."""
+    mesh = Mesh.from_name(str(app.node.try_get_context("mesh") or "mutual-tls"))
     authority = app.node.try_get_context("tls_authority_arn")
     if authority and mesh.kind == "service-connect":
         return Mesh.service_connect(tls_authority_arn=str(authority))
+    credentials = app.node.try_get_context("docker_hub_credentials")
+    if credentials and mesh.kind == "mutual-tls":
+        return Mesh.mutual_tls(docker_hub_credentials=str(credentials))
     return mesh
 
 

@@ -113,7 +113,7 @@ class TradingPlatformStack(Stack):
             "Platform",
             vpc_options=VpcOptions(nat_gateways=nat_gateways),
             interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
-            mesh=mesh or Mesh.service_connect(),
+            mesh=mesh or Mesh.mutual_tls(),
             alarm_subscriptions=alarm_subscriptions,
         )
         key, vpc = self.platform.key, self.platform.vpc
@@ -143,7 +143,7 @@ class TradingPlatformStack(Stack):
         # On App Mesh, internal services run blue and green slots; see the README's release
         # procedure for moving green_weight from 0 to 100. Service Connect has no weighted
         # routes: there, a new revision rolls out instead.
-        self.weighted = (mesh or Mesh.service_connect()).kind == "appmesh"
+        self.weighted = (mesh or Mesh.mutual_tls()).kind == "appmesh"
         self.green_weight = green_weight
         self.green_tag = green_image_tag
         self.services = self._services()

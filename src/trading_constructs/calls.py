@@ -58,9 +58,9 @@ def order_call(caller: MeshedFargateService, backend: MeshedFargateService) -> N
 def _allow(
     caller: MeshedFargateService, backend: MeshedFargateService, *, rules_with: object
 ) -> None:
-    """The caller's egress and the backend's ingress, on the backend's port, both created in
-    the stack of ``rules_with`` (the later service of the two)."""
-    port = ec2.Port.tcp(backend.port)
+    """The caller's egress and the backend's ingress, on the port the backend's mesh listens
+    on, both created in the stack of ``rules_with`` (the later service of the two)."""
+    port = ec2.Port.tcp(backend.cluster.mesh.listener_port(backend.port))
     description = f"{caller.name} calls {backend.name}"
     if rules_with is caller:
         caller.connections.allow_to(backend.connections, port, description)

@@ -31,9 +31,19 @@ from ._validation import (
 )
 from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, acknowledge, drop_provider_depends_on
 from .limits import watch_stack_limits
-from .mesh import APP_MESH, Mesh, MeshBackend, MeshContext, ResiliencePolicy
+from .mesh import APP_MESH, MUTUAL_TLS, Mesh, MeshBackend, MeshContext, ResiliencePolicy
 from .notifications import AlarmNotifications, AlarmSubscription
-from .repository import PUBLIC_CACHE_PREFIX, PullThroughCache, registry_names
+from .repository import (
+    DOCKER_HUB_CACHE_PREFIX,
+    PUBLIC_CACHE_PREFIX,
+    PullThroughCache,
+    registry_names,
+)
+# The pull-through cache prefix each sidecar mesh claims, and how the user asked for it.
+_CACHE_PREFIXES = {
+    APP_MESH: (PUBLIC_CACHE_PREFIX, "Mesh.app_mesh()"),
+    MUTUAL_TLS: (DOCKER_HUB_CACHE_PREFIX, "Mesh.mutual_tls()"),
+}
 
 AZ_COUNT = 3
 """The platform spans three availability zones, so it survives the loss of one."""
@@ -379,15 +389,14 @@ def _unique_names(
         # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
         where = "among the App Mesh meshes of an account and region"
         names.append(("mesh", mesh_name, ("app-mesh", *env, mesh_name), where))
-    if getattr(mesh, "kind", None) == APP_MESH:
+    kind = getattr(mesh, "kind", None)
+    if kind in _CACHE_PREFIXES:
         # Envoy comes through the cluster's pull-through cache, whose prefix is one per
-        # registry: the cache claims it; a second App Mesh cluster meets it here.
-        where = (
-            f"per registry, as the prefix {PUBLIC_CACHE_PREFIX!r} of the cache App Mesh pulls "
-            "Envoy through"
-        )
-        for cache_key in registry_names(scope, "pull-through-prefix", PUBLIC_CACHE_PREFIX):
-            names.append(("mesh", "Mesh.app_mesh()", cache_key, where))
+        # registry: the cache claims it; a second cluster of the same mesh meets it here.
+        prefix, spec = _CACHE_PREFIXES[kind]
+        where = f"per registry, as the prefix {prefix!r} of the cache the mesh pulls Envoy through"
+        for cache_key in registry_names(scope, "pull-through-prefix", prefix):
+            names.append(("mesh", spec, cache_key, where))
     return [name for name in names if not is_token(name[1])]
 
 

@@ -45,10 +45,23 @@ RETENTION_DAYS: dict[int, logs.RetentionDays] = {
 ERROR_LOGS = "ErrorLogs"
 PROXY_5XX = "Proxy5xx"
 TASKS_BELOW_DESIRED = "TasksBelowDesired"
+MESH_REQUESTS = "MeshRequests"
+MESH_RETRIED = "MeshRetriedRequests"
+MESH_TLS_FAILURES = "MeshTlsFailures"
+MESH_EJECTIONS = "MeshEjections"
 
 # App logs are JSON with a level field; the Envoy access log is JSON with the status code.
 ERROR_LEVEL_PATTERN = logs.FilterPattern.string_value("$.level", "=", "ERROR")
 SERVER_ERROR_PATTERN = logs.FilterPattern.number_value("$.status", ">=", 500)
+# The Envoy mesh's access log (a request per line, inbound and outbound) and its outlier events.
+REQUEST_PATTERN = logs.FilterPattern.exists("$.status")
+RETRIED_PATTERN = logs.FilterPattern.number_value("$.attempts", ">", 1)
+# A TLS failure's reason, outbound (the backend's certificate or ours refused) or inbound.
+TLS_FAILURE_PATTERN = logs.FilterPattern.any(
+    logs.FilterPattern.string_value("$.upstream_failure", "=", "*TLS*"),
+    logs.FilterPattern.string_value("$.downstream_failure", "=", "*TLS*"),
+)
+EJECTION_PATTERN = logs.FilterPattern.string_value("$.action", "=", "EJECT")
 
 
 @dataclass(frozen=True)
@@ -68,17 +81,25 @@ class AlarmThresholds:
         error_logs: ERROR-level app log lines in 5 minutes, 1 to 100000. Default: 10.
         proxy_5xx: 5xx responses the proxy saw in 5 minutes, 1 to 100000. Default: 10.
         tasks_below_desired: Tasks missing from the desired count, 1 to 1000. Default: 1.
+        tls_failures: Failed mutual-TLS handshakes in 5 minutes (mutual-TLS mesh), 1 to
+            100000. Default: 1 (a mesh of one CA should have none).
+        ejections: Tasks ejected by outlier detection in 5 minutes (mutual-TLS mesh), 1 to
+            100000. Default: 1.
     """
 
     error_logs: int = 10
     proxy_5xx: int = 10
     tasks_below_desired: int = 1
+    tls_failures: int = 1
+    ejections: int = 1
 
     def __post_init__(self) -> None:
         problems = Problems("AlarmThresholds")
         problems.int_range("error_logs", self.error_logs, 1, 100_000)
         problems.int_range("proxy_5xx", self.proxy_5xx, 1, 100_000)
         problems.int_range("tasks_below_desired", self.tasks_below_desired, 1, 1000)
+        problems.int_range("tls_failures", self.tls_failures, 1, 100_000)
+        problems.int_range("ejections", self.ejections, 1, 100_000)
         problems.raise_if_any()
 
 
@@ -120,6 +141,9 @@ class ServiceObservability(Construct):
         """Alarms by name: ErrorLogs, Proxy5xx, TasksBelowDesired."""
         self._error_logs: cloudwatch.IMetric | None = None
         self._proxy_5xx: cloudwatch.IMetric | None = None
+        self.mesh_metrics: dict[str, cloudwatch.IMetric] = {}
+        """The Envoy mesh's metrics by name (MeshRequests, Proxy5xx, MeshRetriedRequests,
+        MeshTlsFailures, MeshEjections), each summed over 5 minutes; empty on other meshes."""
         self.task_counts: list[TaskCounts] = []
         """Running and desired tasks of each slot, in slot order."""
 
@@ -164,6 +188,21 @@ class ServiceObservability(Construct):
                 container_name, PROXY_5XX, SERVER_ERROR_PATTERN, self._thresholds.proxy_5xx
             )
 
+    def count_envoy(self, container_name: str) -> None:
+        """Count what the mutual-TLS mesh's Envoy logs: requests, 5xx, retried requests,
+        failed TLS handshakes and outlier ejections; alarm on 5xx, TLS failures and ejections."""
+        self.count_proxy_5xx(container_name)
+        assert self._proxy_5xx is not None
+        self.mesh_metrics[PROXY_5XX] = self._proxy_5xx
+        thresholds = self._thresholds
+        for name, pattern, threshold in (
+            (MESH_REQUESTS, REQUEST_PATTERN, None),
+            (MESH_RETRIED, RETRIED_PATTERN, None),
+            (MESH_TLS_FAILURES, TLS_FAILURE_PATTERN, thresholds.tls_failures),
+            (MESH_EJECTIONS, EJECTION_PATTERN, thresholds.ejections),
+        ):
+            self.mesh_metrics[name] = self._count(container_name, name, pattern, threshold)
+
     def publish_proxy_5xx(self, metric: cloudwatch.IMetric) -> None:
         """A proxy's own 5xx metric, where it publishes one (Service Connect); alarmed on
         once the service has a caller (``alarm_on_proxy_5xx``)."""
@@ -176,7 +215,7 @@ class ServiceObservability(Construct):
             self._alarm(PROXY_5XX, self.proxy_5xx, self._thresholds.proxy_5xx)
 
     def _count(
-        self, container_name: str, name: str, pattern: logs.IFilterPattern, threshold: int
+        self, container_name: str, name: str, pattern: logs.IFilterPattern, threshold: int | None
     ) -> cloudwatch.IMetric:
         log_group = self.log_group(container_name)
         metric_filter = log_group.add_metric_filter(
@@ -188,7 +227,8 @@ class ServiceObservability(Construct):
             default_value=0,
         )
         metric = metric_filter.metric(statistic="Sum", period=Duration.minutes(5))
-        self._alarm(name, metric, threshold)
+        if threshold is not None:
+            self._alarm(name, metric, threshold)
         return metric
 
     def _alarm(self, name: str, metric: cloudwatch.IMetric, threshold: int) -> None:

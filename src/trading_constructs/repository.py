@@ -266,12 +266,17 @@ class _Upstream:
 
 
 _ECR_PUBLIC = _Upstream(url="public.ecr.aws", registry="ecr-public")
+_DOCKER_HUB = _Upstream(url="registry-1.docker.io", registry="docker-hub")
+DOCKER_HUB_CACHE_PREFIX = "docker-hub"
+DOCKER_HUB_SECRET_PREFIX = "ecr-pullthroughcache/"
+"""ECR reads upstream credentials only from secrets whose names start with this."""
 
 
 class PullThroughCache(Construct):
-    """The private route to public images: an ECR pull-through cache rule for ECR Public and
-    a creation template that gives each repository it creates the same guarantees as a
-    ScannedRepository (immutable tags, keep the last images, KMS with the platform key).
+    """The private route to public images: an ECR pull-through cache rule for ECR Public (or,
+    given credentials, Docker Hub) and a creation template that gives each repository it
+    creates the same guarantees as a ScannedRepository (immutable tags, keep the last images,
+    KMS with the platform key).
 
     Scan on push for these repositories comes from the registry scanning configuration
     (``RegistryScanning``), which a creation template cannot set.
@@ -283,21 +288,31 @@ class PullThroughCache(Construct):
         id: str,
         *,
         key: kms.IKey,
-        prefix: str = "ecr-public",
+        prefix: str | None = None,
         keep_last_images: int = KEEP_LAST_IMAGES,
+        docker_hub_credentials: str | None = None,
     ) -> None:
         """
         :param key: the KMS key cached images are encrypted with (the platform key).
         :param prefix: the private namespace cached repositories are created under, 2 to 30
-            characters. :default: 'ecr-public'
+            characters. :default: 'ecr-public', or 'docker-hub' for Docker Hub
         :param keep_last_images: images kept per cached repository, 1 to 1000. :default: 10
+        :param docker_hub_credentials: cache Docker Hub instead of ECR Public, signing in with
+            the Secrets Manager secret of this ARN (its name starts with
+            'ecr-pullthroughcache/'; its value is ``{"username": ..., "accessToken": ...}``),
+            which ECR requires for Docker Hub. :default: None (ECR Public, no credentials)
         """
+        upstream = _ECR_PUBLIC if docker_hub_credentials is None else _DOCKER_HUB
+        prefix = prefix or (
+            PUBLIC_CACHE_PREFIX if docker_hub_credentials is None else DOCKER_HUB_CACHE_PREFIX
+        )
         _check_cache(
             construct_owner("PullThroughCache", scope.node.path, id),
             scope,
             key=key,
             prefix=prefix,
             keep_last_images=keep_last_images,
+            docker_hub_credentials=docker_hub_credentials,
         )
         super().__init__(scope, id)
         claim(self, *registry_names(scope, "pull-through-prefix", prefix))
@@ -308,8 +323,9 @@ class PullThroughCache(Construct):
             self,
             "Rule",
             ecr_repository_prefix=prefix,
-            upstream_registry=_ECR_PUBLIC.registry,
-            upstream_registry_url=_ECR_PUBLIC.url,
+            upstream_registry=upstream.registry,
+            upstream_registry_url=upstream.url,
+            credential_arn=docker_hub_credentials,
         )
         """The pull-through cache rule."""
 
@@ -409,9 +425,25 @@ _IN_REGISTRY = "in the account's registry of this region"
 
 
 def _check_cache(
-    owner: str, scope: Construct, *, key: kms.IKey, prefix: str, keep_last_images: int
+    owner: str,
+    scope: Construct,
+    *,
+    key: kms.IKey,
+    prefix: str,
+    keep_last_images: int,
+    docker_hub_credentials: str | None,
 ) -> None:
     problems = Problems(owner)
+    if docker_hub_credentials is not None:
+        # ECR: "the secret name must start with ecr-pullthroughcache/"
+        problems.pattern(
+            "docker_hub_credentials",
+            docker_hub_credentials,
+            r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:"
+            + DOCKER_HUB_SECRET_PREFIX
+            + r"[A-Za-z0-9/_+=.@-]+",
+            f"the ARN of a Secrets Manager secret named {DOCKER_HUB_SECRET_PREFIX}...",
+        )
     check_key(problems, scope, key)
     # ECR: a prefix of 2 to 30 characters (PullThroughCacheRule); it names one rule and one
     # creation template of the registry.

@@ -36,7 +36,7 @@ from .cluster import CapacityStrategy, TradingCluster
 from .compliance import acknowledge, acknowledge_wildcard_resource, ignore_redundant_depends_on
 from .images import ServiceImage
 from .limits import QUOTA_CONTEXT, SECURITY_GROUP_RULES, quota, watch_stack_limits
-from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy
+from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy, check_resilience
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds, ServiceObservability
 from .policies import ServicePolicies
 from .release import Release, SlotSpec
@@ -116,7 +116,8 @@ class MeshedFargateService(Construct):
         :param release: how a new revision replaces the running one: ``Release.rolling()``,
             ``Release.blue_green(...)`` (behind a TradingEdge) or ``Release.weighted(...)``
             (App Mesh). :default: ``Release.rolling()``
-        :param resilience: retries, circuit breaking and timeouts of calls to this service.
+        :param resilience: retries, circuit breaking and timeouts of calls to this service;
+            fields the cluster's mesh cannot honour must keep their defaults.
             :default: the cluster mesh's traffic policy
         :param public: reached by a load balancer: its mesh listener then takes the load
             balancer's plain HTTP (the ALB cannot present a mesh certificate) and the security
@@ -696,6 +697,12 @@ def _check_names(problems: Problems, props: Mapping[str, typing.Any]) -> None:
             "mesh cannot (allowed: Release.rolling(), or Release.blue_green() behind a "
             "TradingEdge; weighted slots need Mesh.app_mesh())"
         )
+    port = props["port"]
+    if isinstance(port, int) and not is_token(port) and port in mesh.reserved_ports:
+        low, high = min(mesh.reserved_ports), max(mesh.reserved_ports)
+        problems.add("port", port, f"a port outside the mesh's own {low} to {high}")
+    if props["resilience"] is not None:
+        check_resilience(problems, "resilience", props["resilience"], mesh.kind)
     if not isinstance(name, str) or is_token(name):
         return
     if name in mesh.reserved_names:

@@ -18,16 +18,17 @@ from .options import END_OF_SUPPORT, ENVOY_VERSION, MeshTlsOptions
 
 # Names whose modules import aws_cdk.aws_appmesh or the certificate machinery: loaded on use.
 _LAZY = {
-    "AppMeshBackend": "backend",
-    "AppMeshMembership": "backend",
-    "MeshCertificates": "certificates",
-    "WeightedRelease": "slots",
+    "AppMeshBackend": f"{__name__}.backend",
+    "AppMeshMembership": f"{__name__}.backend",
+    # the certificates and their issuer are the core mesh's, shared with App Mesh
+    "MeshCertificates": "trading_constructs.mesh.certificates",
+    "WeightedRelease": f"{__name__}.slots",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -20,11 +20,11 @@ from constructs import Construct
 
 from .._validation import claim, is_token
 from ..compliance import acknowledge
-from ..mesh import Mesh
+from ..mesh import APP_MESH_HONOURS, APP_MESH_NOTE, Mesh
 from ..mesh.backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from ..repository import PullThroughCache
 from ..secret import secret_read_statements
-from .certificates import (
+from ..mesh.certificates import (
     CA_CERTIFICATE_ID,
     CA_FILE,
     CERT_FILE,
@@ -113,6 +113,8 @@ class AppMeshBackend(MeshBackend):
     weighs_slots = True
     # Containers of every task beside the app's, which is named after its service.
     reserved_names = frozenset({ENVOY_CONTAINER, CERT_INIT_CONTAINER})
+    honoured_resilience = APP_MESH_HONOURS
+    resilience_note = APP_MESH_NOTE
 
     def __init__(
         self,

@@ -98,6 +98,20 @@ class MeshBackend(Construct):
     reserved_names: frozenset[str] = frozenset()
     """Service names the mesh's own containers and log groups take: no service may have one."""
 
+    reserved_ports: frozenset[int] = frozenset()
+    """Ports the mesh's own containers listen on in every task: no app may listen on one."""
+
+    honoured_resilience: frozenset[str] | None = None
+    """The ``ResiliencePolicy`` option fields ('retry.max_retries'...) the mesh honours; None
+    for all of them. A field outside it may only keep its default."""
+
+    resilience_note: str = ""
+    """Why the mesh cannot honour the other fields."""
+
+    def listener_port(self, port: int) -> int:
+        """The port callers reach a service on whose app listens on ``port``."""
+        return port
+
     def generated_names(self, name: str, slot_ids: Sequence[str | None]) -> list[tuple[str, str]]:
         """(what, name) of each name the mesh derives from a service's name and slots, which
         must be unique in the mesh: another service deriving the same would collide."""
@@ -117,7 +131,7 @@ class MeshBackend(Construct):
 
     @property
     def kind(self) -> str:
-        """'appmesh' or 'service-connect'."""
+        """'mutual-tls', 'service-connect' or 'appmesh'."""
         raise NotImplementedError
 
 

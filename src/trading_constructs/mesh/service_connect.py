@@ -3,7 +3,8 @@
 ECS injects and manages the Service Connect proxy itself (its image comes from AWS, not from a
 repository of ours); services find each other by their discovery names in the namespace. Service
 Connect's proxy retries connection failures and ejects failing hosts on its own; what it lets us
-set per service are the timeouts, which come from the service's ResiliencePolicy.
+set per service are the timeouts, which come from the service's ResiliencePolicy. Any other
+field of the policy set to other than its default is refused: it would be ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from constructs import Construct
 
 from ..policies import ecs_infrastructure_role
 from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
+from .resilience import SERVICE_CONNECT_HONOURS, SERVICE_CONNECT_NOTE
 
 PROXY_CONTAINER = "service-connect"
 
@@ -27,6 +29,8 @@ class ServiceConnectBackend(MeshBackend):
 
     # ECS: "Existing tasks can't resolve and connect to the new endpoint."
     resolves_endpoints_at_start = True
+    honoured_resilience = SERVICE_CONNECT_HONOURS
+    resilience_note = SERVICE_CONNECT_NOTE
     # The proxy's log group is keyed by this name beside the app's, which is keyed by its own.
     reserved_names = frozenset({PROXY_CONTAINER})
 

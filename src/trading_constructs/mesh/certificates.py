@@ -1,11 +1,14 @@
 """Certificates for mutual TLS in the mesh: a platform CA whose key never leaves KMS, one
-certificate per service, issued before the services start and renewed on a schedule.
+certificate per service, issued before the services start and renewed on a schedule. Shared by
+the Envoy mutual-TLS mesh (the core) and the App Mesh plug-in.
 
-App Mesh takes mTLS certificates on Fargate from files (or SDS, whose SPIRE agent does not run
-on ECS), not from ACM. So each service's certificate, key and the CA bundle live in a secret of
-its own, and a task's init container writes them into a task volume that Envoy mounts
-read-only; Envoy starts only after that container succeeded. No key appears in a template, in
-code or in a log.
+Envoy on Fargate takes mTLS certificates from files (App Mesh's SDS needs a SPIRE agent, which
+does not run on ECS; ACM certificates cannot be exported to a sidecar). So each service's
+certificate, key and the CA bundle live in a secret of its own, and a task's init container
+writes them into a task volume that Envoy mounts read-only; Envoy starts only after that
+container succeeded. A renewal redeploys the service, one task at a time (the issuer calls ECS
+UpdateService on every service tagged with its name). No key appears in a template, in code or
+in a log.
 """
 
 from __future__ import annotations
@@ -361,9 +364,11 @@ class MeshCertificates(Construct):
         secret: sm.ISecret,
         image: ecs.ContainerImage,
         logging: ecs.LogDriver,
+        uid: int = 1337,
     ) -> ecs.ContainerDefinition:
         """The init container that writes the certificate files, and Envoy's read-only mount.
-        The values arrive as ECS secrets in the init container's environment only."""
+        The values arrive as ECS secrets in the init container's environment only; the files
+        belong to ``uid``, the user Envoy runs as, and only it may read them."""
         task_definition.add_volume(name=CERT_VOLUME)
         # Read without its key: ECS would grant the key through the key's own policy, which
         # for a service in another stack would point the platform's stack back at it. The
@@ -385,7 +390,7 @@ class MeshCertificates(Construct):
                 f'printf "%s" "$MESH_TLS_CERT" > {CERT_FILE} && '
                 f'printf "%s" "$MESH_TLS_KEY" > {KEY_FILE} && '
                 f'printf "%s" "$MESH_TLS_CA" > {CA_FILE} && '
-                f"chown 1337:1337 {CERT_FILE} {KEY_FILE} {CA_FILE} && "
+                f"chown {uid}:{uid} {CERT_FILE} {KEY_FILE} {CA_FILE} && "
                 f"chmod 0400 {CERT_FILE} {KEY_FILE} {CA_FILE}"
             ],
             secrets={
