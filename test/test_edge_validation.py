@@ -881,8 +881,8 @@ def test_mesh_tls_edges_pass(cert_days: int, renew: int) -> None:
 
 
 MTLS_SERVICE_CONNECT = re.escape(
-    "mtls applies to App Mesh (allowed: None with Service Connect, whose TLS comes from AWS "
-    "Private CA)"
+    "mtls applies to the mutual-TLS mesh and App Mesh (allowed: None with Service Connect, "
+    "whose TLS comes from AWS Private CA)"
 )
 
 

@@ -12,9 +12,17 @@ from trading_constructs import AlarmSubscription
 ZONE = {"hosted_zone_id": "Z0123456789ABCDEFGHIJ", "hosted_zone_name": "example.com"}
 
 
-def test_service_connect_is_the_default_mesh_and_app_mesh_is_asked_for() -> None:
-    assert _mesh(App()).kind == "service-connect"
+def test_mutual_tls_is_the_default_mesh_and_the_others_are_asked_for() -> None:
+    assert _mesh(App()).kind == "mutual-tls"
+    assert _mesh(App(context={"mesh": "service-connect"})).kind == "service-connect"
     assert _mesh(App(context={"mesh": "appmesh"})).kind == "appmesh"
+
+
+def test_the_docker_hub_secret_comes_from_context_on_the_mutual_tls_mesh() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf"
+    mesh = _mesh(App(context={"docker_hub_credentials": arn}))
+    assert (mesh.kind, mesh.docker_hub_credentials) == ("mutual-tls", arn)
+    assert _mesh(App()).docker_hub_credentials is None
 
 
 def test_a_domain_takes_all_three_values() -> None:

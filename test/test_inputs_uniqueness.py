@@ -9,7 +9,6 @@ either to deploy time is compared with itself only. Nothing here synthesizes.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from inputs_support import REGION, Platform, shared_platform, tidy_after, unique_name
 from validation_support import bad
 
@@ -248,5 +248,6 @@ def app_mesh_service(named: Named, id: str, **props: Any) -> MeshedFargateServic
 
 
 def test_the_cache_prefix_app_mesh_claims_is_the_caches_default() -> None:
-    prefix = inspect.signature(PullThroughCache.__init__).parameters["prefix"].default
-    assert prefix == PUBLIC_CACHE_PREFIX
+    stack = Stack(App(), "Cache", env=Environment(account="123456789012", region="us-east-1"))
+    cache = PullThroughCache(stack, "Cache", key=kms.Key(stack, "Key"))
+    assert cache.prefix == PUBLIC_CACHE_PREFIX

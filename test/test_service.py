@@ -497,7 +497,7 @@ def test_an_unknown_mesh_is_a_clear_error() -> None:
     from examples.trading_platform.app import create_app
 
     with pytest.raises(
-        ValueError, match=r"^Mesh: mesh='istio' is not allowed \(allowed: 'appmesh', "
+        ValueError, match=r"^Mesh: mesh='istio' is not allowed \(allowed: 'mutual-tls', "
     ):
         create_app(context={"mesh": "istio"})
 

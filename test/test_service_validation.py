@@ -1088,7 +1088,7 @@ def test_resilience_edges_pass() -> None:
 
 # -- Mesh ----------------------------------------------------------------------------------
 
-KINDS = "'appmesh', 'service-connect'"
+KINDS = "'mutual-tls', 'service-connect', 'appmesh'"
 ENVOY = "an App Mesh Envoy release tag such as 'v1.29.12.1-prod'"
 MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
 

@@ -39,10 +39,11 @@ from .repository import (
     PullThroughCache,
     registry_names,
 )
+
 # The pull-through cache prefix each sidecar mesh claims, and how the user asked for it.
 _CACHE_PREFIXES = {
-    APP_MESH: (PUBLIC_CACHE_PREFIX, "Mesh.app_mesh()"),
-    MUTUAL_TLS: (DOCKER_HUB_CACHE_PREFIX, "Mesh.mutual_tls()"),
+    APP_MESH: (PUBLIC_CACHE_PREFIX, "Mesh.app_mesh()", "App Mesh"),
+    MUTUAL_TLS: (DOCKER_HUB_CACHE_PREFIX, "Mesh.mutual_tls()", "the mutual-TLS mesh"),
 }
 
 AZ_COUNT = 3
@@ -393,8 +394,10 @@ def _unique_names(
     if kind in _CACHE_PREFIXES:
         # Envoy comes through the cluster's pull-through cache, whose prefix is one per
         # registry: the cache claims it; a second cluster of the same mesh meets it here.
-        prefix, spec = _CACHE_PREFIXES[kind]
-        where = f"per registry, as the prefix {prefix!r} of the cache the mesh pulls Envoy through"
+        prefix, spec, mesh_name = _CACHE_PREFIXES[kind]
+        where = (
+            f"per registry, as the prefix {prefix!r} of the cache {mesh_name} pulls Envoy through"
+        )
         for cache_key in registry_names(scope, "pull-through-prefix", prefix):
             names.append(("mesh", spec, cache_key, where))
     return [name for name in names if not is_token(name[1])]

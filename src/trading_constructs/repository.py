@@ -302,7 +302,6 @@ class PullThroughCache(Construct):
             'ecr-pullthroughcache/'; its value is ``{"username": ..., "accessToken": ...}``),
             which ECR requires for Docker Hub. :default: None (ECR Public, no credentials)
         """
-        upstream = _ECR_PUBLIC if docker_hub_credentials is None else _DOCKER_HUB
         prefix = prefix or (
             PUBLIC_CACHE_PREFIX if docker_hub_credentials is None else DOCKER_HUB_CACHE_PREFIX
         )
@@ -319,14 +318,7 @@ class PullThroughCache(Construct):
         self.prefix = prefix
         stack = Stack.of(self)
 
-        self.rule: ecr.CfnPullThroughCacheRule = ecr.CfnPullThroughCacheRule(
-            self,
-            "Rule",
-            ecr_repository_prefix=prefix,
-            upstream_registry=upstream.registry,
-            upstream_registry_url=upstream.url,
-            credential_arn=docker_hub_credentials,
-        )
+        self.rule: ecr.CfnPullThroughCacheRule = _rule(self, prefix, docker_hub_credentials)
         """The pull-through cache rule."""
 
         # ECR needs a role of ours to create repositories encrypted with a customer key.
@@ -422,6 +414,21 @@ class PullThroughCache(Construct):
 
 
 _IN_REGISTRY = "in the account's registry of this region"
+
+
+def _rule(
+    scope: Construct, prefix: str, docker_hub_credentials: str | None
+) -> ecr.CfnPullThroughCacheRule:
+    """The rule: ECR Public without credentials, Docker Hub with them."""
+    upstream = _ECR_PUBLIC if docker_hub_credentials is None else _DOCKER_HUB
+    return ecr.CfnPullThroughCacheRule(
+        scope,
+        "Rule",
+        ecr_repository_prefix=prefix,
+        upstream_registry=upstream.registry,
+        upstream_registry_url=upstream.url,
+        credential_arn=docker_hub_credentials,
+    )
 
 
 def _check_cache(

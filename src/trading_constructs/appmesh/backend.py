@@ -20,10 +20,8 @@ from constructs import Construct
 
 from .._validation import claim, is_token
 from ..compliance import acknowledge
-from ..mesh import APP_MESH_HONOURS, APP_MESH_NOTE, Mesh
+from ..mesh import Mesh
 from ..mesh.backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
-from ..repository import PullThroughCache
-from ..secret import secret_read_statements
 from ..mesh.certificates import (
     CA_CERTIFICATE_ID,
     CA_FILE,
@@ -34,6 +32,9 @@ from ..mesh.certificates import (
     MeshCertificates,
     certificate_id,
 )
+from ..mesh.resilience import APP_MESH_HONOURS, APP_MESH_NOTE
+from ..repository import PullThroughCache
+from ..secret import secret_read_statements
 from .options import END_OF_SUPPORT, ENVOY_VERSION
 
 ENVOY_REPOSITORY = "appmesh/aws-appmesh-envoy"

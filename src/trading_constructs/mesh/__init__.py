@@ -14,8 +14,8 @@ from constructs import Construct
 
 from .._validation import Problems
 from ..appmesh.options import ENVOY_VERSION
-from .options import MeshTlsOptions
 from .backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
+from .options import MeshTlsOptions
 from .resilience import (
     APP_MESH_HONOURS,
     APP_MESH_NOTE,

@@ -219,8 +219,7 @@ def _inbound_listener(task: TaskMesh) -> dict[str, Any]:
                 "transport_socket": {
                     "name": TLS_SOCKET,
                     "typed_config": {
-                        "@type": f"{_TYPE}extensions.transport_sockets.tls.v3."
-                        "DownstreamTlsContext",
+                        "@type": f"{_TYPE}extensions.transport_sockets.tls.v3.DownstreamTlsContext",
                         "require_client_certificate": True,
                         "common_tls_context": _common_tls(task.callers),
                     },

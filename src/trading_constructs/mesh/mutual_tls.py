@@ -73,9 +73,7 @@ def build(mesh: Mesh, scope: Construct, id: str, context: MeshContext) -> Mutual
     public_images = PullThroughCache(
         scope, "DockerHubImages", key=context.key, docker_hub_credentials=credentials
     )
-    backend = MutualTlsBackend(
-        scope, id, namespace=context.namespace, public_images=public_images
-    )
+    backend = MutualTlsBackend(scope, id, namespace=context.namespace, public_images=public_images)
     backend.certificates = MeshCertificates(
         backend,
         "Certificates",
@@ -177,9 +175,7 @@ class MutualTlsMembership(MeshMembership):
         self.certificate = backend.certificates.issue_for(member.name, [self.san])
         """The secret holding the service's certificate, key and the CA bundle."""
         member.policies.add_to_execution(*secret_read_statements(self.certificate))
-        member.policies.add_to_execution(
-            *backend.public_images.pull_statements(ENVOY_REPOSITORY)
-        )
+        member.policies.add_to_execution(*backend.public_images.pull_statements(ENVOY_REPOSITORY))
         self.envoy: ecs.ContainerDefinition = self._add_envoy()
         """The Envoy sidecar."""
 
@@ -191,9 +187,7 @@ class MutualTlsMembership(MeshMembership):
             app_port=member.port,
             resilience=member.resilience,
             callers=[caller.san for caller in self.callers],
-            backends=[
-                Backend(b.member.name, b.san, b.member.resilience) for b in self.backends
-            ],
+            backends=[Backend(b.member.name, b.san, b.member.resilience) for b in self.backends],
         )
 
     def bootstrap(self) -> dict[str, Any]:
@@ -237,7 +231,11 @@ class MutualTlsMembership(MeshMembership):
             )
         )
         backend.certificates.add_to_task(
-            slot.task_definition, envoy, self.certificate, image=image, logging=logging,
+            slot.task_definition,
+            envoy,
+            self.certificate,
+            image=image,
+            logging=logging,
             uid=ENVOY_UID,
         )
         return envoy
@@ -286,4 +284,3 @@ class MutualTlsMembership(MeshMembership):
         Tags.of(service).add(SERVICE_TAG, self.member.name)
         if self.discovery is not None:
             service.associate_cloud_map_service(service=self.discovery)
-
