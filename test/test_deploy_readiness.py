@@ -74,6 +74,7 @@ def _stack(name: str, template: CdkTemplate) -> Source:
 BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     "example": lambda r: _app(r.getfixturevalue("example")),
     "service-connect": lambda r: _app(r.getfixturevalue("service_connect")),
+    "mutual-tls": lambda r: _app(r.getfixturevalue("mutual_tls")),
     "cluster": lambda r: _app(r.getfixturevalue("cluster_stacks").app),
     "ci-images": lambda r: _app(
         test_supply_chain.ci_images.__wrapped__(r.getfixturevalue("tmp_path_factory"))
@@ -96,6 +97,7 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
 STACKS: dict[str, tuple[str, ...]] = {
     "example": ("TradingPlatform",),
     "service-connect": ("TradingPlatform",),
+    "mutual-tls": ("TradingPlatform",),
     "cluster": ("Custom", "Default", "Existing"),
     "ci-images": ("TradingPlatform",),
     "grants": ("Grants",),

@@ -184,11 +184,16 @@ def _all_templates(*apps: SynthesizedApp) -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def every_template(
-    example: SynthesizedApp, service_connect: SynthesizedApp, cluster_stacks: ClusterStacks
+    example: SynthesizedApp,
+    service_connect: SynthesizedApp,
+    mutual_tls: SynthesizedApp,
+    cluster_stacks: ClusterStacks,
 ) -> list[tuple[str, dict[str, Any]]]:
-    return _all_templates(example, cluster_stacks.app) + [
-        (f"service-connect/{name}", body) for name, body in service_connect.templates.items()
-    ]
+    return (
+        _all_templates(example, cluster_stacks.app)
+        + [(f"service-connect/{name}", body) for name, body in service_connect.templates.items()]
+        + [(f"mutual-tls/{name}", body) for name, body in mutual_tls.templates.items()]
+    )
 
 
 def test_cfn_lint_finds_nothing_in_any_template(
@@ -233,6 +238,22 @@ def test_the_service_connect_platform_has_no_finding_at_all(
         report.get("violations") for report in service_connect.validation_report["pluginReports"]
     )
     assert service_connect.synth_error is None
+
+
+def test_the_mutual_tls_example_leaves_only_the_http_warning(mutual_tls: SynthesizedApp) -> None:
+    # GIVEN `cdk synth` with no context: the Envoy mutual-TLS mesh, no certificate
+    assert mutual_tls.validation_report is not None, "the nag packs did not run"
+    violations = [
+        f"{v['ruleName']} at {c['constructPath']}"
+        for report in mutual_tls.validation_report["pluginReports"]
+        for v in report.get("violations", [])
+        for c in v["violatingConstructs"]
+    ]
+    # THEN every pack passes; the one finding is the edge's plain-HTTP warning
+    assert violations == [
+        "Annotation::trading-constructs:edge-without-https at TradingPlatform/Edge"
+    ]
+    assert mutual_tls.synth_error is None
 
 
 def test_the_packs_do_catch_a_finding(tmp_path: Path) -> None:

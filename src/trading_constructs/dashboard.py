@@ -20,8 +20,9 @@ _ONE_MINUTE = Duration.minutes(1)
 
 
 class PlatformDashboard(Construct):
-    """Per service: CPU, memory, running against desired tasks, error counts and alarm states;
-    for the load balancer: requests, p50/p99 latency, 4xx/5xx and healthy hosts."""
+    """Per service: CPU, memory, running against desired tasks, error counts and alarm states,
+    and on the mutual-TLS mesh its requests, retries, TLS failures and ejections; for the load
+    balancer: requests, p50/p99 latency, 4xx/5xx and healthy hosts."""
 
     def __init__(
         self,
@@ -110,6 +111,25 @@ class PlatformDashboard(Construct):
             ),
             cloudwatch.AlarmStatusWidget(
                 title=f"{title}: alarms", alarms=list(service.alarms.values()), width=6
+            ),
+        )
+        mesh = service.observability.mesh_metrics
+        if mesh:
+            self._mesh_row(title, mesh)
+
+    def _mesh_row(self, title: str, mesh: dict[str, cloudwatch.IMetric]) -> None:
+        """The Envoy mesh's view of a service: its requests and 5xx, the requests that needed
+        a retry, failed mutual-TLS handshakes and outlier ejections."""
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title=f"{title}: mesh requests",
+                left=[mesh[name] for name in ("MeshRequests", "Proxy5xx", "MeshRetriedRequests")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title=f"{title}: mTLS failures and ejections",
+                left=[mesh["MeshTlsFailures"], mesh["MeshEjections"]],
+                width=12,
             ),
         )
 

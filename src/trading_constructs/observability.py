@@ -54,12 +54,15 @@ MESH_EJECTIONS = "MeshEjections"
 ERROR_LEVEL_PATTERN = logs.FilterPattern.string_value("$.level", "=", "ERROR")
 SERVER_ERROR_PATTERN = logs.FilterPattern.number_value("$.status", ">=", 500)
 # The Envoy mesh's access log (a request per line, inbound and outbound) and its outlier events.
-REQUEST_PATTERN = logs.FilterPattern.exists("$.status")
+REQUEST_PATTERN = logs.FilterPattern.number_value("$.status", ">=", 0)
 RETRIED_PATTERN = logs.FilterPattern.number_value("$.attempts", ">", 1)
-# A TLS failure's reason, outbound (the backend's certificate or ours refused) or inbound.
+# A TLS failure's reason: outbound, the upstream transport's (a TLS_error: the backend's
+# certificate or ours refused; other connect failures carry no "TLS"); inbound, any reason the
+# listener logs for a connection (PEER_DID_NOT_RETURN_A_CERTIFICATE, TLS_error:..., all with an
+# underscore; an empty value is "-" or null).
 TLS_FAILURE_PATTERN = logs.FilterPattern.any(
     logs.FilterPattern.string_value("$.upstream_failure", "=", "*TLS*"),
-    logs.FilterPattern.string_value("$.downstream_failure", "=", "*TLS*"),
+    logs.FilterPattern.string_value("$.downstream_failure", "=", "*_*"),
 )
 EJECTION_PATTERN = logs.FilterPattern.string_value("$.action", "=", "EJECT")
 

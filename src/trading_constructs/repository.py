@@ -270,6 +270,22 @@ _DOCKER_HUB = _Upstream(url="registry-1.docker.io", registry="docker-hub")
 DOCKER_HUB_CACHE_PREFIX = "docker-hub"
 DOCKER_HUB_SECRET_PREFIX = "ecr-pullthroughcache/"
 """ECR reads upstream credentials only from secrets whose names start with this."""
+DOCKER_HUB_SECRET_ARN = (
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:"
+    + DOCKER_HUB_SECRET_PREFIX
+    + r"[A-Za-z0-9/_+=.@-]+"
+)
+DOCKER_HUB_SECRET_ALLOWED = (
+    f"the ARN of a Secrets Manager secret named {DOCKER_HUB_SECRET_PREFIX}..."
+)
+
+
+def check_docker_hub_credentials(problems: Problems, credentials: str | None) -> None:
+    """ECR: the secret's name must start with 'ecr-pullthroughcache/'."""
+    if credentials is not None:
+        problems.pattern(
+            "docker_hub_credentials", credentials, DOCKER_HUB_SECRET_ARN, DOCKER_HUB_SECRET_ALLOWED
+        )
 
 
 class PullThroughCache(Construct):
@@ -441,16 +457,7 @@ def _check_cache(
     docker_hub_credentials: str | None,
 ) -> None:
     problems = Problems(owner)
-    if docker_hub_credentials is not None:
-        # ECR: "the secret name must start with ecr-pullthroughcache/"
-        problems.pattern(
-            "docker_hub_credentials",
-            docker_hub_credentials,
-            r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:"
-            + DOCKER_HUB_SECRET_PREFIX
-            + r"[A-Za-z0-9/_+=.@-]+",
-            f"the ARN of a Secrets Manager secret named {DOCKER_HUB_SECRET_PREFIX}...",
-        )
+    check_docker_hub_credentials(problems, docker_hub_credentials)
     check_key(problems, scope, key)
     # ECR: a prefix of 2 to 30 characters (PullThroughCacheRule); it names one rule and one
     # creation template of the registry.

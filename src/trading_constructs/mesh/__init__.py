@@ -14,6 +14,7 @@ from constructs import Construct
 
 from .._validation import Problems
 from ..appmesh.options import ENVOY_VERSION
+from ..repository import check_docker_hub_credentials
 from .backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from .options import MeshTlsOptions
 from .resilience import (
@@ -113,6 +114,7 @@ class Mesh:
             )
         if self.docker_hub_credentials is not None and self.kind != MUTUAL_TLS:
             problems.note("docker_hub_credentials applies to the mutual-TLS mesh (allowed: None)")
+        check_docker_hub_credentials(problems, self.docker_hub_credentials)
         if self.mesh_name is not None:
             if self.kind != APP_MESH:
                 problems.note("mesh_name applies to App Mesh (allowed: None)")

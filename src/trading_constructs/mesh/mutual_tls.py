@@ -18,13 +18,14 @@ both throughout, and a call that meets a stopping task is retried on another
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jsii
 from aws_cdk import ArnFormat, Duration, IResolvable, IResolveContext, Stack, Tags, Token
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_servicediscovery as servicediscovery
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from .._validation import claim
 from ..repository import PullThroughCache
@@ -53,6 +54,9 @@ ENVOY_CPU = 256
 the Service Connect proxy, also Envoy)."""
 ENVOY_MEMORY_MIB = 128
 """Memory the sidecar reserves in each task."""
+CONFIGURATION_BUDGET = 48 * 1024
+"""Bytes the Envoy configuration may take in the task definition, as ECS receives it (JSON
+inside JSON): ECS refuses a task definition over 64 KiB, and the containers take the rest."""
 
 
 def backend_url_variable(name: str) -> str:
@@ -146,6 +150,28 @@ class _Bootstrap:
         return "<envoy bootstrap>"
 
 
+@jsii.implements(IValidation)
+class _FitsTaskDefinition:
+    """At synthesis, once every call is declared: the configuration fits ECS's 64 KiB task
+    definition (each backend adds an outbound listener and a cluster, about 3 KB)."""
+
+    def __init__(self, membership: MutualTlsMembership) -> None:
+        self.membership = membership
+
+    def validate(self) -> list[str]:
+        member = self.membership.member
+        size = len(json.dumps(json.dumps(self.membership.bootstrap())))
+        if size <= CONFIGURATION_BUDGET:
+            return []
+        return [
+            f"MeshedFargateService {member.scope.node.path!r}: its Envoy configuration for "
+            f"{len(self.membership.backends)} backends and {len(self.membership.callers)} "
+            f"callers takes {size} bytes (allowed: at most {CONFIGURATION_BUDGET}, so that the "
+            "task definition stays under ECS's 64 KiB; split the service's calls between "
+            "services)"
+        ]
+
+
 class MutualTlsMembership(MeshMembership):
     """One service in the mutual-TLS mesh: its certificate, its Envoy, the callers it admits
     and the backends it calls."""
@@ -178,6 +204,7 @@ class MutualTlsMembership(MeshMembership):
         member.policies.add_to_execution(*backend.public_images.pull_statements(ENVOY_REPOSITORY))
         self.envoy: ecs.ContainerDefinition = self._add_envoy()
         """The Envoy sidecar."""
+        member.scope.node.add_validation(_FitsTaskDefinition(self))
 
     def task_mesh(self) -> TaskMesh:
         """What this task's Envoy is configured from."""
