@@ -2,18 +2,10 @@
 
 How AWS is emulated
 -------------------
-moto plays KMS and Secrets Manager. Its KMS signs for real: ``create_key(KeySpec="ECC_NIST_P256",
-KeyUsage="SIGN_VERIFY")`` holds an EC private key, ``Sign`` returns a DER ECDSA signature and
-``GetPublicKey`` the SubjectPublicKeyInfo, so every certificate below is verified against the
-KMS key's public key. moto 5.2.5 does not implement ``GenerateDataKeyPair``; ``KmsProxy`` (which
-the handler's KMS client factory returns) generates a P-256 pair with ``cryptography`` and
-returns the real API's shapes (PKCS#8 DER plaintext, SubjectPublicKeyInfo DER, the private key
-encrypted by moto under the data key), after the checks the real API makes on the data key.
-Everything else is delegated to moto.
-
-Service secrets are created as the construct creates them: a ``{}`` placeholder or no value at
-all (``GetSecretValue`` then fails with ``ResourceNotFoundException``). The CA secret starts
-without a value.
+moto plays KMS and Secrets Manager, with ``issuer_support.KmsProxy`` adding the
+``GenerateDataKeyPair`` moto lacks (see ``issuer_support``); every certificate below is verified
+against the KMS key's public key. Service secrets are created as the construct creates them: a
+``{}`` placeholder or no value at all. The CA secret starts without a value.
 
 The certificates are checked three independent ways: field by field with ``cryptography.x509``;
 by ``cryptography``'s RFC 5280 path validation for server and client use; and by an in-memory
@@ -30,12 +22,10 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cryptography import x509 as cx
@@ -45,13 +35,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorit
 from cryptography.x509.verification import PolicyBuilder, Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
-from validation_support import fake_aws
+from issuer_support import REGION, SESSION, Platform, issuer_environment, running_platform
 
 from trading_constructs.assets import MESH_CERTIFICATE_ISSUER
 from trading_constructs.handlers.mesh_certificate_issuer import der, issuer, x509
 
-REGION = "us-east-1"
 ASSET = MESH_CERTIFICATE_ISSUER.build()
 SERVICES: dict[str, tuple[str, ...]] = {
     "data-ingestion": ("data-ingestion.trading.internal", "data-ingestion"),
@@ -63,161 +51,20 @@ CERT_DAYS = issuer.DEFAULT_CERT_DAYS
 RENEW_BEFORE_DAYS = issuer.DEFAULT_RENEW_BEFORE_DAYS
 LEAF_FIELDS = {"cert", "key", "ca", "not_after"}
 SECRET_MARKERS = ("PRIVATE KEY", "CERTIFICATE", "-----BEGIN", "-----END")
-CLIENT_FACTORIES = (issuer._kms_client, issuer._secrets_client, issuer._ecs_client)
-# One session for every test: its loader keeps the parsed service models, which boto3's default
-# session (reset by each mock_aws) would read from disk again for every test.
-SESSION = boto3.session.Session()
-
-
-# --- KMS proxy --------------------------------------------------------------------------------
-
-
-@dataclass
-class KmsProxy:
-    """moto's KMS client plus ``GenerateDataKeyPair``, recording the signing calls."""
-
-    client: Any
-    sign_calls: list[dict[str, Any]] = field(default_factory=list)
-    pair_calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.client, name)
-
-    def sign(self, **kwargs: Any) -> Any:
-        self.sign_calls.append(kwargs)
-        return self.client.sign(**kwargs)
-
-    def generate_data_key_pair(self, *, KeyId: str, KeyPairSpec: str) -> dict[str, Any]:
-        self.pair_calls.append({"KeyId": KeyId, "KeyPairSpec": KeyPairSpec})
-        if KeyPairSpec != "ECC_NIST_P256":
-            raise NotImplementedError(KeyPairSpec)
-        metadata = self.client.describe_key(KeyId=KeyId)["KeyMetadata"]
-        if (
-            metadata["KeySpec"] != "SYMMETRIC_DEFAULT"
-            or metadata.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT"
-        ):
-            raise ClientError(
-                {"Error": {"Code": "InvalidKeyUsageException", "Message": "not symmetric"}},
-                "GenerateDataKeyPair",
-            )
-        private_key = ec.generate_private_key(ec.SECP256R1())
-        plaintext = private_key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        encrypted = self.client.encrypt(KeyId=KeyId, Plaintext=plaintext)
-        return {
-            "KeyId": encrypted["KeyId"],
-            "KeyPairSpec": KeyPairSpec,
-            "PrivateKeyCiphertextBlob": encrypted["CiphertextBlob"],
-            "PrivateKeyPlaintext": plaintext,
-            "PublicKey": private_key.public_key().public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            ),
-        }
 
 
 # --- Fixtures ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Platform:
-    kms: KmsProxy
-    sm: Any
-    ca_key_id: str
-    data_key_id: str
-    ca_secret_arn: str
-    secret_arns: dict[str, str]
-    monkeypatch: pytest.MonkeyPatch
-
-    def run(self, event: dict[str, Any] | None = None) -> issuer.IssueSummary:
-        return issuer.handler(event or {}, None)  # type: ignore[arg-type]
-
-    def configure(self, services: dict[str, tuple[str, ...]] | None = None, **env: str) -> None:
-        services = SERVICES if services is None else services
-        entries = [
-            {"name": name, "secret_arn": self.secret_arns[name], "sans": list(sans)}
-            for name, sans in services.items()
-        ]
-        self.monkeypatch.setenv("SERVICES", json.dumps(entries))
-        for name, value in env.items():
-            self.monkeypatch.setenv(name, value)
-
-    def value(self, arn: str) -> Any:
-        response = self.sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")
-        return json.loads(response["SecretString"])
-
-    def secret(self, service: str) -> dict[str, str]:
-        value: dict[str, str] = self.value(self.secret_arns[service])
-        return value
-
-    def put(self, service: str, value: object) -> None:
-        text = value if isinstance(value, str) else json.dumps(value)
-        self.sm.put_secret_value(SecretId=self.secret_arns[service], SecretString=text)
-
-    def ca_pem(self) -> str:
-        pem: str = self.value(self.ca_secret_arn)["ca"]
-        return pem
-
-    def ca(self) -> cx.Certificate:
-        return cx.load_pem_x509_certificate(self.ca_pem().encode())
-
-    def leaf(self, service: str) -> cx.Certificate:
-        return cx.load_pem_x509_certificate(self.secret(service)["cert"].encode())
-
-    def snapshot(self) -> dict[str, str]:
-        arns = [self.ca_secret_arn, *self.secret_arns.values()]
-        return {
-            arn: self.sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["VersionId"]
-            for arn in arns
-        }
-
-    def kms_public_key(self, key_id: str | None = None) -> bytes:
-        response = self.kms.client.get_public_key(KeyId=key_id or self.ca_key_id)
-        key: bytes = response["PublicKey"]
-        return key
-
-
 @pytest.fixture(autouse=True)
 def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    fake_aws(
-        monkeypatch, REGION, "CA_NAME", "CERT_DAYS", "RENEW_BEFORE_DAYS", "CA_DAYS", "ECS_CLUSTER"
-    )
-    for factory in CLIENT_FACTORIES:
-        factory.cache_clear()
-    yield
-    for factory in CLIENT_FACTORIES:
-        factory.cache_clear()
+    with issuer_environment(monkeypatch):
+        yield
 
 
 @pytest.fixture
 def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
-    with mock_aws():
-        kms = SESSION.client("kms", region_name=REGION)
-        sm = SESSION.client("secretsmanager", region_name=REGION)
-        ca_key_id = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"][
-            "Arn"
-        ]
-        data_key_id = kms.create_key()["KeyMetadata"]["Arn"]
-        ca_secret_arn = sm.create_secret(Name="trading/mesh/ca")["ARN"]
-        secret_arns = {
-            name: sm.create_secret(
-                Name=f"trading/mesh/{name}",
-                **({} if name in NO_VALUE else {"SecretString": "{}"}),
-            )["ARN"]
-            for name in SERVICES
-        }
-        proxy = KmsProxy(kms)
-        monkeypatch.setattr(issuer, "_kms_client", lambda: proxy)
-        monkeypatch.setattr(issuer, "_secrets_client", lambda: sm)
-        monkeypatch.setenv("CA_KEY_ID", ca_key_id)
-        monkeypatch.setenv("DATA_KEY_ID", data_key_id)
-        monkeypatch.setenv("CA_SECRET_ARN", ca_secret_arn)
-        result = Platform(
-            proxy, sm, ca_key_id, data_key_id, ca_secret_arn, secret_arns, monkeypatch
-        )
-        result.configure()
+    with running_platform(monkeypatch, SERVICES, no_value=NO_VALUE) as result:
         yield result
 
 
