@@ -623,15 +623,15 @@ def test_the_declared_caller_is_admitted_and_its_request_served(
     inbound, outbound = tasks()
     # WHEN the caller sends a request through it
     exchange = connect(inbound.serve, outbound.call)
-    # THEN the backend answers, knowing the caller by its certificate's name, over TLS 1.2 (the
-    # most an Envoy client offers by default) with an ECDSA cipher
+    # THEN the backend answers, knowing the caller by its certificate's name, over TLS 1.3 (the
+    # configuration raises an Envoy client's default maximum of 1.2)
     assert exchange.answered, exchange
     assert exchange.response.endswith(f"DNS={san(CALLER)}".encode())  # type: ignore[union-attr]
     assert isinstance(exchange.served, Served)
     assert exchange.served.caller == san(CALLER)
     assert exchange.served.request == b"GET /quotes HTTP/1.1"
-    assert exchange.served.version == "TLSv1.2"
-    assert exchange.served.cipher.startswith("ECDHE-ECDSA-")
+    assert exchange.served.version == "TLSv1.3"
+    assert exchange.served.cipher.startswith("TLS_")
     # AND the configuration said so: a client certificate is required, and only the caller's
     # name is admitted; the caller sends and expects the backend's name
     assert downstream_tls(bootstraps[BACKEND])["require_client_certificate"] is True

@@ -506,6 +506,11 @@ def _no_client() -> Any:
         ({"SERVICES": '[{"name": "a", "secret_arn": "s"}]'}, {}, "SERVICES\\[0\\] must be"),
         ({"SERVICES": '[{"name": "a", "secret_arn": "s", "sans": []}]'}, {}, "non-empty list"),
         ({"SERVICES": '[{"name": "a", "secret_arn": "s", "sans": ["a_b"]}]'}, {}, "invalid DNS"),
+        (
+            {"SERVICES": '[{"name": "a", "secret_arn": "s", "sans": ["*.trading.local"]}]'},
+            {},
+            "may not hold wildcards",
+        ),
         ({"SERVICES": '[{"name": "", "secret_arn": "s", "sans": ["a"]}]'}, {}, "name is invalid"),
         ({"SERVICES": '[{"name": "a", "secret_arn": "", "sans": ["a"]}]'}, {}, "secret_arn"),
         (

@@ -322,6 +322,11 @@ def _service(index: int, entry: object) -> Service:
     invalid = [san for san in sans if not x509.valid_dns_name(san)]
     if invalid:
         raise ConfigurationError(f"{where}.sans has invalid DNS names: {invalid}")
+    # A mesh identity names one service: a wildcard would pass every exact-name check that
+    # Envoy makes (callers admitted, backends verified), so it is never issued.
+    wildcards = [san for san in sans if "*" in san]
+    if wildcards:
+        raise ConfigurationError(f"{where}.sans may not hold wildcards: {wildcards}")
     if len(set(sans)) != len(sans):
         raise ConfigurationError(f"{where}.sans has duplicates")
     if sum(len(san) + 2 for san in sans) > MAX_SAN_OCTETS:
