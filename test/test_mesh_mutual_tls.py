@@ -109,9 +109,10 @@ def test_the_app_calls_backends_on_local_envoy_listeners_only(resources: dict[st
     ] == [
         ("outbound-data-ingestion", {"address": "127.0.0.1", "port_value": 15001}),
         ("outbound-analytics-engine", {"address": "127.0.0.1", "port_value": 15002}),
+        ("health", {"address": "127.0.0.1", "port_value": 15100}),
     ]
-    # AND the app starts once Envoy has
-    assert {"ContainerName": ENVOY_CONTAINER, "Condition": "START"} in app["DependsOn"]
+    # AND the app starts once Envoy's listeners are up (its health check connects to one)
+    assert {"ContainerName": ENVOY_CONTAINER, "Condition": "HEALTHY"} in app["DependsOn"]
 
 
 def test_only_declared_callers_reach_the_mesh_port_and_nothing_else_the_app(
@@ -139,7 +140,8 @@ def test_only_declared_callers_reach_the_mesh_port_and_nothing_else_the_app(
 def test_callers_are_authorized_by_the_san_of_their_certificate(resources: dict[str, Any]) -> None:
     # GIVEN the backends the gateway declared
     for service in NAMES:
-        (inbound,) = envoy_config(resources, service)["static_resources"]["listeners"]
+        inbound, health = envoy_config(resources, service)["static_resources"]["listeners"]
+        assert health["name"] == "health"
         tls = inbound["filter_chains"][0]["transport_socket"]["typed_config"]
         # THEN each takes mutual TLS on the mesh port, from the gateway's certificate only
         assert inbound["address"]["socket_address"]["port_value"] == MESH_PORT
@@ -441,10 +443,10 @@ def mtls_cluster() -> TradingCluster:
     )
 
 
-@pytest.mark.parametrize("port", [15000, 15001, 15050, 15099])
+@pytest.mark.parametrize("port", [15000, 15001, 15050, 15099, 15100])
 def test_an_app_port_envoy_listens_on_is_refused(mtls_cluster: TradingCluster, port: int) -> None:
     with pytest.raises(
-        ValueError, match=bad("port", port, "a port outside the mesh's own 15000 to 15099")
+        ValueError, match=bad("port", port, "a port outside the mesh's own 15000 to 15100")
     ):
         MeshedFargateService(
             Stack.of(mtls_cluster),

@@ -17,6 +17,8 @@ needs.
   count requests, 5xx, retried requests and outbound TLS failures in them), a line per inbound
   connection (its TLS failure, if any: a handshake that fails never becomes a request, so only
   the listener's own log sees it), and a line per outlier ejection.
+- A health listener on 127.0.0.1 answers 200 (and logs nothing): once it accepts a connection,
+  Envoy has bound its listeners, and the app starts.
 - No admin listener: nothing in the task can reconfigure or stop Envoy.
 """
 
@@ -35,6 +37,8 @@ MESH_PORT = 15000
 """The port every task's Envoy takes mutual TLS on: the only port callers may reach."""
 OUTBOUND_PORTS = range(15001, 15100)
 """The ports of the outbound listeners, one per backend, on 127.0.0.1."""
+HEALTH_PORT = 15100
+"""A listener on 127.0.0.1 that answers 200 once Envoy runs: the container health check's."""
 LOCAL_APP_CLUSTER = "local_app"
 
 _TYPE = "type.googleapis.com/envoy."
@@ -121,6 +125,7 @@ def bootstrap(task: TaskMesh) -> dict[str, Any]:
         _outbound_listener(backend, outbound_port(index))
         for index, backend in enumerate(task.backends)
     ]
+    listeners.append(_health_listener())
     return {
         "node": {"id": task.name, "cluster": task.name},
         "cluster_manager": {"outlier_detection": {"event_log_path": EVENT_LOG}},
@@ -148,6 +153,17 @@ def _stdout_access_log(log_format: dict[str, str] = ACCESS_LOG_FORMAT) -> dict[s
             "@type": f"{_TYPE}extensions.access_loggers.stream.v3.StdoutAccessLog",
             "log_format": {"json_format": log_format},
         },
+    }
+
+
+def _health_listener() -> dict[str, Any]:
+    route = {"match": {"prefix": "/"}, "direct_response": {"status": 200}}
+    manager = _connection_manager("health", route, Duration.seconds(60))
+    del manager["typed_config"]["access_log"]
+    return {
+        "name": "health",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": HEALTH_PORT}},
+        "filter_chains": [{"filters": [manager]}],
     }
 
 

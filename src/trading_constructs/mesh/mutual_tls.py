@@ -34,7 +34,15 @@ from . import Mesh
 from .backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from .certificates import CA_CERTIFICATE_ID, CERT_INIT_CONTAINER, SERVICE_TAG, MeshCertificates
 from .certificates import certificate_id as certificate_construct_id
-from .envoy import MESH_PORT, OUTBOUND_PORTS, Backend, TaskMesh, bootstrap, outbound_port
+from .envoy import (
+    HEALTH_PORT,
+    MESH_PORT,
+    OUTBOUND_PORTS,
+    Backend,
+    TaskMesh,
+    bootstrap,
+    outbound_port,
+)
 from .options import MeshTlsOptions
 
 ENVOY_REPOSITORY = "envoyproxy/envoy"
@@ -96,7 +104,7 @@ class MutualTlsBackend(MeshBackend):
     """Envoy sidecars that speak mutual TLS to each other, found through Cloud Map."""
 
     reserved_names = frozenset({ENVOY_CONTAINER, CERT_INIT_CONTAINER})
-    reserved_ports = frozenset({MESH_PORT, *OUTBOUND_PORTS})
+    reserved_ports = frozenset({MESH_PORT, *OUTBOUND_PORTS, HEALTH_PORT})
 
     def __init__(
         self,
@@ -248,13 +256,21 @@ class MutualTlsMembership(MeshMembership):
                 "warn",
             ],
             readonly_root_filesystem=True,
+            # Envoy's image has bash but no curl: a TCP connect to the health listener.
+            health_check=ecs.HealthCheck(
+                command=["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{HEALTH_PORT}"],
+                interval=Duration.seconds(10),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(10),
+            ),
             stop_timeout=Duration.seconds(30),
             logging=logging,
         )
-        # The app's calls go through Envoy: start the app once Envoy has started.
+        # The app's calls go through Envoy: start the app once Envoy's listeners are up.
         slot.app_container.add_container_dependencies(
             ecs.ContainerDependency(
-                container=envoy, condition=ecs.ContainerDependencyCondition.START
+                container=envoy, condition=ecs.ContainerDependencyCondition.HEALTHY
             )
         )
         backend.certificates.add_to_task(
