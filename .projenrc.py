@@ -520,6 +520,104 @@ build_workflow.add_jobs(
 )
 
 
+# Envoy itself validates what the mesh generates: every Envoy configuration of the example,
+# run through the official image's `--mode validate` (the image the tasks run, by digest),
+# with throwaway certificates where the init container writes the real ones. The tests parse
+# the same configurations with Envoy's API (xds-protos); only Envoy checks them whole.
+ENVOY_DIGEST = re.search(
+    r'^ENVOY_DIGEST = "(sha256:[0-9a-f]{64})"$',
+    Path("src/trading_constructs/mesh/mutual_tls.py").read_text(),
+    flags=re.MULTILINE,
+)
+assert ENVOY_DIGEST is not None, "ENVOY_DIGEST not found in mesh/mutual_tls.py"
+ENVOY_WORK = "build/envoy"  # git-ignored
+build_workflow.add_jobs(
+    {
+        "envoy": Job(
+            name="Envoy validates the generated configurations (--mode validate)",
+            runs_on=["ubuntu-latest"],
+            permissions=JobPermissions(contents=JobPermission.READ),
+            timeout_minutes=20,
+            env={
+                "ENVOY_IMAGE": f"envoyproxy/envoy@{ENVOY_DIGEST.group(1)}",
+                "ENVOY_WORK": ENVOY_WORK,
+            },
+            steps=[
+                JobStep(
+                    name="Checkout",
+                    uses=action("actions/checkout"),
+                    with_={"persist-credentials": False},
+                ),
+                JobStep(
+                    name="Set up Python",
+                    uses=action("actions/setup-python"),
+                    with_={"python-version": RELEASE_PYTHON},
+                ),
+                JobStep(
+                    name="Set up Node",
+                    uses=action("actions/setup-node"),
+                    with_={"node-version": WORKFLOW_NODE},
+                ),
+                JobStep(name="Install (npm ci)", run="npm ci"),
+                JobStep(
+                    id="configs",
+                    name="Write each service's Envoy configuration (synthesizes the example)",
+                    run=f'{VENV_BIN}/python scripts/envoy_configs.py "$ENVOY_WORK"',
+                ),
+                JobStep(
+                    id="certificates",
+                    name="Throwaway certificates where the init container writes the real ones",
+                    run=(
+                        "set -eu\n"
+                        '. "$ENVOY_WORK/mesh-tls.env"\n'
+                        'mkdir -p "$ENVOY_WORK/mesh-tls"\n'
+                        'cd "$ENVOY_WORK/mesh-tls"\n'
+                        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                        '-nodes -days 1 -subj "/CN=throwaway mesh CA" -keyout ca-key.pem '
+                        '-out "$MESH_TLS_CA"\n'
+                        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                        '-subj "/CN=throwaway service" -keyout "$MESH_TLS_KEY" -out service.csr\n'
+                        "printf 'basicConstraints=CA:FALSE\\nsubjectAltName=DNS:service.invalid"
+                        "\\n' > service.ext\n"
+                        'openssl x509 -req -in service.csr -CA "$MESH_TLS_CA" -CAkey ca-key.pem '
+                        '-days 1 -extfile service.ext -out "$MESH_TLS_CERT"\n'
+                        'openssl verify -CAfile "$MESH_TLS_CA" "$MESH_TLS_CERT"\n'
+                        "rm ca-key.pem service.csr service.ext\n"
+                        "# Envoy runs as its own user (uid 101) in the image: let it read them\n"
+                        'chmod 0644 "$MESH_TLS_CA" "$MESH_TLS_CERT" "$MESH_TLS_KEY"'
+                    ),
+                ),
+                JobStep(
+                    id="pull",
+                    name="Pull Envoy's official image (the digest the tasks run)",
+                    run='docker pull "$ENVOY_IMAGE"',
+                ),
+                JobStep(
+                    id="validate",
+                    name="Envoy validates each configuration (--mode validate)",
+                    run=(
+                        '. "$ENVOY_WORK/mesh-tls.env"\n'
+                        'work="$(realpath "$ENVOY_WORK")"\n'
+                        "failed=0\n"
+                        'for config in "$work"/configs/*.json; do\n'
+                        '  name="$(basename "$config")"\n'
+                        '  echo "::group::$name"\n'
+                        "  docker run --rm --network none \\\n"
+                        '    -v "$work/mesh-tls:$MESH_TLS_DIR:ro" \\\n'
+                        '    -v "$work/configs:/configs:ro" \\\n'
+                        '    "$ENVOY_IMAGE" --mode validate --config-path "/configs/$name" \\\n'
+                        '    || { echo "::error::Envoy refused $name"; failed=1; }\n'
+                        '  echo "::endgroup::"\n'
+                        "done\n"
+                        'exit "$failed"'
+                    ),
+                ),
+            ],
+        )
+    }
+)
+
+
 # Why a job holds a write permission, written beside it in the workflow.
 PERMISSION_REASONS = {
     "contents: write": "creates the release tag and the GitHub release",

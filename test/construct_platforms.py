@@ -15,6 +15,16 @@ App Mesh (``Mesh.app_mesh(mtls=None)``; mutual TLS is covered by the example app
   - ``prices``: ``Release.weighted(blue=90, green=10, green_image=v2)``;
   - ``orders``: rolling, calls ``prices``;
   - a PlatformDashboard over both.
+
+The Envoy mutual-TLS mesh (``Mesh.mutual_tls()``, namespace ``mtls.trading.internal``), every
+shape of call: fixture ``mutual_tls_platform``:
+  - ``orders`` -> ``prices``: a plain call;
+  - ``gateway``: public behind a TradingEdge, nobody in the mesh calls it; it calls ``quotes``
+    and ``prices`` (so ``prices`` admits two callers);
+  - ``quotes``: its own ResiliencePolicy, every field away from its default;
+  - ``alpha`` <-> ``beta``: a mutual pair;
+  - ``ring-x`` -> ``ring-y`` -> ``ring-z`` -> ``ring-x``: a ring of three;
+  - ``audit``: nobody calls it and it calls nobody.
 """
 
 from __future__ import annotations
@@ -32,11 +42,15 @@ from conftest import CDK_CONTEXT, ENV, synthesize
 from trading_constructs import (
     AlarmThresholds,
     CapacityStrategy,
+    ConnectionPoolOptions,
     CustomMetricTarget,
     Mesh,
     MeshedFargateService,
+    OutlierOptions,
     PlatformDashboard,
     Release,
+    ResiliencePolicy,
+    RetryOptions,
     ScalingOptions,
     ScannedRepository,
     ServiceImage,
@@ -225,3 +239,106 @@ def app_mesh(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
         _built["app-mesh"] = _build_app_mesh(tmp_path_factory.mktemp("construct-app-mesh"))
     platform: AppMeshPlatform = _built["app-mesh"]
     return platform
+
+
+@dataclass(frozen=True)
+class MutualTlsPlatform(Built):
+    """One stack on the Envoy mutual-TLS mesh; ``services`` by service name."""
+
+    cluster: TradingCluster
+    repository: ScannedRepository
+    services: dict[str, MeshedFargateService]
+    edge: TradingEdge
+    quotes_policy: ResiliencePolicy
+
+    @property
+    def namespace(self) -> str:
+        return MUTUAL_TLS_NAMESPACE
+
+
+MUTUAL_TLS_NAMESPACE = "mtls.trading.internal"
+
+QUOTES_POLICY = ResiliencePolicy(
+    retry=RetryOptions(
+        max_retries=2,
+        per_retry_timeout=Duration.millis(1500),
+        http_retry_events=("server-error", "gateway-error", "client-error", "stream-error"),
+        tcp_retry_events=(),
+        backoff_base_interval=Duration.millis(40),
+        backoff_max_interval=Duration.seconds(2),
+    ),
+    outlier=OutlierOptions(
+        max_server_errors=3,
+        interval=Duration.seconds(7),
+        base_ejection_duration=Duration.seconds(45),
+        max_ejection_percent=30,
+    ),
+    connection_pool=ConnectionPoolOptions(
+        max_connections=64, max_pending_requests=32, max_requests=200, max_retries=5
+    ),
+    per_request_timeout=Duration.millis(6250),
+    idle_timeout=Duration.seconds(90),
+)
+"""``quotes``' policy: every field of every group differs from its default."""
+
+
+def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
+    app = App(context=CDK_CONTEXT, outdir=str(outdir))
+    stack = Stack(app, "MutualTls", env=ENV)
+    cluster = TradingCluster(
+        stack, "Platform", mesh=Mesh.mutual_tls(), namespace_name=MUTUAL_TLS_NAMESPACE
+    )
+    repository = ScannedRepository(stack, "Repo", key=cluster.key)
+    image = ServiceImage(repository=repository, tag="v1")
+    services: dict[str, MeshedFargateService] = {}
+
+    def service(name: str, port: int, **props: Any) -> MeshedFargateService:
+        construct_id = "".join(part.title() for part in name.split("-"))
+        services[name] = MeshedFargateService(
+            stack,
+            construct_id,
+            cluster=cluster,
+            name=name,
+            port=port,
+            image=image,
+            desired_count=1,
+            **props,
+        )
+        return services[name]
+
+    prices = service("prices", 8080)
+    service("orders", 8081, backends=[prices])
+    quotes = service("quotes", 8082, resilience=QUOTES_POLICY)
+    gateway = service("gateway", 8083, public=True, backends=[quotes, prices])
+    beta = service("beta", 8084)
+    alpha = service("alpha", 8085, backends=[beta])
+    beta.add_backend(alpha)
+    ring_z = service("ring-z", 8086)
+    ring_y = service("ring-y", 8087, backends=[ring_z])
+    ring_x = service("ring-x", 8088, backends=[ring_y])
+    ring_z.add_backend(ring_x)
+    service("audit", 8089)
+    edge = TradingEdge(stack, "Edge", cluster=cluster, service=gateway)
+    return MutualTlsPlatform(
+        stack=stack,
+        template=_synthesized(app, stack),
+        cluster=cluster,
+        repository=repository,
+        services=services,
+        edge=edge,
+        quotes_policy=QUOTES_POLICY,
+    )
+
+
+def mutual_tls(tmp_path_factory: pytest.TempPathFactory) -> MutualTlsPlatform:
+    if "mutual-tls" not in _built:
+        _built["mutual-tls"] = _build_mutual_tls(tmp_path_factory.mktemp("construct-mutual-tls"))
+    platform: MutualTlsPlatform = _built["mutual-tls"]
+    return platform
+
+
+@pytest.fixture(scope="session")
+def mutual_tls_platform(tmp_path_factory: pytest.TempPathFactory) -> MutualTlsPlatform:
+    """The mutual-TLS construct stack; a test module uses it with
+    ``from construct_platforms import mutual_tls_platform``."""
+    return mutual_tls(tmp_path_factory)
