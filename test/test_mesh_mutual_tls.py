@@ -456,3 +456,79 @@ def test_an_app_port_envoy_listens_on_is_refused(mtls_cluster: TradingCluster, p
             image=nginx(mtls_cluster),
             port=port,
         )
+
+
+# -- the seed's other items hold on this mesh as on the others --------------------------------
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {lid: r for lid, r in resources.items() if r["Type"] == kind}
+
+
+def test_three_services_on_spot_with_health_checks_logs_and_private_images(
+    resources: dict[str, Any],
+) -> None:
+    services = of_type(resources, "AWS::ECS::Service")
+    assert len(services) == 3
+    for service in services.values():
+        strategy = service["Properties"]["CapacityProviderStrategy"]
+        assert {s["CapacityProvider"] for s in strategy} == {"FARGATE", "FARGATE_SPOT"}
+    for task in of_type(resources, "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            if container["Name"] != certificates.CERT_INIT_CONTAINER:
+                assert "HealthCheck" in container, container["Name"]
+            assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+            image = json.dumps(container["Image"])
+            # the service's scanned repository, or Envoy's private copy in the cache
+            assert "RepositoryUri" in image or ".dkr.ecr." in image, container["Name"]
+
+
+def test_scaling_logs_and_alarms_as_on_the_other_meshes(resources: dict[str, Any]) -> None:
+    assert len(of_type(resources, "AWS::ApplicationAutoScaling::ScalingPolicy")) == 9
+    groups = {
+        lid: g
+        for lid, g in of_type(resources, "AWS::Logs::LogGroup").items()
+        if lid.startswith(tuple(SERVICES))
+    }
+    assert len(groups) == 6  # app and envoy, per service
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == 30
+        assert group["DeletionPolicy"] == "RetainExceptOnCreate"
+    for alarm in of_type(resources, "AWS::CloudWatch::Alarm").values():
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert action["Ref"].startswith("PlatformAlarms")
+
+
+def test_execution_roles_read_their_own_certificate_only(resources: dict[str, Any]) -> None:
+    secrets = of_type(resources, "AWS::SecretsManager::Secret")
+    for service in SERVICES:
+        (policy,) = (
+            p
+            for lid, p in of_type(resources, "AWS::IAM::ManagedPolicy").items()
+            if lid.startswith(f"{service}ExecutionPolicy")
+        )
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        read = [
+            r["Ref"]
+            for s in statements
+            if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])
+            for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        ]
+        certificates_read = [
+            ref for ref in read if ref.startswith("PlatformMeshCertificates") and ref in secrets
+        ]
+        assert certificates_read == [
+            next(k for k in secrets if k.startswith(f"PlatformMeshCertificates{service}"))
+        ]
+        # AND Envoy's image: through the cache, that one repository
+        assert "docker-hub/envoyproxy/envoy" in json.dumps(statements)
+
+
+def test_callers_start_after_their_backends_and_certificates(resources: dict[str, Any]) -> None:
+    (gateway,) = (
+        r
+        for lid, r in of_type(resources, "AWS::ECS::Service").items()
+        if lid.startswith("ApiGateway")
+    )
+    waits = {d[: -len("XXXXXXXX")] for d in gateway["DependsOn"]}
+    assert {"DataIngestionService", "AnalyticsEngineService"} <= waits
