@@ -4,6 +4,7 @@ cache for public images, and the account's registry scanning (image sources: ``i
 from __future__ import annotations
 
 import json
+import re
 import typing
 from dataclasses import dataclass
 from enum import Enum
@@ -270,10 +271,11 @@ _DOCKER_HUB = _Upstream(url="registry-1.docker.io", registry="docker-hub")
 DOCKER_HUB_CACHE_PREFIX = "docker-hub"
 DOCKER_HUB_SECRET_PREFIX = "ecr-pullthroughcache/"
 """ECR reads upstream credentials only from secrets whose names start with this."""
+# ECR CreatePullThroughCacheRule's credentialArn: this pattern, 50 to 612 characters.
 DOCKER_HUB_SECRET_ARN = (
-    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:"
-    + DOCKER_HUB_SECRET_PREFIX
-    + r"[A-Za-z0-9/_+=.@-]+"
+    r"(?=.{50,612}$)arn:aws:secretsmanager:[a-zA-Z0-9-:]+:secret:"
+    + re.escape(DOCKER_HUB_SECRET_PREFIX)
+    + r"[a-zA-Z0-9/_+=.@-]+"
 )
 DOCKER_HUB_SECRET_ALLOWED = (
     f"the ARN of a Secrets Manager secret named {DOCKER_HUB_SECRET_PREFIX}..."
