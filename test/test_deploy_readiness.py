@@ -9,6 +9,7 @@ deploy-time failure class is found, add a rule here, with its control.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -773,6 +774,26 @@ def unemitted_metrics(template: Template) -> list[str]:
     return violations
 
 
+# -- rule: task definitions within ECS's size limit ------------------------------------------------
+
+TASK_DEFINITION_LIMIT = 64 * 1024
+"""ECS RegisterTaskDefinition refuses a task definition over 64 KiB (ECS service quotas: "Task
+definition size, 64 KiB")."""
+
+
+def oversized_task_definitions(template: Template) -> list[str]:
+    """A task definition must fit ECS's 64 KiB once registered: its properties as JSON, counted
+    as CloudFormation sends them (intrinsics count with their own text, a close upper bound for
+    the ARNs and names they resolve to). Long inline configuration (a sidecar's) is what fills
+    it."""
+    violations = []
+    for logical_id, task in sorted(of_type(template, "AWS::ECS::TaskDefinition").items()):
+        size = len(json.dumps(properties(task), separators=(",", ":")))
+        if size > TASK_DEFINITION_LIMIT:
+            violations.append(f"{logical_id} is {size} bytes, over ECS's {TASK_DEFINITION_LIMIT}")
+    return violations
+
+
 # -- the rules over every template of the suite ----------------------------------------------------
 
 
@@ -872,6 +893,28 @@ def test_every_database_is_reachable_by_the_services_that_use_it(template: Templ
 def test_services_start_after_the_database_they_use(template: Template) -> None:
     violations = services_started_before_their_database(template)
     assert not violations, _report(violations)
+
+
+@each_template
+def test_task_definitions_fit_ecs_size_limit(template: Template) -> None:
+    assert oversized_task_definitions(template) == [], _report(oversized_task_definitions(template))
+
+
+def test_control_an_oversized_task_definition() -> None:
+    def template(command_bytes: int) -> Template:
+        container = {"Name": "envoy", "Command": ["--config-yaml", "x" * command_bytes]}
+        return {
+            "Resources": {
+                "Task": {
+                    "Type": "AWS::ECS::TaskDefinition",
+                    "Properties": {"ContainerDefinitions": [container]},
+                }
+            }
+        }
+
+    assert oversized_task_definitions(template(60_000)) == []
+    (violation,) = oversized_task_definitions(template(70_000))
+    assert violation.startswith("Task is 70") and "over ECS's 65536" in violation
 
 
 @each_template
