@@ -119,9 +119,10 @@ class MeshedFargateService(Construct):
         :param resilience: retries, circuit breaking and timeouts of calls to this service;
             fields the cluster's mesh cannot honour must keep their defaults.
             :default: the cluster mesh's traffic policy
-        :param public: reached by a load balancer: its mesh listener then takes the load
-            balancer's plain HTTP (the ALB cannot present a mesh certificate) and the security
-            group alone decides who gets in; every other listener requires mutual TLS.
+        :param public: reached by a load balancer, which sends plain HTTP (an ALB cannot
+            present a mesh certificate) and which the security group alone admits: on the
+            mutual-TLS mesh straight to the app's port, beside Envoy's mutual-TLS listener for
+            declared callers; on App Mesh to its Envoy listener, which then takes plain HTTP.
             :default: False
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
             accepts. :default: 30

@@ -327,3 +327,16 @@ class MutualTlsMembership(MeshMembership):
         Tags.of(service).add(SERVICE_TAG, self.member.name)
         if self.discovery is not None:
             service.associate_cloud_map_service(service=self.discovery)
+
+
+__all__ = [
+    "DOCKER_HUB_SECRET_NAME",
+    "ENVOY_CPU",
+    "ENVOY_DIGEST",
+    "ENVOY_MEMORY_MIB",
+    "ENVOY_REPOSITORY",
+    "ENVOY_TAG",
+    "MutualTlsBackend",
+    "MutualTlsMembership",
+    "backend_url_variable",
+]
