@@ -78,6 +78,9 @@ DEV_DEPS = [
     f"projen=={PROJEN_VERSION}",
     f"uv=={UV_VERSION}",
     "cdk-nag==3.0.2",
+    # AWS Control Tower's proactive controls as a CDK validation plugin (cfn-guard and the rules
+    # ship in the wheel): test/test_control_tower.py
+    "cdklabs-cdk-validator-cfnguard==0.0.62",
     "cfn-lint==1.58.0",
     "mypy==2.4.1",
     "ruff==0.17.6",
