@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,56 @@ def test_an_asset_names_only_existing_folders_and_shared_modules() -> None:
         assets.HandlerAsset(folder="api_key_rotation", handler="x.y", shared=("nope",)).files()
     with pytest.raises(FileNotFoundError, match="no handler folder"):
         assets.HandlerAsset(folder="nope", handler="x.y").files()
+
+
+# -- the asset cache: no code of another user reaches a function (issue 17, security 1) -----------
+
+
+def test_a_planted_folder_under_the_assets_name_is_rebuilt_not_used(tmp_path: Path) -> None:
+    # GIVEN a folder named as the issuer's asset would be, holding someone else's code
+    files = assets.MESH_CERTIFICATE_ISSUER.files()
+    planted = tmp_path / assets._digest(files)
+    planted.mkdir()
+    (planted / "issuer.py").write_text("def handler(event, context):\n    return 'planted'\n")
+    # WHEN the asset is built there
+    built = assets.MESH_CERTIFICATE_ISSUER.build(tmp_path)
+    # THEN the folder holds the library's files, byte for byte, and nothing planted
+    assert built == planted
+    assert sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file()) == (
+        sorted(files)
+    )
+    for relative, source in files.items():
+        assert (built / relative).read_bytes() == source.read_bytes()
+
+
+def test_a_tampered_file_in_a_built_asset_is_rebuilt(tmp_path: Path) -> None:
+    built = assets.MESH_CERTIFICATE_ISSUER.build(tmp_path)
+    (built / "issuer.py").write_text("# changed\n")
+    again = assets.MESH_CERTIFICATE_ISSUER.build(tmp_path)
+    assert (again / "issuer.py").read_bytes() == (
+        assets.HANDLERS / "mesh_certificate_issuer" / "issuer.py"
+    ).read_bytes()
+
+
+def test_the_default_cache_is_private_to_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a temporary directory shared by every user
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # WHEN an asset is built without a root
+    built = assets.API_KEY_ROTATION.build()
+    # THEN it lives in this user's own folder, which no one else may enter
+    cache = tmp_path / f"trading-constructs-assets-{os.getuid()}"
+    assert built.parent == cache
+    assert cache.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_cache_folder_others_may_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache = tmp_path / f"trading-constructs-assets-{os.getuid()}"
+    cache.mkdir()
+    cache.chmod(0o777)
+    with pytest.raises(PermissionError, match="is not a private folder of this user"):
+        assets.API_KEY_ROTATION.build()

@@ -16,7 +16,11 @@ versions:
   licences stay, as ``importlib.metadata.version()`` at import needs them;
 - files installed outside ``site-packages`` (scripts in ``bin/``) are left out;
 - the folder's name is the SHA-256 of that content, and it is written once to a temporary name
-  and renamed into place, so a half-written folder is never used.
+  and renamed into place, so a half-written folder is never used;
+- the folders live in a cache of the user's own (``trading-constructs-assets-<uid>`` in the
+  temporary directory, mode 0700, refused if another user owns it or may write it), and a folder
+  found there is used only if its content still hashes to its name: code planted in a shared
+  or tampered folder never reaches a function (the certificate issuer signs with the CA key).
 
 This module runs in the CDK app, never in Lambda; it uses the standard library only and reads
 the handler files without importing them.
@@ -87,8 +91,8 @@ class HandlerAsset:
         return dict(sorted(files.items()))
 
     def build(self, root: Path | None = None) -> Path:
-        """The asset folder, built once per content under ``root`` (default:
-        ``trading-constructs-assets`` in the temporary directory)."""
+        """The asset folder, built once per content under ``root`` (default: this user's
+        private ``trading-constructs-assets-<uid>`` in the temporary directory)."""
         return _build(self.files(), root)
 
 
@@ -167,11 +171,41 @@ def _digest(files: dict[str, Path]) -> str:
     return digest.hexdigest()
 
 
+def _cache_root() -> Path:
+    """This user's own asset cache: ``trading-constructs-assets-<uid>`` in the temporary
+    directory, made 0700 and refused unless this user owns it and no one else may write it, so
+    no other local user can plant code in a function's asset."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    base = Path(tempfile.gettempdir()) / f"trading-constructs-assets-{uid}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    status = base.lstat()
+    if base.is_symlink() or status.st_uid != uid or status.st_mode & 0o077:
+        raise PermissionError(
+            f"{base} is not a private folder of this user (owner {status.st_uid}, mode "
+            f"{status.st_mode & 0o777:o}): remove it, or set TMPDIR to a folder of your own"
+        )
+    return base
+
+
+def _folder_digest(folder: Path) -> str:
+    """The digest of what a built folder holds, computed as ``_digest`` computes it."""
+    files = {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() or path.is_symlink()
+    }
+    return _digest(dict(sorted(files.items())))
+
+
 def _build(files: dict[str, Path], root: Path | None) -> Path:
-    base = root or Path(tempfile.gettempdir()) / "trading-constructs-assets"
-    target = base / _digest(files)
+    base = root or _cache_root()
+    name = _digest(files)
+    target = base / name
     if target.is_dir():
-        return target
+        # Reused only if it still holds exactly this content: anything else is rebuilt.
+        if _folder_digest(target) == name:
+            return target
+        shutil.rmtree(target)
     base.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".building-", dir=base))
     try:
@@ -185,8 +219,8 @@ def _build(files: dict[str, Path], root: Path | None) -> Path:
         try:
             staging.rename(target)
         except OSError:
-            if not target.is_dir():  # another process won the race with the same content
-                raise
+            if not target.is_dir() or _folder_digest(target) != name:
+                raise  # another process won the race only if it built the same content
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
