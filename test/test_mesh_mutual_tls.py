@@ -532,3 +532,18 @@ def test_callers_start_after_their_backends_and_certificates(resources: dict[str
     )
     waits = {d[: -len("XXXXXXXX")] for d in gateway["DependsOn"]}
     assert {"DataIngestionService", "AnalyticsEngineService"} <= waits
+
+
+def test_only_the_issuer_role_may_sign_with_the_ca_key(resources: dict[str, Any]) -> None:
+    # GIVEN the CA key's own policy (security, issue 17)
+    (key,) = (
+        r
+        for lid, r in of_type(resources, "AWS::KMS::Key").items()
+        if lid.startswith("PlatformMeshCertificatesCaKey")
+    )
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    (deny,) = (s for s in statements if s.get("Effect") == "Deny")
+    # THEN every principal but the issuer's role is refused kms:Sign, whatever IAM allows
+    assert (deny["Action"], deny["Principal"], deny["Resource"]) == ("kms:Sign", {"AWS": "*"}, "*")
+    (role,) = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]["Fn::GetAtt"][:1]
+    assert role.startswith("PlatformMeshCertificatesIssuerRole")

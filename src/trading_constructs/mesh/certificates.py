@@ -130,6 +130,7 @@ class MeshCertificates(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Issues the mesh's service certificates and nothing else",
         )
+        self._only_issuer_signs(role)
         self.function: lambda_.Function = self._issuer(vpc, cluster_name, options, log_group, role)
         """The issuing function (``trading_constructs/handlers/mesh_certificate_issuer/``)."""
         self.policy: iam.ManagedPolicy = self._issuer_policy(role, log_group, cluster_name)
@@ -166,6 +167,21 @@ class MeshCertificates(Construct):
         )
         """Fires when an issuing run fails."""
         alarms.notify(self.alarm)
+
+    def _only_issuer_signs(self, role: iam.IRole) -> None:
+        """The CA key's own policy refuses kms:Sign to every principal but the issuer's role:
+        the account's IAM policies alone (what the key's default statement defers to) could
+        otherwise let any role of the account sign a mesh certificate."""
+        self.ca_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="OnlyTheIssuerSigns",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:Sign"],
+                resources=["*"],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": role.role_arn}},
+            )
+        )
 
     def _ca_key(self) -> kms.Key:
         key = kms.Key(
