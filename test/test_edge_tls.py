@@ -124,9 +124,17 @@ def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
             "ToPort": 80,
         }
     ]
-    assert "SecurityGroupEgress" not in group["Properties"] or all(
-        e.get("CidrIp") == "255.255.255.255/32" for e in group["Properties"]["SecurityGroupEgress"]
-    )
+    # Without inline egress rules EC2 would add its allow-all rule: the group carries the
+    # no-traffic placeholder, and its one real egress rule (to the service, below) stands apart.
+    assert group["Properties"]["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "255.255.255.255/32",
+            "Description": "Disallow all traffic",
+            "FromPort": 252,
+            "IpProtocol": "icmp",
+            "ToPort": 86,
+        }
+    ]
     egress = [
         e["Properties"]
         for k, e in _of_type(example_template, "AWS::EC2::SecurityGroupEgress").items()
@@ -138,6 +146,9 @@ def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
     https_group = _one(_of_type(https_template, "AWS::EC2::SecurityGroup"), "EdgeSecurityGroup")
     ports = sorted(r["FromPort"] for r in https_group["Properties"]["SecurityGroupIngress"])
     assert ports == [80, 443]
+    assert [e["CidrIp"] for e in https_group["Properties"]["SecurityGroupEgress"]] == [
+        "255.255.255.255/32"
+    ]
 
 
 def test_access_log_bucket_encrypted_retained_expiring(example_template: Template) -> None:

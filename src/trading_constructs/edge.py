@@ -7,13 +7,17 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import jsii
 from aws_cdk import (
     Annotations,
     ArnFormat,
     Duration,
+    IResolvable,
+    IResolveContext,
     Names,
     RemovalPolicy,
     Stack,
+    Token,
 )
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -262,13 +266,17 @@ class TradingEdge(Construct):
     # -- the steps of the constructor ---------------------------------------------------------
 
     def _security_group(self, cluster: TradingCluster) -> ec2.SecurityGroup:
-        return ec2.SecurityGroup(
+        group = ec2.SecurityGroup(
             self,
             "SecurityGroup",
             vpc=cluster.vpc,
             description="Public load balancer: reaches only the public service port",
             allow_all_outbound=False,
         )
+        resource = group.node.default_child
+        assert isinstance(resource, ec2.CfnSecurityGroup)
+        resource.security_group_egress = _EgressOrNone(resource.security_group_egress)
+        return group
 
     def _load_balancer(
         self, cluster: TradingCluster, deletion_protection: bool
@@ -659,6 +667,47 @@ class TradingEdge(Construct):
                 )
             ],
         )
+
+
+# CDK's placeholder rule: it matches no traffic (no address is 255.255.255.255, ICMP type 252
+# does not exist), and its presence keeps EC2 from adding its allow-all egress rule.
+_NO_TRAFFIC = {
+    "cidrIp": "255.255.255.255/32",
+    "description": "Disallow all traffic",
+    "ipProtocol": "icmp",
+    "fromPort": 252,
+    "toPort": 86,
+}
+
+
+@jsii.implements(IResolvable)
+class _EgressOrNone:
+    """A security group's inline egress rules as CDK renders them, or the no-traffic rule when
+    it renders none.
+
+    EC2 gives a security group created without inline egress rules an allow-all egress rule
+    (AWS::EC2::SecurityGroup: "if you do not add egress rules, we add egress rules that allow
+    all outbound IPv4 and IPv6 traffic"). CDK removes its no-traffic placeholder as soon as a
+    rule is added, even one it writes as a separate AWS::EC2::SecurityGroupEgress (every rule
+    to another security group), which leaves the group with none inline and so open to all.
+    """
+
+    def __init__(self, rules: object) -> None:
+        self._rules = rules
+
+    @property
+    def creation_stack(self) -> list[str]:
+        return []
+
+    @property
+    def type_hint(self) -> None:
+        return None
+
+    def resolve(self, context: IResolveContext) -> object:
+        return context.resolve(self._rules) or [_NO_TRAFFIC]
+
+    def to_string(self) -> str:
+        return Token.as_string(self)
 
 
 def _validate(
