@@ -159,3 +159,35 @@ def test_a_cache_folder_others_may_write_is_refused(
     cache.chmod(0o777)
     with pytest.raises(PermissionError, match="is not a private folder of this user"):
         assets.API_KEY_ROTATION.build()
+
+
+def test_bundled_distributions_are_the_locked_versions_as_installed() -> None:
+    # GIVEN the distributions the PostgreSQL rotation bundles, and this project's uv.lock
+    import tomllib
+
+    lock = tomllib.loads((SRC.parents[1] / "uv.lock").read_text())
+    locked: dict[str, set[str]] = {}
+    for package in lock["package"]:
+        locked.setdefault(package["name"], set()).add(package.get("version", ""))
+    # THEN each is installed at a version the lock file holds (uv checked its wheel's hash
+    # against the lock when it installed it) and its files are those its RECORD hashes
+    for name in assets._with_dependencies(assets.POSTGRES_ROTATION.distributions):
+        from importlib import metadata
+
+        assert metadata.version(name) in locked[name], name
+        assert dict(assets._distribution_files(name))
+
+
+def test_a_bundled_file_changed_after_install_is_refused(tmp_path: Path) -> None:
+    # GIVEN one of pg8000's installed files, and a copy of it changed after install
+    from importlib import metadata
+
+    distribution = metadata.distribution("pg8000")
+    (file,) = (f for f in distribution.files or () if f.name == "core.py")
+    installed = Path(str(distribution.locate_file(file)))
+    changed = tmp_path / "core.py"
+    changed.write_bytes(installed.read_bytes() + b"\n# planted\n")
+    # THEN the installed file passes its RECORD hash, and the changed one is refused
+    assets._check_recorded_hash("pg8000", file, installed)
+    with pytest.raises(ValueError, match="differs from what pg8000 installed"):
+        assets._check_recorded_hash("pg8000", file, changed)

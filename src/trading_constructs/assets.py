@@ -28,6 +28,7 @@ the handler files without importing them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -155,11 +156,27 @@ def _wanted(path: PurePosixPath) -> bool:
 
 
 def _distribution_files(name: str) -> Iterable[tuple[str, Path]]:
+    """The installed files of a distribution, each checked against the hash its install
+    record holds: bundled code is byte for byte what the installer (which checked the wheel's
+    hash, against the lock file in this project) put there, never a file changed since."""
     distribution = metadata.distribution(name)
     for file in distribution.files or ():
         relative = PurePosixPath(file.as_posix())
         if _wanted(relative):
-            yield relative.as_posix(), Path(str(distribution.locate_file(file)))
+            path = Path(str(distribution.locate_file(file)))
+            _check_recorded_hash(name, file, path)
+            yield relative.as_posix(), path
+
+
+def _check_recorded_hash(name: str, file: metadata.PackagePath, path: Path) -> None:
+    if file.hash is None:  # the record itself, and files recorded without a hash
+        return
+    digest = hashlib.new(file.hash.mode, path.read_bytes()).digest()
+    if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != file.hash.value:
+        raise ValueError(
+            f"{path} differs from what {name} installed ({file.hash.mode} in its RECORD): "
+            "reinstall the distribution before bundling it into a Lambda asset"
+        )
 
 
 def _digest(files: dict[str, Path]) -> str:
