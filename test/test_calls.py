@@ -156,3 +156,23 @@ def test_control_a_split_stack_output_is_found() -> None:
         read["Fn::GetStackOutput"]
     ]
     assert split_stack_outputs({"Image": {"Fn::Join": ["", [read, ":v1"]]}}) == []
+
+
+def test_every_service_waits_for_the_clusters_capacity_providers(ring: Ring) -> None:
+    # GIVEN services in the platform's stack or in stacks of their own
+    platform = ring.templates["Platform"]["Resources"]
+    (association,) = (
+        logical_id
+        for logical_id, resource in platform.items()
+        if resource["Type"] == "AWS::ECS::ClusterCapacityProviderAssociations"
+    )
+    for stack_name, template in ring.templates.items():
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::ECS::Service":
+                continue
+            # THEN each is created once the providers are associated: by DependsOn in the
+            # platform's stack, by its stack's dependency on the platform's elsewhere
+            if stack_name == "Platform":
+                assert association in resource["DependsOn"]
+            else:
+                assert "Platform" in ring.manifest_dependencies[stack_name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 from conftest import ClusterStacks
 
@@ -210,3 +211,37 @@ def test_existing_vpc_is_used_not_replaced(cluster_stacks: ClusterStacks) -> Non
         "AWS::ServiceDiscovery::PrivateDnsNamespace",
         {"Vpc": {"Ref": Match.string_like_regexp("Network")}},
     )
+
+
+# -- created after the permissions they need (issue 17) ------------------------------------
+
+
+def _logical_ids(template: Template, kind: str) -> list[str]:
+    return sorted(resources(template, kind))
+
+
+def test_flow_log_is_created_after_its_roles_policy(cluster_stacks: ClusterStacks) -> None:
+    # GIVEN a cluster's new VPC  WHEN synthesized
+    for template in (cluster_stacks.default, cluster_stacks.custom):
+        (flow_log,) = resources(template, "AWS::EC2::FlowLog").values()
+        (policy,) = (
+            logical_id
+            for logical_id in _logical_ids(template, "AWS::IAM::ManagedPolicy")
+            if logical_id.startswith("PlatformFlowLogPolicy")
+        )
+        # THEN CreateFlowLogs runs only once the role may write to the group
+        assert policy in flow_log["DependsOn"]
+
+
+@pytest.mark.parametrize("app", ["mutual_tls", "service_connect", "example"])
+def test_services_are_created_after_the_clusters_capacity_providers(
+    app: str, request: pytest.FixtureRequest
+) -> None:
+    # GIVEN the example on each mesh: services on a FARGATE/FARGATE_SPOT strategy
+    template = request.getfixturevalue(app).template("TradingPlatform")
+    (association,) = _logical_ids(template, "AWS::ECS::ClusterCapacityProviderAssociations")
+    services = resources(template, "AWS::ECS::Service")
+    assert services
+    for service in services.values():
+        # THEN none is created before the providers are associated with the cluster
+        assert association in service["DependsOn"]

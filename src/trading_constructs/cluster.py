@@ -6,7 +6,8 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Fn, RemovalPolicy, Stack
+import jsii
+from aws_cdk import ArnFormat, AspectPriority, Aspects, Fn, IAspect, RemovalPolicy, Stack, Stage
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -14,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from ._validation import (
     VPC,
@@ -552,6 +553,9 @@ class TradingCluster(Construct):
             ),
         )
         cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
+        Aspects.of(Stage.of(self) or self.node.root).add(
+            _ServicesAfterCapacityProviders(cluster), priority=AspectPriority.READONLY
+        )
         return cluster
 
     def _interface_endpoint(
@@ -619,13 +623,14 @@ class TradingCluster(Construct):
             encryption_key=self.key,
             removal_policy=removal_policy,
         )
-        vpc.add_flow_log(
+        role, policy = self._flow_log_role(log_group)
+        flow_log = vpc.add_flow_log(
             "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                log_group, self._flow_log_role(log_group)
-            ),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group, role),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
+        # CreateFlowLogs checks that the role may write to the group: its policy comes first.
+        flow_log.node.add_dependency(policy)
         self.flow_log_group = log_group
         drop_provider_depends_on(Stack.of(self), RESTRICT_DEFAULT_SG_PROVIDER)
         for subnet in vpc.public_subnets:
@@ -639,7 +644,7 @@ class TradingCluster(Construct):
             )
         return vpc
 
-    def _flow_log_role(self, log_group: logs.LogGroup) -> iam.IRole:
+    def _flow_log_role(self, log_group: logs.LogGroup) -> tuple[iam.IRole, iam.ManagedPolicy]:
         """A role with a managed (not inline) policy that writes to this one log group."""
         stack = Stack.of(self)
         role = iam.Role(
@@ -651,7 +656,7 @@ class TradingCluster(Construct):
             ),
             description="Lets VPC Flow Logs write to the platform's flow log group",
         )
-        iam.ManagedPolicy(
+        policy = iam.ManagedPolicy(
             self,
             "FlowLogPolicy",
             roles=[role],
@@ -668,7 +673,31 @@ class TradingCluster(Construct):
             ],
         )
         # The flow log construct would add its grant as an inline policy; ours covers it.
-        return role.without_policy_updates()
+        return role.without_policy_updates(), policy
+
+
+@jsii.implements(IAspect)
+class _ServicesAfterCapacityProviders:
+    """Every ECS service on the cluster waits for the cluster's capacity providers.
+
+    CreateService refuses a capacity provider strategy whose providers are not yet associated
+    with the cluster, and so does a service that leans on the cluster's default strategy.
+    CloudFormation orders only what a reference or DependsOn says, and a service names the
+    cluster, not the AWS::ECS::ClusterCapacityProviderAssociations that aws-cdk-lib adds to
+    it at synth (with an aspect, hence this one, which runs after it). Services of any stack
+    of the stage are found: a service stack then depends on the cluster's, as it already
+    does.
+    """
+
+    def __init__(self, cluster: ecs.Cluster) -> None:
+        self._cluster = cluster
+
+    def visit(self, node: IConstruct) -> None:
+        if not isinstance(node, ecs.BaseService) or node.cluster is not self._cluster:
+            return
+        for child in self._cluster.node.children:
+            if isinstance(child, ecs.CfnClusterCapacityProviderAssociations):
+                node.node.add_dependency(child)
 
 
 # What ``Vpc.from_lookup`` returns while its context value is missing: CDK synthesizes once with
