@@ -35,6 +35,8 @@ class Registry:
     """every default"""
     named: ScannedRepository
     """a name, 5 images, content-addressed 'cdk-' tags, RemovalPolicy.DESTROY"""
+    kept: ScannedRepository
+    """RemovalPolicy.RETAIN: never deleted by CloudFormation"""
     cache: PullThroughCache
     """every default; ``puller`` may pull Envoy through it"""
     mirror: PullThroughCache
@@ -75,6 +77,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
         content_addressed_tag_prefix="cdk-",
         removal_policy=RemovalPolicy.DESTROY,
     )
+    # plain RETAIN, in a stack of its own: the readiness rules refuse it for a reason of theirs
+    kept = ScannedRepository(
+        Stack(app, "Kept", env=ENV), "Kept", key=key, removal_policy=RemovalPolicy.RETAIN
+    )
     cache = PullThroughCache(stack, "Cache", key=key)
     mirror = PullThroughCache(stack, "Mirror", key=key, prefix="mirror/public", keep_last_images=3)
     puller = iam.Role(stack, "Puller", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
@@ -89,7 +95,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     )
     synthesized = synthesize(app)
     assert synthesized.synth_error is None, synthesized.synth_error
-    return Registry(stack, key, repo, named, cache, mirror, puller, synthesized.templates)
+    return Registry(stack, key, repo, named, kept, cache, mirror, puller, synthesized.templates)
 
 
 def _key_arn(registry: Registry) -> dict[str, Any]:
@@ -130,7 +136,27 @@ def test_a_repository_scans_on_push_keeps_the_last_10_images_and_never_moves_a_t
         "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": _key_arn(registry)},
         "ImageScanningConfiguration": {"ScanOnPush": True},
         "ImageTagMutability": "IMMUTABLE",
+        # a failed first create deletes it, maybe after images were copied in (issue 17)
+        "EmptyOnDelete": True,
     }
+
+
+def test_a_failed_first_create_can_delete_a_repository_images_were_copied_into(
+    registry: Registry,
+) -> None:
+    # GIVEN repositories that CloudFormation deletes on a failed first create (the default,
+    # RETAIN_ON_UPDATE_OR_DELETE, and DESTROY)  THEN ECR deletes them with their images, so the
+    # rollback does not end in ROLLBACK_FAILED on "repository not empty"
+    for repository in (registry.repo, registry.named):
+        assert registry.resource(repository.repository)["Properties"]["EmptyOnDelete"] is True
+    # and one that is never deleted (RETAIN) keeps ECR's default
+    kept = next(
+        r
+        for r in registry.templates["Kept"]["Resources"].values()
+        if r["Type"] == "AWS::ECR::Repository"
+    )
+    assert kept["DeletionPolicy"] == "Retain"
+    assert "EmptyOnDelete" not in kept["Properties"]
 
 
 def test_a_repository_keeps_its_logical_id_and_outlives_the_stack(registry: Registry) -> None:

@@ -87,6 +87,8 @@ def test_each_service_has_a_scanned_immutable_encrypted_retained_repository(
         # kept once created; a failed first create removes it, so a retry can make it again
         assert repository["DeletionPolicy"] == "RetainExceptOnCreate"
         assert repository["UpdateReplacePolicy"] == "Retain"
+        # with the images the deployment copied in already (issue 17)
+        assert properties["EmptyOnDelete"] is True
 
 
 def test_lifecycle_keeps_only_the_last_10_images(example_template: Template) -> None:

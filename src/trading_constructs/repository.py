@@ -39,6 +39,11 @@ _REPOSITORY_NAME = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]
 _PREFIX = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
 
 
+# The removal policies under which CloudFormation deletes a repository a failed first create
+# made (and, for DESTROY, with the stack).
+_DELETED_ON_FAILED_CREATE = (RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.DESTROY)
+
+
 def _keep_last(count: int) -> str:
     """The lifecycle policy text both a repository and a creation template carry."""
     return json.dumps(
@@ -84,8 +89,8 @@ class ScannedRepository(Construct):
             asset hash), so a deployment may push them again, e.g. on a rollback; every other
             tag stays immutable. :default: None (every tag immutable)
         :param removal_policy: what happens to the repository and its images when the stack is
-            deleted: kept once created,
-            removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
+            deleted: kept once created, removed with its images by a failed first create
+            (DESTROY also removes them with the stack). :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         owner = construct_owner("ScannedRepository", scope.node.path, id)
         check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
@@ -153,6 +158,15 @@ class ScannedRepository(Construct):
             removal_policy=removal_policy,
         )
         """The ECR repository."""
+        if removal_policy in _DELETED_ON_FAILED_CREATE:
+            # A failed first create deletes the repository (RetainExceptOnCreate, or DESTROY),
+            # and ECR refuses to delete one that holds images, which a deployment's image copy
+            # may have pushed already: the rollback would end in ROLLBACK_FAILED. Retained
+            # once created, it is deleted by nothing else. (aws-cdk-lib allows emptyOnDelete
+            # only with DESTROY, so it is set on the resource.)
+            resource = self.repository.node.default_child
+            assert isinstance(resource, ecr.CfnRepository)
+            resource.empty_on_delete = True
 
     @property
     def repository_uri(self) -> str:
