@@ -175,8 +175,26 @@ def test_waf_with_managed_rules_and_logging(example_template: Template) -> None:
     logging = _one(_of_type(example_template, "AWS::WAFv2::LoggingConfiguration"), "Edge")
     assert "EdgeWebAclLogs" in json.dumps(logging["Properties"]["LogDestinationConfigs"])
     group = _one(_of_type(example_template, "AWS::Logs::LogGroup"), "EdgeWebAclLogs")
-    assert group["Properties"]["LogGroupName"].startswith("aws-waf-logs-")
+    # WAF forces the prefix; the group is retained, so the name ends in the last part of the
+    # stack's ID (a GUID per stack): a stack deployed again never meets the kept group
+    prefix, suffix = group["Properties"]["LogGroupName"]["Fn::Join"][1]
+    assert prefix == "aws-waf-logs-TradingPlatformEdgeE75E80A1"
+    assert suffix == {
+        "Fn::Select": [
+            4,
+            {
+                "Fn::Split": [
+                    "-",
+                    {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                ]
+            },
+        ]
+    }
+    assert group["DeletionPolicy"] == "RetainExceptOnCreate"
     assert "KmsKeyId" in group["Properties"]
+    # the logging configuration names the same group, by reference
+    destination = json.dumps(logging["Properties"]["LogDestinationConfigs"])
+    assert '{"Ref": "EdgeWebAclLogs9AEEB6B6"}' in destination
 
 
 # -- blue/green --------------------------------------------------------------------------------

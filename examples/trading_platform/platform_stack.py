@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 from aws_cdk import (
     Acknowledgment,
     ArnFormat,
+    Aws,
     CfnOutput,
     Duration,
+    Fn,
     RemovalPolicy,
     Stack,
     Validations,
@@ -81,6 +84,21 @@ class DomainContext:
     domain_name: str
     hosted_zone_id: str
     hosted_zone_name: str
+
+
+def _stack_id_suffix() -> str:
+    """The last part of the stack's ID, a GUID CloudFormation draws when it creates the stack
+    (12 lower-case hex digits)."""
+    return Fn.select(4, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
+
+
+def _identifier_prefix(stack_name: str) -> str:
+    """'<stack>-marketdata' as an RDS identifier begins: lower-case letters, digits and single
+    hyphens, starting with a letter, short enough that '-' and the 12-digit stack suffix keep
+    it within 63 characters."""
+    stack = re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", stack_name.lower())).strip("-")
+    stack = stack[:38].rstrip("-")
+    return f"{stack}-marketdata" if stack[:1].isalpha() else "marketdata"
 
 
 def _construct_id(name: str) -> str:
@@ -348,15 +366,19 @@ class TradingPlatformStack(Stack):
             engine=engine,
             parameters={"rds.force_ssl": "1", "log_connections": "1", "log_disconnections": "1"},
         )
-        identifier = f"{self.stack_name.lower()}-marketdata"
+        # RDS exports to /aws/rds/cluster/<identifier>/postgresql, a name known before the
+        # cluster only if the identifier is: so it is ours, and it ends in a part of the stack's
+        # ID. The log group outlives the stack; a stack deployed again under the same name
+        # gets a new identifier, so its group never meets the kept one.
+        identifier = Fn.join("-", [_identifier_prefix(self.stack_name), _stack_id_suffix()])
         # Created before the cluster, so RDS exports into an encrypted group we keep.
         db_logs = logs.LogGroup(
             self,
             "MarketDataDbLogs",
-            log_group_name=f"/aws/rds/cluster/{identifier}/postgresql",
+            log_group_name=Fn.join("", ["/aws/rds/cluster/", identifier, "/postgresql"]),
             retention=logs.RetentionDays.ONE_YEAR,
             encryption_key=self.platform.key,
-            # Its name is fixed by RDS: kept once created, gone with a failed first create.
+            # kept once created, gone with a failed first create
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         monitoring_role, monitoring_policy = self._monitoring_role()
@@ -450,6 +472,9 @@ class TradingPlatformStack(Stack):
         vault = backup.BackupVault(
             self,
             "BackupVault",
+            # A vault must be named, and it outlives the stack: the name ends in a part of the
+            # stack's ID, so a stack deployed again never meets the kept vault.
+            backup_vault_name=Fn.join("-", ["marketdata", _stack_id_suffix()]),
             encryption_key=self.platform.key,
             removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )

@@ -11,7 +11,9 @@ import jsii
 from aws_cdk import (
     Annotations,
     ArnFormat,
+    Aws,
     Duration,
+    Fn,
     IResolvable,
     IResolveContext,
     Names,
@@ -640,11 +642,19 @@ class TradingEdge(Construct):
             resource_arn=self.load_balancer.load_balancer_arn,
             web_acl_arn=self.web_acl.attr_arn,
         )
-        # WAF logs to a group whose name starts aws-waf-logs-, encrypted with the platform key.
+        # WAF logs only to a group whose name starts aws-waf-logs-, so CloudFormation cannot
+        # generate it; the group is retained, so its name ends in a part of the stack's ID:
+        # a stack deleted and deployed again gets a new one and never meets the old group.
         waf_logs = logs.LogGroup(
             self,
             "WebAclLogs",
-            log_group_name=f"aws-waf-logs-{Names.unique_resource_name(self, max_length=80)}",
+            log_group_name=Fn.join(
+                "-",
+                [
+                    f"aws-waf-logs-{Names.unique_resource_name(self, max_length=80)}",
+                    _stack_id_suffix(),
+                ],
+            ),
             retention=logs.RetentionDays.ONE_YEAR,
             encryption_key=key,
             removal_policy=removal_policy,
@@ -667,6 +677,14 @@ class TradingEdge(Construct):
                 )
             ],
         )
+
+
+def _stack_id_suffix() -> str:
+    """The last part of the stack's ID, a GUID CloudFormation draws when it creates the
+    stack (12 lower-case hex digits): unique to this stack's life, for a name AWS fixes the
+    shape of on a resource that outlives the stack."""
+    guid = Fn.select(2, Fn.split("/", Aws.STACK_ID))
+    return Fn.select(4, Fn.split("-", guid))
 
 
 # CDK's placeholder rule: it matches no traffic (no address is 255.255.255.255, ICMP type 252
