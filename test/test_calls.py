@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack
 from cfn_graph import cycles, dependency_graph, split_stack_outputs, stack_graph
 from cfnlint.api import lint
-from conftest import CDK_CONTEXT
+from conftest import CDK_CONTEXT, synthesize
 
+from examples.trading_platform.app import add_compliance_checks
 from trading_constructs import (
     Mesh,
     MeshedFargateService,
@@ -41,6 +43,21 @@ class Ring:
 
 def _ring(mesh: Mesh | None, *, multi_stack: bool) -> Ring:
     app = App(context=CDK_CONTEXT)
+    services = _add_ring(app, mesh, multi_stack=multi_stack)
+    assembly = app.synth()
+    return Ring(
+        templates={s.stack_name: s.template for s in assembly.stacks},
+        manifest_dependencies={
+            s.stack_name: [d.id for d in s.dependencies if not d.id.endswith(".assets")]
+            for s in assembly.stacks
+        },
+        services=services,
+    )
+
+
+def _add_ring(
+    app: App, mesh: Mesh | None, *, multi_stack: bool, deletion_protection: bool = False
+) -> dict[str, MeshedFargateService]:
     platform = Stack(app, "Platform", env=ENV)
     cluster = TradingCluster(platform, "Cluster", mesh=mesh)
     image = ServiceImage(repository=ScannedRepository(platform, "Repo", key=cluster.key), tag="v1")
@@ -59,17 +76,11 @@ def _ring(mesh: Mesh | None, *, multi_stack: bool) -> Ring:
     c = service("StackC", "C", 8082, backends=[b])
     a.add_backend(c)  # closes the ring a -> c -> b -> a
     d = service("StackD", "D", 8083, backends=[c], public=True)
-    edge = TradingEdge(stack("Edge"), "Edge", cluster=cluster, service=d)
-    PlatformDashboard(stack("Dashboard"), "Dashboard", services=[a, b, c, d], edge=edge)
-    assembly = app.synth()
-    return Ring(
-        templates={s.stack_name: s.template for s in assembly.stacks},
-        manifest_dependencies={
-            s.stack_name: [d.id for d in s.dependencies if not d.id.endswith(".assets")]
-            for s in assembly.stacks
-        },
-        services={"a": a, "b": b, "c": c},
+    edge = TradingEdge(
+        stack("Edge"), "Edge", cluster=cluster, service=d, deletion_protection=deletion_protection
     )
+    PlatformDashboard(stack("Dashboard"), "Dashboard", services=[a, b, c, d], edge=edge)
+    return {"a": a, "b": b, "c": c}
 
 
 VARIANTS = {
@@ -176,3 +187,48 @@ def test_every_service_waits_for_the_clusters_capacity_providers(ring: Ring) -> 
                 assert association in resource["DependsOn"]
             else:
                 assert "Platform" in ring.manifest_dependencies[stack_name]
+
+
+@pytest.mark.parametrize("variant", ["service-connect/one-stack", "service-connect/stacks"])
+def test_the_compliance_packs_find_nothing_in_mutual_pairs_and_rings(
+    variant: str, tmp_path: Path
+) -> None:
+    # GIVEN a mutual pair and a ring on Service Connect, whose earlier services are redeployed
+    # by a custom resource, with AwsSolutions, NIST 800-53 R5 and PCI DSS 3.2.1 as the
+    # example runs them (issue 17: its inline policy broke NIST's and PCI's IAMNoInlinePolicy)
+    mesh, multi = VARIANTS[variant]
+    app = App(context=CDK_CONTEXT, outdir=str(tmp_path))
+    add_compliance_checks(app)
+    # (the load balancer protected from deletion, as production keeps it)
+    _add_ring(app, mesh, multi_stack=multi, deletion_protection=True)
+    synthesized = synthesize(app)
+    # WHEN synthesized  THEN no pack reports a finding; only the edge's plain-HTTP warning is
+    # left (these apps give it no certificate)
+    assert synthesized.validation_report is not None, "the packs did not run"
+    findings = sorted(
+        f"{violation['ruleName']} at {construct['constructPath']}"
+        for report in synthesized.validation_report["pluginReports"]
+        for violation in report.get("violations", [])
+        for construct in violation["violatingConstructs"]
+    )
+    assert findings == ["Annotation::trading-constructs:edge-without-https at Edge/Edge"] * (
+        1 if multi else 0
+    ) + ["Annotation::trading-constructs:edge-without-https at Platform/Edge"] * (0 if multi else 1)
+    # and the redeploys run as a role whose only policies are managed ones
+    for template in synthesized.templates.values():
+        kinds = {r["Type"] for r in template["Resources"].values()}
+        assert "AWS::IAM::Policy" not in kinds
+        if REDEPLOY in kinds:
+            assert _redeploy_waits_for_its_managed_policy(template)
+
+
+def _redeploy_waits_for_its_managed_policy(template: dict[str, Any]) -> bool:
+    resources = template["Resources"]
+    (policy,) = (k for k in resources if k.startswith("RedeployPolicy"))
+    (function,) = (
+        r for k, r in resources.items() if k.startswith("AWS679f53fac002430cb0da5b7982bd2287")
+    )
+    calls = [r for r in resources.values() if r["Type"] == REDEPLOY]
+    return policy in function.get("DependsOn", []) and all(
+        policy in call.get("DependsOn", []) for call in calls
+    )
