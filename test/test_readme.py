@@ -24,6 +24,8 @@ from aws_cdk import App
 from aws_cdk.cx_api import CloudAssembly
 from conftest import CDK_CONTEXT
 
+from trading_constructs.readiness import check_assembly
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -130,6 +132,16 @@ def test_block_runs_as_written_and_its_apps_synthesize(
         raise AssertionError(f"README.md:{block.line} ({block.heading}) failed") from ran.error
     assert ran.assemblies, f"README.md:{block.line} builds no App"
     assert all(assembly.stacks for assembly in ran.assemblies)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_block_apps_pass_the_deploy_readiness_rules(block: Block, readme: dict[str, Ran]) -> None:
+    # GIVEN the apps a block synthesized  WHEN every readiness rule reads their assemblies
+    for assembly in readme[block.id].assemblies:
+        report = check_assembly(assembly.directory)
+        # THEN no finding of any severity is left that no acknowledgement covers
+        left = [str(f) for f in report.findings if f.acknowledged is None]
+        assert left == [], f"README.md:{block.line} ({block.heading})\n" + "\n".join(left)
 
 
 def test_the_multi_stack_layout_references_point_one_way(readme: dict[str, Ran]) -> None:

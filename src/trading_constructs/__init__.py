@@ -19,6 +19,14 @@ from .mesh import (
 )
 from .notifications import AlarmNotifications, AlarmSubscription
 from .observability import LOG_RETENTION_DAYS, AlarmThresholds
+from .readiness import (
+    DeployReadiness,
+    EmittedMetrics,
+    ReadinessFinding,
+    ReadinessOptions,
+    ReadinessReport,
+    ReadinessRule,
+)
 from .release import BlueGreenRelease, Release, RollingRelease
 from .repository import (
     KEEP_LAST_IMAGES,
@@ -47,7 +55,9 @@ __all__ = [
     "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
+    "DeployReadiness",
     "DomainOptions",
+    "EmittedMetrics",
     "HealthCheckOptions",
     "Mesh",
     "MeshTlsOptions",
@@ -55,6 +65,10 @@ __all__ = [
     "OutlierOptions",
     "PlatformDashboard",
     "PullThroughCache",
+    "ReadinessFinding",
+    "ReadinessOptions",
+    "ReadinessReport",
+    "ReadinessRule",
     "RegistryScanning",
     "Release",
     "ResiliencePolicy",
