@@ -20,6 +20,7 @@ from conftest import CDK_CONTEXT, ENV, synthesize
 from construct_support import of_type, readiness_violations, statements
 
 from trading_constructs import ApiKeySecret, DbRotation, RotatingDbSecret
+from trading_constructs.notifications import AlarmNotifications
 
 EXCLUDED = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
 VPC_NETWORK = [
@@ -77,6 +78,7 @@ def secrets(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
     db = RotatingDbSecret(stack, "Db", key=key, vpc=vpc)
     master_key = kms.Key(stack, "MasterKey", enable_key_rotation=True, removal_policy=kept)
     master = sm.Secret(stack, "Master", encryption_key=master_key, removal_policy=kept)
+    alarms = AlarmNotifications(stack, "Alarms", key=key)
     ticks = RotatingDbSecret(
         stack,
         "Ticks",
@@ -91,6 +93,7 @@ def secrets(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
         log_retention=logs.RetentionDays.ONE_MONTH,
         secret_name="trading/ticks",
         removal_policy=RemovalPolicy.DESTROY,
+        alarms=alarms,
     )
     api_key = ApiKeySecret(stack, "ApiKey", key=key, vpc=vpc)
     reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
@@ -201,6 +204,8 @@ def test_the_rotation_function_runs_the_packaged_handler_in_the_private_subnets(
         "ROTATION_STRATEGY": "single-user",
         "PASSWORD_LENGTH": "32",
         "EXCLUDE_CHARACTERS": EXCLUDED,
+        # the Amazon RDS root CAs shipped in the asset, not the runtime's trust store
+        "DB_CA_FILE": "/var/task/rds-ca-bundle.pem",
     }
     assert properties["VpcConfig"] == {
         "SecurityGroupIds": [
@@ -429,3 +434,82 @@ def test_grant_read_is_the_api_key_and_decrypting_it_through_secrets_manager(
 
 def test_the_secrets_stack_passes_the_deploy_readiness_rules(secrets: Secrets) -> None:
     assert readiness_violations(secrets.template) == {}
+
+
+# -- a failing rotation is told (issue 17) -----------------------------------------------------
+
+
+def test_a_failing_rotation_alarms_on_the_platform_topic(secrets: Secrets) -> None:
+    # GIVEN a secret given the platform's alarm notifications
+    topic = {"Ref": next(k for k in of_type(secrets.template, "AWS::SNS::Topic"))}
+    alarm = secrets.properties(secrets.ticks.alarms["RotationErrors"])
+    # THEN any error of its rotation function alarms there (and says so when it clears)
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Lambda",
+        "Errors",
+        "Sum",
+    )
+    assert alarm["Dimensions"] == [
+        {"Name": "FunctionName", "Value": secrets.ref(secrets.ticks.function)}
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic]
+    # and Secrets Manager's RotationFailed event for this secret (a rotation can fail before
+    # the function runs) goes to the same topic
+    (rule,) = (
+        r["Properties"]
+        for k, r in of_type(secrets.template, "AWS::Events::Rule").items()
+        if k.startswith("TicksRotationFailedRule")
+    )
+    assert rule["EventPattern"] == {
+        "source": ["aws.secretsmanager"],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": ["RotationFailed"],
+            "additionalEventData": {"SecretId": [secrets.ref(secrets.ticks.secret)]},
+        },
+    }
+    assert [t["Arn"] for t in rule["Targets"]] == [topic]
+
+
+def test_only_event_rules_of_this_account_may_publish_to_the_topic(secrets: Secrets) -> None:
+    (policy,) = of_type(secrets.template, "AWS::SNS::TopicPolicy").values()
+    by_sid = {s.get("Sid"): s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    events = by_sid["AllowEventBridgeRulesOfThisAccount"]
+    assert events["Principal"] == {"Service": "events.amazonaws.com"}
+    account = {"Ref": "AWS::AccountId"}  # the stack names a region, not an account
+    assert events["Condition"]["StringEquals"] == {"aws:SourceAccount": account}
+    assert events["Condition"]["ArnLike"] == {
+        "aws:SourceArn": {"Fn::Join": ["", ["arn:aws:events:us-east-1:", account, ":rule/*"]]}
+    }
+    # no unconditioned grant to EventBridge besides (aws-cdk-lib's SnsTopic target adds one)
+    assert [
+        s for s in by_sid.values() if s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ] == [events]
+    # EventBridge may use the topic's key
+    key = secrets.resource(secrets.key)["Properties"]["KeyPolicy"]["Statement"]
+    assert any(
+        s["Principal"] == {"Service": "events.amazonaws.com"}
+        and sorted(s["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        for s in key
+    )
+
+
+def test_a_secret_nobody_watches_says_so_at_synth(secrets: Secrets) -> None:
+    # GIVEN a secret without alarms  THEN a warning names the way to be told, and nothing alarms
+    assert secrets.db.alarms == {}
+    messages = _annotations(secrets, secrets.db)
+    assert any("pass alarms=cluster.alarms" in m for m in messages)
+    assert not any("pass alarms=" in m for m in _annotations(secrets, secrets.ticks))
+
+
+def _annotations(secrets: Secrets, construct: Any) -> list[str]:
+    from aws_cdk.assertions import Annotations, Match
+
+    found = Annotations.from_stack(secrets.stack).find_warning(
+        f"/{construct.node.path}", Match.any_value()
+    )
+    return [str(entry.entry.data) for entry in found]

@@ -451,6 +451,49 @@ def test_a_wrong_ca_fails_set_secret_and_current_keeps_working(
     assert logs_in(database.server, old)
 
 
+def test_without_db_ca_file_tls_is_verified_against_the_shipped_rds_cas(
+    sm: Any,
+    database: Database,
+    function_arn: str,
+    runtime: FakeLambdaRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the function as the construct ships it, minus DB_CA_FILE: its default is the
+    # Amazon RDS root CAs beside the handler, not the Lambda runtime's trust store
+    assert Path(rotation.DEFAULT_CA_FILE) == Path(rotation.__file__).with_name("rds-ca-bundle.pem")
+    old = at_stage(sm, database, "AWSCURRENT")
+    runtime.before_step["setSecret"] = lambda _token: monkeypatch.delenv("DB_CA_FILE")
+    # WHEN it rotates against a server whose certificate no RDS CA signed (the test server's)
+    # THEN it refuses the TLS verification, naming the bundle it used, and changes nothing
+    with pytest.raises(ValueError, match=r"TLS verification of .* failed .*rds-ca-bundle\.pem"):
+        rotate(sm, function_arn, database)
+    assert at_stage(sm, database, "AWSCURRENT") == old
+    assert logs_in(database.server, old)
+
+
+def test_the_shipped_bundle_is_the_g1_roots_of_every_region_it_names() -> None:
+    # GIVEN the bundle in the asset  THEN it holds the RSA2048, RSA4096 and ECC384 G1 roots of
+    # each Region the construct says it covers (rds-ca-rsa2048-g1 is new clusters' default),
+    # each valid for decades, and nothing else
+    import ssl
+
+    from trading_constructs.secret import RDS_CA_BUNDLE, RDS_CA_REGIONS
+
+    assert RDS_CA_BUNDLE in POSTGRES_ROTATION.files()
+    bundle = Path(rotation.DEFAULT_CA_FILE)
+    context = ssl.create_default_context(cafile=str(bundle))
+    names = sorted(
+        dict(part[0] for part in cert["subject"])["commonName"] for cert in context.get_ca_certs()
+    )
+    assert names == sorted(
+        f"Amazon RDS {region} Root CA {kind} G1"
+        for region in RDS_CA_REGIONS
+        for kind in ("RSA2048", "RSA4096", "ECC384")
+    )
+    years = [int(cert["notAfter"].split()[-2]) for cert in context.get_ca_certs()]
+    assert len(years) == len(names) and min(years) >= 2061
+
+
 @pytest.mark.parametrize("failing_step", ["testSecret", "finishSecret"])
 def test_a_failure_after_set_secret_is_completed_by_the_retry(
     sm: Any,

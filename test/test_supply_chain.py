@@ -300,6 +300,11 @@ def test_database_rotation_asset_bundles_the_driver_without_byte_code(
     for module in ("pg8000/native.py", "scramp/core.py", "asn1crypto/core.py", "six.py"):
         assert module in files
     assert "dateutil/parser/_parser.py" in files
+    # the Amazon RDS root CAs the handler verifies TLS against, at the root of /var/task
+    assert "rds-ca-bundle.pem" in files
+    function = _function(example_template, "MarketDataDbSecret")
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["DB_CA_FILE"] == "/var/task/rds-ca-bundle.pem"
     assert not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".pyo"))]
     assert not [f for f in files if f.startswith(("trading_constructs/", "api_key"))]
 
@@ -615,3 +620,18 @@ def test_the_services_that_store_ticks_reach_the_database(
     (engine,) = (r for k, r in resources.items() if k.startswith("AnalyticsEngineTaskDefinition"))
     names = {e["Name"] for e in engine["Properties"]["ContainerDefinitions"][0]["Environment"]}
     assert "DB_READ_HOST" in names
+
+
+def test_a_failing_database_rotation_notifies_the_platform_topic(
+    example_template: Template,
+) -> None:
+    # GIVEN the example's database secret, given the platform's alarms (issue 17)
+    topic = next(iter(_of_type(example_template, "AWS::SNS::Topic")))
+    alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
+    (errors,) = (a for k, a in alarms.items() if k.startswith("MarketDataDbSecretRotationErrors"))
+    assert errors["Properties"]["MetricName"] == "Errors"
+    assert errors["Properties"]["AlarmActions"] == [{"Ref": topic}]
+    rules = _of_type(example_template, "AWS::Events::Rule")
+    (rule,) = (r for k, r in rules.items() if k.startswith("MarketDataDbSecretRotationFailed"))
+    assert rule["Properties"]["EventPattern"]["detail"]["eventName"] == ["RotationFailed"]
+    assert rule["Properties"]["Targets"][0]["Arn"] == {"Ref": topic}

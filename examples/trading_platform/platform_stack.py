@@ -155,6 +155,7 @@ class TradingPlatformStack(Stack):
             engine=DbEngine.POSTGRES,
             dbname="marketdata",
             port=DB_PORT,
+            alarms=self.platform.alarms,
         )
         self.database = self._database(deletion_protection)
         # The attachment writes the endpoint into the secret; services wait for it.

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import json
+import typing
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 import jsii
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as sm
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+if typing.TYPE_CHECKING:
+    from aws_cdk.interfaces import aws_events as events_refs
 
 from ._validation import (
     SECRET,
@@ -34,6 +42,7 @@ from ._validation import (
 )
 from .assets import API_KEY_ROTATION, POSTGRES_ROTATION
 from .compliance import acknowledge, ignore_redundant_depends_on, vpc_lambda_network_statement
+from .notifications import AlarmNotifications
 
 ROTATION_DAYS = 90
 """How often secrets rotate by default: every 90 days, a common compliance ceiling."""
@@ -442,14 +451,163 @@ def _check_db_secret(
     problems.raise_if_any()
 
 
+RDS_CA_BUNDLE = "rds-ca-bundle.pem"
+"""The file of Amazon RDS root CAs the PostgreSQL rotation function verifies TLS against."""
+
+RDS_CA_REGIONS = (
+    "af-south-1",
+    "ap-east-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "me-central-1",
+    "me-south-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+)
+"""The Regions whose RDS root CAs (RSA2048, RSA4096 and ECC384 G1) the rotation asset ships."""
+
+_LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks a .zip function's code
+_FIVE_MINUTES = Duration.minutes(5)
+
+
+def _warn_if_no_rds_ca(scope: Construct) -> None:
+    """A stack in a Region the shipped CAs do not cover: every rotation would fail TLS."""
+    region = Stack.of(scope).region
+    if not is_token(region) and region not in RDS_CA_REGIONS:
+        Annotations.of(scope).add_warning_v2(
+            "trading-constructs:rds-ca-region",
+            f"The rotation function verifies the database's TLS certificate against the Amazon "
+            f"RDS root CAs it ships, which do not include {region}'s: every rotation would "
+            "fail (and alarm). Regions covered: trading_constructs.secret.RDS_CA_REGIONS.",
+        )
+
+
+def _watch_rotation(
+    scope: Construct,
+    secret: sm.Secret,
+    function: lambda_.Function,
+    alarms: AlarmNotifications | None,
+) -> dict[str, cloudwatch.Alarm]:
+    """A failing rotation is told on the platform's alarm topic: the function's errors, and
+    Secrets Manager's RotationFailed event for this secret (which also covers a rotation that
+    fails before the function runs, such as one Lambda cannot invoke)."""
+    if alarms is None:
+        Annotations.of(scope).add_warning_v2(
+            "trading-constructs:rotation-unwatched",
+            "Nobody is told when this secret's rotation fails: pass alarms=cluster.alarms "
+            "(TradingCluster.alarms).",
+        )
+        return {}
+    errors = cloudwatch.Alarm(
+        scope,
+        "RotationErrorsAlarm",
+        metric=function.metric_errors(period=_FIVE_MINUTES, statistic="Sum"),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarm_description="The rotation function of a database secret failed a step",
+    )
+    alarms.notify(errors)
+    events.Rule(
+        scope,
+        "RotationFailedRule",
+        description="Secrets Manager could not rotate the database secret",
+        # Secrets Manager reports rotation outcomes as CloudTrail service events; the secret's
+        # ARN is in additionalEventData.SecretId (Secrets Manager User Guide, "AWS CloudTrail
+        # entries for Secrets Manager", log entries for rotation).
+        event_pattern=events.EventPattern(
+            source=["aws.secretsmanager"],
+            detail={
+                "eventSource": ["secretsmanager.amazonaws.com"],
+                "eventName": ["RotationFailed"],
+                "additionalEventData": {"SecretId": [secret.secret_arn]},
+            },
+        ),
+        targets=[_AlarmTopic(alarms.topic)],
+    )
+    _let_event_rules_publish(alarms.topic)
+    return {"RotationErrors": errors}
+
+
+@jsii.implements(events.IRuleTarget)
+class _AlarmTopic:
+    """The alarm topic as a rule's target, granted by ``_let_event_rules_publish`` rather than
+    by aws-cdk-lib's SnsTopic target, whose grant lets EventBridge rules of any account
+    publish."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self._topic = topic
+
+    def bind(self, rule: events_refs.IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        del rule, id  # the target is the same for every rule
+        return events.RuleTargetConfig(arn=self._topic.topic_arn)
+
+
+def _let_event_rules_publish(topic: sns.ITopic) -> None:
+    """EventBridge rules of this account may publish to the topic, and use its key (the key
+    policy shape SNS documents for AWS services publishing to an encrypted topic)."""
+    if topic in _TOPICS_OPEN_TO_RULES:
+        return
+    _TOPICS_OPEN_TO_RULES.add(topic)
+    stack = Stack.of(topic)
+    events_principal = iam.ServicePrincipal("events.amazonaws.com")
+    topic.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowEventBridgeRulesOfThisAccount",
+            principals=[events_principal],
+            actions=["sns:Publish"],
+            resources=[topic.topic_arn],
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="events", resource="rule", resource_name="*"
+                    )
+                },
+            },
+        )
+    )
+    if topic.master_key is not None:
+        topic.master_key.grant(events_principal, "kms:Decrypt", "kms:GenerateDataKey")
+
+
+_TOPICS_OPEN_TO_RULES: weakref.WeakSet[sns.ITopic] = weakref.WeakSet()
+
+
 @jsii.implements(ec2.IConnectable)
 class RotatingDbSecret(Construct):
     """A PostgreSQL database's endpoint and credentials (engine, host, port, dbname, username,
     password) in Secrets Manager, encrypted with the platform key and rotated by the rotation
     function shipped in this package (``handlers/postgres_rotation``, python3.14) inside the VPC.
 
-    The function connects over TLS verified against the Lambda runtime's trust store (as AWS's
-    templates do), never in plain text. It runs in ``vpc_subnets`` with ``connections`` as its
+    The function connects over TLS verified against the Amazon RDS root CAs shipped in its
+    asset (``RDS_CA_REGIONS`` says whose), never in plain text: AWS's templates verify against
+    the Lambda runtime's trust store, which need not hold the CA a new cluster uses, and such a
+    rotation never succeeds. Given ``alarms``, a failing rotation notifies the platform's
+    alarm topic: the function's errors (an alarm) and Secrets Manager's ``RotationFailed``
+    event (an EventBridge rule; Secrets Manager reports it through CloudTrail, so the account
+    needs CloudTrail's management events, which a Control Tower landing zone has). It runs in
+    ``vpc_subnets`` with ``connections`` as its
     security groups: let the database admit them (``database.connections.allow_default_port_from(
     secret)``), which ``attach`` does for a database with connections. It reaches Secrets
     Manager through the NAT gateways, or through an interface endpoint with private DNS in the
@@ -479,6 +637,7 @@ class RotatingDbSecret(Construct):
         reserved_concurrency: int | None = None,
         secret_name: str | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        alarms: AlarmNotifications | None = None,
     ) -> None:
         """
         :param key: the KMS key the secret and the function's logs are encrypted with.
@@ -508,7 +667,16 @@ class RotatingDbSecret(Construct):
             the stack is deleted or they are replaced. :default: RETAIN_ON_UPDATE_OR_DELETE
             (kept once created; a failed first create rolls back to nothing, so a retry is not
             blocked by a leftover secret)
+        :param alarms: where a failing rotation is told (``TradingCluster.alarms``): an alarm
+            on the function's errors and a rule on Secrets Manager's ``RotationFailed`` event.
+            :default: None (nobody is told; a synth warning says so)
         """
+        check_type(
+            construct_owner("RotatingDbSecret", scope.node.path, id),
+            "alarms",
+            alarms,
+            AlarmNotifications,
+        )
         _check_db_secret(
             scope,
             construct_owner("RotatingDbSecret", scope.node.path, id),
@@ -565,6 +733,12 @@ class RotatingDbSecret(Construct):
         for group in groups:
             if isinstance(group, Construct) and group.node.scope is self:
                 self.rotation_schedule.node.add_dependency(group)
+        self.alarms: dict[str, cloudwatch.Alarm] = _watch_rotation(
+            self, self.secret, self.function, alarms
+        )
+        """The alarm on the rotation function's errors (``RotationErrors``); none without
+        ``alarms``."""
+        _warn_if_no_rds_ca(self)
 
     def _secret(
         self,
@@ -618,6 +792,8 @@ class RotatingDbSecret(Construct):
             "ROTATION_STRATEGY": "single-user",
             "PASSWORD_LENGTH": "32",
             "EXCLUDE_CHARACTERS": _EXCLUDE_FROM_PASSWORDS,
+            # the Amazon RDS root CAs in the asset, where Lambda unpacks it
+            "DB_CA_FILE": f"{_LAMBDA_TASK_ROOT}/{RDS_CA_BUNDLE}",
         }
         statements: list[iam.PolicyStatement] = []
         master = rotation.master_secret

@@ -29,8 +29,10 @@ Differences from the AWS templates, all on the side of safety:
 
 - TLS is always on and always verified (certificate chain and host name), against the CA bundle in
   ``DB_CA_FILE``; there is no plain-text fallback and the secret's ``ssl`` field is ignored. The
-  default is ``/etc/pki/tls/cert.pem``, the file the AWS templates pass as ``sslrootcert`` with
-  ``sslmode=verify-full``: the Amazon Linux trust store of the Lambda runtime.
+  default is ``rds-ca-bundle.pem`` beside this module, the Amazon RDS root CAs shipped in the
+  asset: the AWS templates verify against the Lambda image's trust store
+  (``/etc/pki/tls/cert.pem``), which need not hold the RDS CA a new cluster's certificate chains
+  to, and a rotation that cannot verify TLS never succeeds.
 - A password is set as a SCRAM-SHA-256 verifier computed here, so the plain password never
   reaches the server in an SQL statement (nor its statement log).
 - Only a refused password (SQLSTATE 28P01) counts as "these credentials do not log in"; a TLS
@@ -47,7 +49,7 @@ Environment variables:
     Alternating users only: when set, the ``masterarn`` in the secret must equal it.
 ``DB_CA_FILE``
     PEM bundle of the CAs the database certificate is verified against
-    (default ``/etc/pki/tls/cert.pem``).
+    (default: the Amazon RDS root CAs in ``rds-ca-bundle.pem`` beside this module).
 ``PASSWORD_LENGTH``
     Length of generated passwords, 16 to 4096 (default 32).
 ``EXCLUDE_CHARACTERS``
@@ -86,7 +88,9 @@ __all__ = ["RotationError", "RotationEvent", "handler"]
 
 SINGLE_USER: Final = "single-user"
 ALTERNATING_USERS: Final = "alternating-users"
-DEFAULT_CA_FILE: Final = "/etc/pki/tls/cert.pem"
+BUNDLED_CA_FILE: Final = "rds-ca-bundle.pem"
+"""The Amazon RDS root CAs, shipped beside this module (in the asset and in the wheel)."""
+DEFAULT_CA_FILE: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)), BUNDLED_CA_FILE)
 DEFAULT_PASSWORD_LENGTH: Final = 32
 MIN_PASSWORD_LENGTH: Final = 16
 MAX_PASSWORD_LENGTH: Final = 4096  # the GetRandomPassword maximum
