@@ -542,7 +542,7 @@ def test_only_the_issuer_role_may_sign_with_the_ca_key(resources: dict[str, Any]
         if lid.startswith("PlatformMeshCertificatesCaKey")
     )
     statements = key["Properties"]["KeyPolicy"]["Statement"]
-    (deny,) = (s for s in statements if s.get("Effect") == "Deny")
+    (deny,) = (s for s in statements if s.get("Effect") == "Deny" and s["Action"] == "kms:Sign")
     # THEN every principal but the issuer's role is refused kms:Sign, whatever IAM allows
     assert (deny["Action"], deny["Principal"], deny["Resource"]) == ("kms:Sign", {"AWS": "*"}, "*")
     (role,) = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]["Fn::GetAtt"][:1]

@@ -12,6 +12,7 @@ from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, PCIDSS321Checks
 
 from trading_constructs import AlarmSubscription, Mesh
+from trading_constructs.compliance import CONTROL_TOWER_CONTEXT
 
 if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -24,6 +25,7 @@ DEFAULT_REGION = "us-east-1"
 def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
     """Build the app; tests call this with their own context and output folder."""
     app = App(context=dict(context or {}), outdir=outdir)
+    control_tower = _control_tower(app)
     region = (
         app.node.try_get_context("region") or os.environ.get("CDK_DEFAULT_REGION") or DEFAULT_REGION
     )
@@ -41,12 +43,33 @@ def create_app(context: Mapping[str, Any] | None = None, outdir: str | None = No
         green_weight=int(app.node.try_get_context("green_weight") or 0),
         green_image_tag=app.node.try_get_context("green_image_tag"),
         registry_scanning=_flag(app.node.try_get_context("registry_scanning"), default=True),
-        # Off for the first deploy (a failed create must roll back); on in production.
-        deletion_protection=_flag(app.node.try_get_context("deletion_protection"), default=False),
+        # Off for the first deploy (a failed create must roll back); on in production, and
+        # from the start under Control Tower's CT.RDS.PR.3 and CT.ELASTICLOADBALANCING.PR.5.
+        deletion_protection=_flag(
+            app.node.try_get_context("deletion_protection"), default=control_tower
+        ),
         alarm_subscriptions=_alarm_subscriptions(app),
     )
     add_compliance_checks(app)
     return app
+
+
+def _control_tower(app: App) -> bool:
+    """``-c control_tower=true``: the account runs AWS Control Tower's proactive controls as
+    CloudFormation hooks. The library's Control Tower profile goes on (context
+    ``trading-constructs:control-tower``: container logs kept a year), deletion protection is on
+    from the first create, and HTTPS is required (plain HTTP listeners may only redirect)."""
+    control_tower = _flag(app.node.try_get_context("control_tower"), default=False)
+    if not control_tower:
+        return False
+    app.node.set_context(CONTROL_TOWER_CONTEXT, True)
+    if not (app.node.try_get_context("certificate_arn") or _domain(app)):
+        raise ValueError(
+            "context control_tower=true needs HTTPS: -c certificate_arn=... or -c domain_name=... "
+            "with hosted_zone_id and hosted_zone_name (CT.ELASTICLOADBALANCING.PR.1 lets an "
+            "HTTP listener only redirect to HTTPS)"
+        )
+    return True
 
 
 def _mesh(app: App) -> Mesh:

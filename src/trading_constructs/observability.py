@@ -11,10 +11,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ._validation import Problems
+from .compliance import CONTROL_TOWER_CONTEXT, acknowledge_control, control_tower_profile
 from .notifications import AlarmNotifications
 
 LOG_RETENTION_DAYS = 30
 """Container logs are kept 30 days by default: a month to investigate an incident."""
+CONTROL_TOWER_LOG_RETENTION_DAYS = 365
+"""Container logs under the Control Tower profile: CT.CLOUDWATCH.PR.2 asks for a year or more."""
 
 # The retention periods CloudWatch Logs accepts (PutRetentionPolicy), as aws_logs names them.
 RETENTION_DAYS: dict[int, logs.RetentionDays] = {
@@ -125,7 +128,7 @@ class ServiceObservability(Construct):
         *,
         service_name: str,
         key: kms.IKey,
-        retention_days: int = LOG_RETENTION_DAYS,
+        retention_days: int | None = None,
         thresholds: AlarmThresholds | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         notifications: AlarmNotifications | None = None,
@@ -134,7 +137,17 @@ class ServiceObservability(Construct):
         self._service_name = service_name
         self._notifications = notifications
         self._key = key
-        self._retention = RETENTION_DAYS[retention_days]
+        self._control_tower = control_tower_profile(self)
+        self._chosen_retention = retention_days is not None
+        self.retention_days: int = (
+            retention_days
+            if retention_days is not None
+            else CONTROL_TOWER_LOG_RETENTION_DAYS
+            if self._control_tower
+            else LOG_RETENTION_DAYS
+        )
+        """Days the container logs are kept."""
+        self._retention = RETENTION_DAYS[self.retention_days]
         self._removal_policy = removal_policy
         self._thresholds = thresholds or AlarmThresholds()
         self.namespace = f"TradingPlatform/{service_name}"
@@ -161,7 +174,25 @@ class ServiceObservability(Construct):
                 encryption_key=self._key,
                 removal_policy=self._removal_policy,
             )
+            self._acknowledge_retention(self.log_groups[container_name])
         return self.log_groups[container_name]
+
+    def _acknowledge_retention(self, log_group: logs.LogGroup) -> None:
+        """Outside the Control Tower profile, a retention under CT.CLOUDWATCH.PR.2's year is the
+        platform's choice, said once per log group; under the profile the validator reports an
+        explicit shorter one, since the control's hook would fail the deploy."""
+        days = self.retention_days
+        if self._control_tower or days >= CONTROL_TOWER_LOG_RETENTION_DAYS:
+            return
+        why = "log_retention_days chosen" if self._chosen_retention else "the default month"
+        acknowledge_control(
+            log_group,
+            f"Container logs are kept {days} days ({why}, to investigate an incident; a year "
+            "would multiply their storage). Where Control Tower's CT.CLOUDWATCH.PR.2 runs, "
+            f"the context {CONTROL_TOWER_CONTEXT}=true keeps them "
+            f"{CONTROL_TOWER_LOG_RETENTION_DAYS} days, as does log_retention_days=365.",
+            "CT.CLOUDWATCH.PR.2",
+        )
 
     @property
     def error_logs(self) -> cloudwatch.IMetric:

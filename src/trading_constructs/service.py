@@ -33,11 +33,17 @@ from ._validation import (
 )
 from .calls import order_call
 from .cluster import CapacityStrategy, TradingCluster
-from .compliance import acknowledge, acknowledge_wildcard_resource, ignore_redundant_depends_on
+from .compliance import (
+    acknowledge,
+    acknowledge_control,
+    acknowledge_wildcard_resource,
+    control_tower_profile,
+    ignore_redundant_depends_on,
+)
 from .images import ServiceImage
 from .limits import QUOTA_CONTEXT, SECURITY_GROUP_RULES, quota, watch_stack_limits
 from .mesh import MeshMember, MeshMembership, MeshSlot, ResiliencePolicy, check_resilience
-from .observability import LOG_RETENTION_DAYS, AlarmThresholds, ServiceObservability
+from .observability import AlarmThresholds, ServiceObservability
 from .policies import ServicePolicies
 from .release import Release, SlotSpec
 from .scaling import ScalingOptions
@@ -86,7 +92,7 @@ class MeshedFargateService(Construct):
         release: Release | None = None,
         resilience: ResiliencePolicy | None = None,
         public: bool = False,
-        log_retention_days: int = LOG_RETENTION_DAYS,
+        log_retention_days: int | None = None,
         alarm_thresholds: AlarmThresholds | None = None,
         readonly_root_filesystem: bool = True,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
@@ -125,7 +131,8 @@ class MeshedFargateService(Construct):
             declared callers; on App Mesh to its Envoy listener, which then takes plain HTTP.
             :default: False
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
-            accepts. :default: 30
+            accepts. :default: 30, or 365 under the Control Tower profile (context
+            ``trading-constructs:control-tower=true``; CT.CLOUDWATCH.PR.2 asks for a year)
         :param alarm_thresholds: when the service's alarms fire. :default: ``AlarmThresholds()``
         :param readonly_root_filesystem: mount the app's root filesystem read-only.
             :default: True
@@ -295,6 +302,15 @@ class MeshedFargateService(Construct):
         secrets: Mapping[str, ecs.Secret],
         readonly_root_filesystem: bool,
     ) -> ecs.ContainerDefinition:
+        memory_limit, memory_reservation = self._app_memory(task)
+        if not readonly_root_filesystem and not control_tower_profile(self):
+            acknowledge_control(
+                task,
+                f"readonly_root_filesystem=False was chosen for {self.name}'s app, which writes "
+                "to its root filesystem. Under the Control Tower profile (CT.ECS.PR.6) the "
+                "validator reports it, as the control's hook would refuse the deploy.",
+                "CT.ECS.PR.6",
+            )
         return task.add_container(
             "App",
             container_name=self.name,
@@ -310,10 +326,23 @@ class MeshedFargateService(Construct):
             ),
             user=APP_USER,
             readonly_root_filesystem=readonly_root_filesystem,
+            memory_limit_mib=memory_limit,
+            memory_reservation_mib=memory_reservation,
             # A Fargate Spot interruption gives two minutes; the app drains in less.
             stop_timeout=Duration.seconds(30),
             essential=True,
         )
+
+    def _app_memory(self, task: ecs.FargateTaskDefinition) -> tuple[int | None, int | None]:
+        """The app's memory: the task's as its hard limit (CT.ECS.PR.7 asks every container for
+        one; Fargate stops a task at its memory anyway), and what the mesh's containers leave
+        as its reservation. A task memory that is a token has neither (CloudFormation cannot
+        subtract), as a container may reserve no more than the task has."""
+        if is_token(task.memory_mib):
+            return None, None
+        memory = int(task.memory_mib)
+        sidecars = self.cluster.mesh.sidecar_memory_mib
+        return memory, (memory - sidecars if sidecars else None)
 
     def _security_group(self) -> ec2.SecurityGroup:
         group = ec2.SecurityGroup(

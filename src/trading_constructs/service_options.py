@@ -138,7 +138,7 @@ def check_service_props(
     secrets: Mapping[str, ServiceSecret],
     scaling: ScalingOptions | None,
     desired_count: int | None,
-    log_retention_days: int,
+    log_retention_days: int | None,
 ) -> None:
     problems.pattern(
         "name",
@@ -190,4 +190,5 @@ def check_service_props(
         )
     if desired_count is not None:
         problems.int_range("desired_count", desired_count, 1, 1000)
-    check_retention(problems, "log_retention_days", log_retention_days)
+    if log_retention_days is not None:
+        check_retention(problems, "log_retention_days", log_retention_days)

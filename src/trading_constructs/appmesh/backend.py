@@ -19,7 +19,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from .._validation import claim, is_token
-from ..compliance import acknowledge
+from ..compliance import acknowledge, acknowledge_control
 from ..mesh import Mesh
 from ..mesh.backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from ..mesh.certificates import (
@@ -27,6 +27,7 @@ from ..mesh.certificates import (
     CA_FILE,
     CERT_FILE,
     CERT_INIT_CONTAINER,
+    CERT_INIT_MEMORY_MIB,
     KEY_FILE,
     SERVICE_TAG,
     MeshCertificates,
@@ -147,6 +148,11 @@ class AppMeshBackend(MeshBackend):
     @property
     def kind(self) -> str:
         return "appmesh"
+
+    @property
+    def sidecar_memory_mib(self) -> int:
+        """Envoy's, and with mutual TLS the certificate init container's."""
+        return ENVOY_MEMORY_MIB + (CERT_INIT_MEMORY_MIB if self.certificates is not None else 0)
 
     def generated_names(self, name: str, slot_ids: Sequence[str | None]) -> list[tuple[str, str]]:
         """Virtual node names (unique in the mesh: 'orders', or 'orders-blue' and
@@ -331,6 +337,8 @@ class AppMeshMembership(MeshMembership):
             essential=True,
             cpu=ENVOY_CPU,
             memory_reservation_mib=ENVOY_MEMORY_MIB,
+            # the task's memory is the hard limit (CT.ECS.PR.7 asks for one on every container)
+            memory_limit_mib=slot.task_definition.memory_mib,
             environment={"APPMESH_RESOURCE_ARN": node.virtual_node_arn, "ENVOY_LOG_LEVEL": "info"},
             health_check=ecs.HealthCheck(
                 command=[
@@ -348,6 +356,14 @@ class AppMeshMembership(MeshMembership):
             ecs.ContainerDependency(
                 container=envoy, condition=ecs.ContainerDependencyCondition.HEALTHY
             )
+        )
+        acknowledge_control(
+            slot.task_definition,
+            "App Mesh's Envoy image writes the bootstrap configuration it generates at start "
+            "under /tmp, so its root filesystem stays writable (a task volume at /tmp does not "
+            "help: aws-app-mesh-roadmap issues 265 and 433); App Mesh is past its end of "
+            "support and its image will not change.",
+            "CT.ECS.PR.6",
         )
         if slot is member.slots[0]:
             member.policies.add_to_execution(

@@ -135,7 +135,10 @@ class Mesh:
         Cloud Map, and apply every field of ``resilience``: retries with jittered exponential
         backoff on another task, timeouts, outlier ejection and circuit-breaker limits.
         Envoy's official image comes from Docker Hub through the cluster's pull-through cache,
-        which signs in with ``docker_hub_credentials`` (see the attribute)."""
+        which signs in with ``docker_hub_credentials`` (see the attribute). A task's certificate
+        reaches Envoy as files an init container writes at start; under the Control Tower
+        profile (context ``trading-constructs:control-tower=true``) as ECS secrets in Envoy's
+        environment instead, so that no container runs as root (CT.ECS.PR.3)."""
         return Mesh(
             kind=MUTUAL_TLS,
             resilience=resilience or ResiliencePolicy(),

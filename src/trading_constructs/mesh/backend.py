@@ -108,6 +108,12 @@ class MeshBackend(Construct):
     resilience_note: str = ""
     """Why the mesh cannot honour the other fields."""
 
+    @property
+    def sidecar_memory_mib(self) -> int:
+        """Memory the mesh's containers reserve in each task (the app reserves the rest): the
+        reservations of a task's containers may add up to its memory, no more."""
+        return 0
+
     def listener_port(self, port: int) -> int:
         """The port callers reach a service on whose app listens on ``port``."""
         return port

@@ -40,7 +40,9 @@ from ..assets import MESH_CERTIFICATE_ISSUER
 from ..compliance import (
     TRIGGER_PROVIDER,
     acknowledge,
+    acknowledge_control,
     acknowledge_wildcard_resource,
+    deny_grants_but_for_aws_resources,
     drop_provider_depends_on,
     ignore_redundant_depends_on,
     vpc_lambda_network_statement,
@@ -53,11 +55,16 @@ CERT_FILE = f"{CERT_DIR}/cert.pem"
 KEY_FILE = f"{CERT_DIR}/key.pem"
 CA_FILE = f"{CERT_DIR}/ca.pem"
 CERT_VOLUME = "mesh-tls"
+CERT_VARIABLE, KEY_VARIABLE, CA_VARIABLE = "MESH_TLS_CERT", "MESH_TLS_KEY", "MESH_TLS_CA"
+"""The environment variables a service's certificate, key and CA bundle arrive in (ECS secrets
+of the init container, or of Envoy itself under the Control Tower profile)."""
 CERT_INIT_CONTAINER = "mesh-tls-init"
 SERVICE_TAG = "trading-constructs:mesh-service"
 
 
 CA_CERTIFICATE_ID = "CaCertificate"
+CERT_INIT_MEMORY_MIB = 32
+"""Memory the certificate init container reserves (it writes three files and exits)."""
 
 
 def certificate_id(service: str) -> str:
@@ -155,6 +162,7 @@ class MeshCertificates(Construct):
         )
         """Runs the issuer during deployment, before the services that need certificates."""
         drop_provider_depends_on(Stack.of(self), TRIGGER_PROVIDER)
+        self._acknowledge_trigger_provider()
         self.alarm: cloudwatch.Alarm = self.function.metric_errors(
             period=Duration.hours(1), statistic="Sum"
         ).create_alarm(
@@ -167,6 +175,20 @@ class MeshCertificates(Construct):
         )
         """Fires when an issuing run fails."""
         alarms.notify(self.alarm)
+
+    def _acknowledge_trigger_provider(self) -> None:
+        """aws-cdk-lib's trigger runs the issuer through a provider function of its own, one per
+        stack, which it offers no way to place in a VPC (CT.LAMBDA.PR.3)."""
+        provider = Stack.of(self).node.try_find_child(TRIGGER_PROVIDER)
+        if provider is None:
+            return
+        acknowledge_control(
+            provider,
+            "aws-cdk-lib's trigger provider (one per stack) only invokes the mesh certificate "
+            "issuer during a deploy, through the Lambda API; aws-cdk-lib gives it no VPC "
+            "setting. The issuer it invokes runs in the VPC's private subnets.",
+            "CT.LAMBDA.PR.3",
+        )
 
     def _only_issuer_signs(self, role: iam.IRole) -> None:
         """The CA key's own policy refuses kms:Sign to every principal but the issuer's role:
@@ -192,6 +214,7 @@ class MeshCertificates(Construct):
             key_usage=kms.KeyUsage.SIGN_VERIFY,
             removal_policy=self.removal_policy,
         )
+        key.add_to_resource_policy(deny_grants_but_for_aws_resources())
         acknowledge(
             key,
             "KMS rotates symmetric keys only; this asymmetric CA key is replaced by issuing a "
@@ -373,6 +396,23 @@ class MeshCertificates(Construct):
         )
         return secret
 
+    @staticmethod
+    def environment(
+        task_definition: ecs.TaskDefinition, secret: sm.ISecret
+    ) -> dict[str, ecs.Secret]:
+        """The certificate, key and CA bundle of ``secret`` as ECS secrets of a container."""
+        # Read without its key: ECS would grant the key through the key's own policy, which
+        # for a service in another stack would point the platform's stack back at it. The
+        # service's execution policy allows the decrypt (through Secrets Manager) instead.
+        secret = sm.Secret.from_secret_attributes(
+            task_definition, "MeshCertificate", secret_complete_arn=secret.secret_arn
+        )
+        return {
+            CERT_VARIABLE: ecs.Secret.from_secrets_manager(secret, "cert"),
+            KEY_VARIABLE: ecs.Secret.from_secrets_manager(secret, "key"),
+            CA_VARIABLE: ecs.Secret.from_secrets_manager(secret, "ca"),
+        }
+
     def add_to_task(
         self,
         task_definition: ecs.FargateTaskDefinition,
@@ -386,12 +426,6 @@ class MeshCertificates(Construct):
         The values arrive as ECS secrets in the init container's environment only; the files
         belong to ``uid``, the user Envoy runs as, and only it may read them."""
         task_definition.add_volume(name=CERT_VOLUME)
-        # Read without its key: ECS would grant the key through the key's own policy, which
-        # for a service in another stack would point the platform's stack back at it. The
-        # service's execution policy allows the decrypt (through Secrets Manager) instead.
-        secret = sm.Secret.from_secret_attributes(
-            task_definition, "MeshCertificate", secret_complete_arn=secret.secret_arn
-        )
         init = task_definition.add_container(
             CERT_INIT_CONTAINER,
             container_name=CERT_INIT_CONTAINER,
@@ -399,21 +433,21 @@ class MeshCertificates(Construct):
             essential=False,
             # Fargate bind mounts belong to root: write as root, then hand the files to Envoy.
             user="0",
-            memory_reservation_mib=32,
+            memory_reservation_mib=CERT_INIT_MEMORY_MIB,
+            # the task's memory is the hard limit (CT.ECS.PR.7 asks for one on every container)
+            memory_limit_mib=task_definition.memory_mib,
+            # it writes only into the task volume
+            readonly_root_filesystem=True,
             entry_point=["sh", "-c"],
             command=[
                 "umask 077 && "
-                f'printf "%s" "$MESH_TLS_CERT" > {CERT_FILE} && '
-                f'printf "%s" "$MESH_TLS_KEY" > {KEY_FILE} && '
-                f'printf "%s" "$MESH_TLS_CA" > {CA_FILE} && '
+                f'printf "%s" "${CERT_VARIABLE}" > {CERT_FILE} && '
+                f'printf "%s" "${KEY_VARIABLE}" > {KEY_FILE} && '
+                f'printf "%s" "${CA_VARIABLE}" > {CA_FILE} && '
                 f"chown {uid}:{uid} {CERT_FILE} {KEY_FILE} {CA_FILE} && "
                 f"chmod 0400 {CERT_FILE} {KEY_FILE} {CA_FILE}"
             ],
-            secrets={
-                "MESH_TLS_CERT": ecs.Secret.from_secrets_manager(secret, "cert"),
-                "MESH_TLS_KEY": ecs.Secret.from_secrets_manager(secret, "key"),
-                "MESH_TLS_CA": ecs.Secret.from_secrets_manager(secret, "ca"),
-            },
+            secrets=self.environment(task_definition, secret),
             logging=logging,
         )
         init.add_mount_points(
@@ -426,5 +460,14 @@ class MeshCertificates(Construct):
             ecs.ContainerDependency(
                 container=init, condition=ecs.ContainerDependencyCondition.SUCCESS
             )
+        )
+        acknowledge_control(
+            task_definition,
+            f"Only {CERT_INIT_CONTAINER} runs as root, for a moment at task start: Fargate makes "
+            "a task volume root-owned (0755), so writing the certificate files into it and "
+            f"handing them to Envoy's user (uid {uid}) needs root. It has a read-only root "
+            "filesystem and exits before the app starts; the app and Envoy run as their own "
+            "users.",
+            "CT.ECS.PR.3",
         )
         return init

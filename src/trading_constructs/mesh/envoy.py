@@ -30,7 +30,7 @@ from typing import Any
 
 from aws_cdk import Duration
 
-from .certificates import CA_FILE, CERT_FILE, KEY_FILE
+from .certificates import CA_FILE, CA_VARIABLE, CERT_FILE, CERT_VARIABLE, KEY_FILE, KEY_VARIABLE
 from .resilience import ResiliencePolicy
 
 MESH_PORT = 15000
@@ -103,6 +103,9 @@ class TaskMesh:
     callers: Sequence[str]
     """SANs of the services that declared this one as a backend."""
     backends: Sequence[Backend]
+    certificates_in_environment: bool = False
+    """Envoy reads its certificate, key and CA bundle from its environment (ECS secrets), not
+    from the files an init container writes: the Control Tower profile's way (CT.ECS.PR.3)."""
 
 
 def seconds(duration: Duration) -> str:
@@ -133,7 +136,7 @@ def bootstrap(task: TaskMesh) -> dict[str, Any]:
             "listeners": listeners,
             "clusters": [
                 _local_app_cluster(task),
-                *(_backend_cluster(backend) for backend in task.backends),
+                *(_backend_cluster(task, backend) for backend in task.backends),
             ],
         },
     }
@@ -193,19 +196,22 @@ def _san_matchers(sans: Sequence[str]) -> list[dict[str, Any]]:
     return [{"san_type": "DNS", "matcher": {"exact": san}} for san in sorted(sans)]
 
 
-def _common_tls(peer_sans: Sequence[str]) -> dict[str, Any]:
+def _common_tls(task: TaskMesh, peer_sans: Sequence[str]) -> dict[str, Any]:
     """Our certificate and key, and peers checked against the platform CA and their SANs."""
+    cert, key, ca = (
+        ({"environment_variable": v} for v in (CERT_VARIABLE, KEY_VARIABLE, CA_VARIABLE))
+        if task.certificates_in_environment
+        else ({"filename": f} for f in (CERT_FILE, KEY_FILE, CA_FILE))
+    )
     return {
         # TLS 1.3 where both ends speak it (an upstream's default maximum is 1.2), 1.2 at least.
         "tls_params": {
             "tls_minimum_protocol_version": "TLSv1_2",
             "tls_maximum_protocol_version": "TLSv1_3",
         },
-        "tls_certificates": [
-            {"certificate_chain": {"filename": CERT_FILE}, "private_key": {"filename": KEY_FILE}}
-        ],
+        "tls_certificates": [{"certificate_chain": cert, "private_key": key}],
         "validation_context": {
-            "trusted_ca": {"filename": CA_FILE},
+            "trusted_ca": ca,
             "match_typed_subject_alt_names": _san_matchers(peer_sans),
         },
     }
@@ -241,7 +247,7 @@ def _inbound_listener(task: TaskMesh) -> dict[str, Any]:
                     "typed_config": {
                         "@type": f"{_TYPE}extensions.transport_sockets.tls.v3.DownstreamTlsContext",
                         "require_client_certificate": True,
-                        "common_tls_context": _common_tls(task.callers),
+                        "common_tls_context": _common_tls(task, task.callers),
                     },
                 },
             }
@@ -317,7 +323,7 @@ def _local_app_cluster(task: TaskMesh) -> dict[str, Any]:
     }
 
 
-def _backend_cluster(backend: Backend) -> dict[str, Any]:
+def _backend_cluster(task: TaskMesh, backend: Backend) -> dict[str, Any]:
     """Every healthy task of the backend (Cloud Map answers with each, up to 8), reached with
     mutual TLS, ejected on consecutive errors, within the circuit breaker's limits."""
     policy = backend.resilience
@@ -367,7 +373,7 @@ def _backend_cluster(backend: Backend) -> dict[str, Any]:
             "typed_config": {
                 "@type": f"{_TYPE}extensions.transport_sockets.tls.v3.UpstreamTlsContext",
                 "sni": backend.dns_name,
-                "common_tls_context": _common_tls([backend.dns_name]),
+                "common_tls_context": _common_tls(task, [backend.dns_name]),
             },
         },
     }

@@ -8,6 +8,11 @@ healthy tasks themselves (up to eight per answer, MULTIVALUE), which Envoy re-re
 five seconds (STRICT_DNS). Above eight tasks of one backend, a caller balances over a changing
 subset of eight: the limit that holds on this mesh.
 
+A task's certificate, key and CA bundle reach Envoy as files that an init container writes into
+a task volume at start (as root: Fargate makes the volume root-owned) and hands to Envoy's user;
+under the Control Tower profile, as ECS secrets in Envoy's own environment, which its
+configuration reads (``DataSource.environment_variable``), so that no container runs as root.
+
 Certificates are renewed by replacing tasks, not by reloading files: the issuer reissues a
 certificate ``renew_before_days`` before it expires and calls ECS UpdateService on the service,
 whose deployment starts new tasks (with the new certificate) before stopping old ones
@@ -28,11 +33,18 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct, IValidation
 
 from .._validation import claim
+from ..compliance import control_tower_profile
 from ..repository import PullThroughCache
 from ..secret import secret_read_statements
 from . import Mesh
 from .backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
-from .certificates import CA_CERTIFICATE_ID, CERT_INIT_CONTAINER, SERVICE_TAG, MeshCertificates
+from .certificates import (
+    CA_CERTIFICATE_ID,
+    CERT_INIT_CONTAINER,
+    CERT_INIT_MEMORY_MIB,
+    SERVICE_TAG,
+    MeshCertificates,
+)
 from .certificates import certificate_id as certificate_construct_id
 from .envoy import (
     HEALTH_PORT,
@@ -124,6 +136,18 @@ class MutualTlsBackend(MeshBackend):
     @property
     def kind(self) -> str:
         return "mutual-tls"
+
+    @property
+    def certificates_in_environment(self) -> bool:
+        """Envoy reads its certificate from ECS secrets in its environment, with no init
+        container (which must run as root to write files): under the Control Tower profile,
+        whose CT.ECS.PR.3 refuses any root container."""
+        return control_tower_profile(self)
+
+    @property
+    def sidecar_memory_mib(self) -> int:
+        init = 0 if self.certificates_in_environment else CERT_INIT_MEMORY_MIB
+        return ENVOY_MEMORY_MIB + init
 
     def listener_port(self, port: int) -> int:
         return MESH_PORT
@@ -223,6 +247,7 @@ class MutualTlsMembership(MeshMembership):
             resilience=member.resilience,
             callers=[caller.san for caller in self.callers],
             backends=[Backend(b.member.name, b.san, b.member.resilience) for b in self.backends],
+            certificates_in_environment=self.backend.certificates_in_environment,
         )
 
     def bootstrap(self) -> dict[str, Any]:
@@ -238,6 +263,7 @@ class MutualTlsMembership(MeshMembership):
             log_group=member.observability.log_group(ENVOY_CONTAINER),
         )
         member.observability.count_envoy(ENVOY_CONTAINER)
+        in_environment = backend.certificates_in_environment
         envoy = slot.task_definition.add_container(
             ENVOY_CONTAINER,
             container_name=ENVOY_CONTAINER,
@@ -245,9 +271,13 @@ class MutualTlsMembership(MeshMembership):
             essential=True,
             cpu=ENVOY_CPU,
             memory_reservation_mib=ENVOY_MEMORY_MIB,
-            # The image's entry point starts as root only to hand the log pipes to the envoy
-            # user (chown /dev/stdout /dev/stderr), then runs Envoy as that user (uid 101):
-            # with arguments that start with '-', it runs 'envoy <arguments>'.
+            # the task's memory is the hard limit (CT.ECS.PR.7 asks for one on every container)
+            memory_limit_mib=slot.task_definition.memory_mib,
+            # Envoy's own user from the start (CT.ECS.PR.3): the image's entry point then runs
+            # 'envoy <arguments>' (they start with '-') without its root-only step, which hands
+            # the log pipes to that user; the container runtime (runc) already hands a
+            # container's standard streams to its user, so Envoy still opens /dev/stdout.
+            user=str(ENVOY_UID),
             command=[
                 "--config-yaml",
                 Token.as_string(_Bootstrap(self)),
@@ -266,6 +296,9 @@ class MutualTlsMembership(MeshMembership):
             ),
             stop_timeout=Duration.seconds(30),
             logging=logging,
+            secrets=backend.certificates.environment(slot.task_definition, self.certificate)
+            if in_environment
+            else None,
         )
         # The app's calls go through Envoy: start the app once Envoy's listeners are up.
         slot.app_container.add_container_dependencies(
@@ -273,14 +306,15 @@ class MutualTlsMembership(MeshMembership):
                 container=envoy, condition=ecs.ContainerDependencyCondition.HEALTHY
             )
         )
-        backend.certificates.add_to_task(
-            slot.task_definition,
-            envoy,
-            self.certificate,
-            image=image,
-            logging=logging,
-            uid=ENVOY_UID,
-        )
+        if not in_environment:
+            backend.certificates.add_to_task(
+                slot.task_definition,
+                envoy,
+                self.certificate,
+                image=image,
+                logging=logging,
+                uid=ENVOY_UID,
+            )
         return envoy
 
     def add_backend(self, backend: MeshMembership) -> None:

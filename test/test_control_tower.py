@@ -1,0 +1,567 @@
+"""AWS Control Tower's proactive controls: what a landing zone's CloudFormation hooks would refuse.
+
+The controls run as ``cdklabs-cdk-validator-cfnguard`` runs them: the Control Tower rules, with
+the cfn-guard binary its wheel ships (nothing is downloaded). The example is synthesized once
+more with the validator as a CDK validation plugin, so its report and CDK's own acknowledgement
+matching are what a user's ``cdk synth`` gives: once as ``cdk synth`` builds it, once with the
+Control Tower profile (``-c control_tower=true``). The construct-level stacks the other tests
+built are checked by the same plugin over their templates, their acknowledgements matched as
+CDK matches them.
+
+A finding is (control, construct path). The seed's choices that a control disagrees with stay
+the defaults and are acknowledged next to the construct, with the reason; the profile meets the
+controls instead. ``PENDING_*`` lists findings whose fix lies in constructs this change does
+not own (see each entry): the tests fail when one is fixed (delete the entry) or when a new
+finding appears.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import (
+    App,
+    CfnElement,
+    Stack,
+    Validations,
+)
+from aws_cdk import aws_logs as logs
+from cdklabs import cdk_validator_cfnguard
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
+from conftest import CDK_CONTEXT, CERTIFICATE_ARN, SynthesizedApp, synthesize
+from construct_platforms import Built, app_mesh, mutual_tls, service_connect
+from constructs import IConstruct
+from test_envoy_config import envoy_config, parse
+
+from examples.trading_platform.app import create_app
+from trading_constructs.compliance import (
+    CFN_GUARD_PLUGIN,
+    CONTROL_TOWER_CONTEXT,
+    CONTROL_TOWER_RULES,
+    control_tower_profile,
+)
+
+Finding = tuple[str, str]
+"""(control id, construct path of the resource), e.g. ("CT.ECS.PR.7", "Stack/Svc/Task/Resource")."""
+
+RULE_CONTROLS = {rule: control for control, rule in CONTROL_TOWER_RULES.items()}
+
+# --- known pending: fixes in constructs owned elsewhere (remove an entry once it is fixed) ----
+# Each says what makes the finding go: a property by default, or the profile
+# (``control_tower_profile(scope)``, context trading-constructs:control-tower), or an
+# acknowledgement with its reason next to the construct.
+_PENDING_PLATFORM: set[Finding] = {
+    # repository.py: IMMUTABLE_WITH_EXCLUSION (content_addressed_tag_prefix, for the tags the
+    # image copy may push again) is not IMMUTABLE: acknowledge CT.ECR.PR.3 with that reason
+    # next to the repository, or IMMUTABLE under the profile if the copy allows it
+    *(
+        ("CT.ECR.PR.3", f"TradingPlatform/{service}Repository/Repository/Resource")
+        for service in ("DataIngestion", "AnalyticsEngine", "ApiGateway")
+    ),
+    # cluster.py: Container Insights 'enhanced' is not read as on: ClusterSettings
+    # containerInsights=enabled by default (enhanced as an option), or an acknowledgement
+    ("CT.ECS.PR.2", "TradingPlatform/Platform/Cluster/Resource"),
+    # cluster.py: the platform key's policy gets deny_grants_but_for_aws_resources(); the
+    # finding without a path is the validator's echo of the same key (gone with it)
+    ("CT.KMS.PR.3", "TradingPlatform/Platform/Key/Resource"),
+    ("CT.KMS.PR.3", ""),
+    # cluster.py: aws-cdk-lib's restrict-default-security-group provider is outside the VPC:
+    # acknowledge CT.LAMBDA.PR.3 at the provider (as mesh/certificates.py does the trigger's)
+    (
+        "CT.LAMBDA.PR.3",
+        "TradingPlatform/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler",
+    ),
+    # secret.py: Secrets Manager's invoke permission carries SourceAccount (or SourceArn)
+    *(
+        (
+            "CT.LAMBDA.PR.2",
+            f"TradingPlatform/{secret}/RotationFunction/"
+            "InvokeN0--a2GKfZP0JmDqDE--Vhhu6+A0TUv3NyNbk4YM+FKNc=",
+        )
+        for secret in ("MarketDataDbSecret", "MarketDataApiKey")
+    ),
+    # secret.py: the rotation dead-letter queues get RedriveAllowPolicy (allowAll; byQueue
+    # needs a source queue, and a Lambda's DLQ has none)
+    *(
+        ("CT.SQS.PR.1", f"TradingPlatform/{secret}/RotationDeadLetters/Resource")
+        for secret in ("MarketDataDbSecret", "MarketDataApiKey")
+    ),
+}
+PENDING_EXAMPLE: set[Finding] = _PENDING_PLATFORM | {
+    # edge.py / access_logs.py: the access-log bucket. S3.PR.4: EventBridge notifications (free);
+    # S3.PR.2 (server access logs of the log bucket), S3.PR.9 (Object Lock would keep a failed
+    # create's test object) and S3.PR.10 (ELB writes access logs with SSE-S3 only):
+    # acknowledgements with those reasons next to the bucket
+    *(
+        (control, "TradingPlatform/Edge/AccessLogs/Resource")
+        for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
+    ),
+    # platform_stack.py _acknowledge_first_deploy: also acknowledge CT.RDS.PR.3 and
+    # CT.ELASTICLOADBALANCING.PR.5 (off for a first create; the profile turns both on)
+    ("CT.RDS.PR.3", "TradingPlatform/MarketDataDb/Resource"),
+    ("CT.ELASTICLOADBALANCING.PR.5", "TradingPlatform/Edge/LoadBalancer/Resource"),
+    # edge.py: plain HTTP without a certificate (acknowledge beside the edge-without-https
+    # warning), and the blue/green test listener, whose default action is not a redirect
+    ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Http/Resource"),
+    ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Test/Resource"),
+}
+PENDING_PROFILE: set[Finding] = _PENDING_PLATFORM | {
+    # access_logs.py, under the profile: as in the example (the profile can meet S3.PR.2/4
+    # with a log bucket for the log bucket and EventBridge; S3.PR.9/10 stay acknowledged)
+    *(
+        (control, "TradingPlatform/Edge/AccessLogs/Resource")
+        for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
+    ),
+}
+
+# --- acknowledged here, each with its reason beside the construct ---------------------------
+_SERVICES = ("DataIngestion", "AnalyticsEngine", "ApiGateway")
+ACKNOWLEDGED_EXAMPLE: set[Finding] = {
+    # observability.py: the seed's 30-day container logs (the profile keeps them a year)
+    *(
+        ("CT.CLOUDWATCH.PR.2", f"TradingPlatform/{service}/Observability/{group}/Resource")
+        for service in _SERVICES
+        for group in (f"{service}Logs", "EnvoyLogs")
+    ),
+    # mesh/certificates.py: the certificate init container writes into a root-owned volume
+    *(("CT.ECS.PR.3", f"TradingPlatform/{s}/TaskDefinition/Resource") for s in _SERVICES),
+    # mesh/certificates.py: aws-cdk-lib's trigger provider has no VPC setting
+    (
+        "CT.LAMBDA.PR.3",
+        "TradingPlatform/AWSCDK.TriggerCustomResourceProviderCustomResourceProvider/Handler",
+    ),
+}
+ACKNOWLEDGED_PROFILE: set[Finding] = {
+    # the logs are kept a year and Envoy reads its certificate from its environment, with no
+    # root init container; what is left is aws-cdk-lib's trigger provider
+    f
+    for f in ACKNOWLEDGED_EXAMPLE
+    if f[0] == "CT.LAMBDA.PR.3"
+}
+
+
+@dataclass(frozen=True)
+class Findings:
+    """A validator run: what it reports, and what acknowledgements answered (with reasons)."""
+
+    open: set[Finding]
+    acknowledged: dict[Finding, str]
+
+
+def _control(description: str) -> str:
+    found = re.match(r"\[(CT\.[A-Z0-9]+\.PR\.[0-9]+)\]", description)
+    assert found, f"not a Control Tower finding: {description!r}"
+    return found.group(1)
+
+
+def _from_report(app: SynthesizedApp) -> Findings:
+    assert app.validation_report is not None, "the validators did not run"
+    return _findings(app.validation_report)
+
+
+def _findings(validation_report: dict[str, Any]) -> Findings:
+    """The plugin's part of CDK's validation report (validation-report.json)."""
+    (report,) = [
+        r for r in validation_report["pluginReports"] if r["pluginName"] == CFN_GUARD_PLUGIN
+    ] or [{"violations": [], "suppressedViolations": []}]
+    found = {
+        (_control(v["description"]), c["constructPath"])
+        for v in report.get("violations", [])
+        for c in v["violatingConstructs"]
+    }
+    acknowledged = {
+        (_control(v["description"]), c["constructPath"]): v.get("reason") or ""
+        for v in report.get("suppressedViolations") or []
+        for c in v["violatingConstructs"]
+    }
+    return Findings(found, acknowledged)
+
+
+def _guarded_example(outdir: Path, **context: Any) -> SynthesizedApp:
+    app = create_app(context=CDK_CONTEXT | context, outdir=str(outdir))
+    Validations.of(app).add_plugins(CfnGuardValidator())
+    return synthesize(app)
+
+
+@pytest.fixture(scope="session")
+def example_controls(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthesizedApp, Findings]:
+    """`cdk synth` with no context, and the validator beside the cdk-nag packs."""
+    app = _guarded_example(tmp_path_factory.mktemp("control-tower-example"))
+    return app, _from_report(app)
+
+
+@pytest.fixture(scope="session")
+def profile_controls(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthesizedApp, Findings]:
+    """`cdk synth -c control_tower=true -c certificate_arn=...`: the Control Tower profile."""
+    app = _guarded_example(
+        tmp_path_factory.mktemp("control-tower-profile"),
+        control_tower="true",
+        certificate_arn=CERTIFICATE_ARN,
+    )
+    return app, _from_report(app)
+
+
+def _acknowledgements(root: IConstruct) -> dict[str, dict[str, str]]:
+    """rule id -> construct path -> reason, as CDK collects them."""
+    found: dict[str, dict[str, str]] = {}
+    for construct in root.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule_id, reason in entry.data.items():
+                    found.setdefault(rule_id, {})[construct.node.path] = reason
+    return found
+
+
+def _closest(acknowledged: dict[str, str], path: str) -> str | None:
+    """The reason acknowledged at the path or its nearest ancestor (CDK's matching)."""
+    while path not in acknowledged:
+        if not path:
+            return None
+        path = path.rpartition("/")[0]
+    return acknowledged[path]
+
+
+@pytest.fixture(scope="session")
+def cfn_guard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The cfn-guard binary and the Control Tower rules the validator's wheel ships, unpacked
+    as the plugin finds them (``bin/<os>/<arch>/cfn-guard``, ``rules/control-tower/cfn-guard``)."""
+    package = Path(cdk_validator_cfnguard.__file__).parent / "_jsii"
+    (tarball,) = package.glob("cdk-validator-cfnguard@*.jsii.tgz")
+    where = tmp_path_factory.mktemp("cfn-guard")
+    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[
+        platform.machine().lower()
+    ]
+    binary = f"package/bin/{'macos' if sys.platform == 'darwin' else 'ubuntu'}/{arch}/cfn-guard"
+    with tarfile.open(tarball) as archive:
+        members = [
+            m
+            for m in archive.getmembers()
+            if m.name == binary or m.name.startswith("package/rules/control-tower/cfn-guard/")
+        ]
+        archive.extractall(where, members=members, filter="data")
+    return where / binary, where / "package/rules/control-tower/cfn-guard"
+
+
+def _guard(cfn_guard: tuple[Path, Path], built: list[Built]) -> Findings:
+    """The validator's rules over stacks the other tests already synthesized, in one cfn-guard
+    run, read as the plugin reads it (a failing rule names the resources its checks reached)
+    and matched to acknowledgements as CDK matches them (the construct or an ancestor). The
+    plugin itself cannot run here: for a failing KMS key it also reports a resource without a
+    logical ID, which its Python binding cannot return."""
+    binary, rules = cfn_guard
+    paths: dict[str, dict[str, str]] = {}  # template -> logical id -> construct path
+    acks: dict[str, dict[str, dict[str, str]]] = {}  # template -> rule id -> path -> reason
+    for each in built:
+        stack = each.stack
+        template = str(Path(stack.node.root.outdir) / stack.template_file)
+        paths[template] = {
+            stack.get_logical_id(c): c.node.path
+            for c in stack.node.find_all()
+            if isinstance(c, CfnElement)
+        }
+        acks[template] = _acknowledgements(stack.node.root)
+    command = [str(binary), "validate", "--rules", str(rules)]
+    for template in sorted(paths):
+        command += ["--data", template]
+    command += ["--output-format", "json", "--show-summary", "none", "--structured"]
+    run = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert run.returncode in (0, 19), run.stderr  # 19: something is not compliant
+    found: set[Finding] = set()
+    acknowledged: dict[Finding, str] = {}
+    for result in json.loads(run.stdout):
+        template = result["name"]
+        for failure in result["not_compliant"] or []:
+            rule = failure["Rule"]
+            text = json.dumps(rule)
+            control = _control(re.search(r"\[CT\.[A-Z0-9]+\.PR\.[0-9]+\]", text)[0])
+            rule_acks = acks[template].get(f"{CFN_GUARD_PLUGIN}::{rule['name']}", {})
+            for logical_id in set(re.findall(r'"/Resources/([^/"]+)', text)):
+                path = paths[template][logical_id]
+                reason = _closest(rule_acks, path)
+                if reason is None:
+                    found.add((control, path))
+                else:
+                    acknowledged[(control, path)] = reason
+    return Findings(found, acknowledged)
+
+
+@pytest.fixture(scope="session")
+def construct_controls(
+    tmp_path_factory: pytest.TempPathFactory, cfn_guard: tuple[Path, Path]
+) -> Findings:
+    """The construct-level stacks on each mesh (test/construct_platforms.py)."""
+    return _guard(
+        cfn_guard,
+        [
+            service_connect(tmp_path_factory),
+            app_mesh(tmp_path_factory),
+            mutual_tls(tmp_path_factory),
+        ],
+    )
+
+
+# --- the example ------------------------------------------------------------------------------
+
+
+def test_the_example_leaves_no_finding_unacknowledged_but_the_pending(
+    example_controls: tuple[SynthesizedApp, Findings],
+) -> None:
+    # GIVEN `cdk synth` with the Control Tower rules as a validation plugin
+    _, findings = example_controls
+    # THEN every finding is acknowledged with its reason, or known pending elsewhere
+    assert sorted(findings.open - PENDING_EXAMPLE) == [], "new findings"
+    assert sorted(PENDING_EXAMPLE - findings.open) == [], "fixed: delete them from PENDING"
+
+
+def test_the_example_acknowledges_the_seed_choices_with_reasons(
+    example_controls: tuple[SynthesizedApp, Findings],
+) -> None:
+    _, findings = example_controls
+    assert set(findings.acknowledged) == ACKNOWLEDGED_EXAMPLE
+    for finding, reason in findings.acknowledged.items():
+        assert len(reason) > 60, f"{finding} needs a real reason"
+
+
+def test_the_profile_meets_every_control_but_the_pending(
+    profile_controls: tuple[SynthesizedApp, Findings],
+) -> None:
+    # GIVEN `cdk synth -c control_tower=true` with a certificate
+    app, findings = profile_controls
+    # THEN what is left is pending in constructs owned elsewhere; with those fixed the profile
+    # synthesizes with no finding but the acknowledged ones below
+    assert sorted(findings.open - PENDING_PROFILE) == [], "new findings"
+    assert sorted(PENDING_PROFILE - findings.open) == [], "fixed: delete them from PENDING"
+    assert set(findings.acknowledged) == ACKNOWLEDGED_PROFILE
+    if not findings.open:
+        assert app.synth_error is None
+
+
+def test_the_profile_keeps_container_logs_a_year_and_protects_what_it_deletes(
+    profile_controls: tuple[SynthesizedApp, Findings],
+    example_controls: tuple[SynthesizedApp, Findings],
+) -> None:
+    def kinds(app: SynthesizedApp, kind: str) -> dict[str, dict[str, Any]]:
+        resources = app.templates["TradingPlatform"]["Resources"]
+        return {lid: r for lid, r in resources.items() if r["Type"] == kind}
+
+    profile, default = profile_controls[0], example_controls[0]
+    for app, days in ((default, 30), (profile, 365)):
+        groups = kinds(app, "AWS::Logs::LogGroup")
+        service_logs = [group for lid, group in groups.items() if "Observability" in lid]
+        assert len(service_logs) == 6
+        assert {g["Properties"]["RetentionInDays"] for g in service_logs} == {days}
+    (database,) = kinds(profile, "AWS::RDS::DBCluster").values()
+    assert database["Properties"]["DeletionProtection"] is True
+    (balancer,) = kinds(profile, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
+    attributes = balancer["Properties"]["LoadBalancerAttributes"]
+    assert {"Key": "deletion_protection.enabled", "Value": "true"} in attributes
+
+
+VARIABLES = ("MESH_TLS_CERT", "MESH_TLS_KEY", "MESH_TLS_CA")
+
+
+def test_under_the_profile_envoy_reads_its_certificate_from_its_environment(
+    profile_controls: tuple[SynthesizedApp, Findings],
+) -> None:
+    # GIVEN the profile's task definitions (the mutual-TLS mesh)
+    resources = profile_controls[0].templates["TradingPlatform"]["Resources"]
+    tasks = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
+    assert len(tasks) == 3
+    for task in tasks:
+        containers = {c["Name"]: c for c in task["ContainerDefinitions"]}
+        envoy = containers.pop("envoy")
+        (app,) = containers.values()
+        # THEN no init container, no volume, nobody as root: ECS hands Envoy the secret's
+        # fields, and Envoy's configuration (parsed with Envoy's own API) reads them there
+        assert "Volumes" not in task and "MountPoints" not in envoy
+        assert {s["Name"] for s in envoy["Secrets"]} == {
+            "MESH_TLS_CERT",
+            "MESH_TLS_KEY",
+            "MESH_TLS_CA",
+        }
+        assert (envoy["User"], app["User"]) == ("101", "10001")
+        config = envoy_config(envoy)
+        parse(config)
+        text = json.dumps(config)
+        assert "/etc/mesh-tls" not in text
+        for variable in VARIABLES:
+            assert f'{{"environment_variable": "{variable}"}}' in text
+
+
+def test_the_profile_context_is_read_strictly() -> None:
+    for value, expected in ((None, False), (True, True), ("true", True), ("False", False)):
+        app = App(context={} if value is None else {CONTROL_TOWER_CONTEXT: value})
+        assert control_tower_profile(app) is expected
+    with pytest.raises(ValueError, match=r"trading-constructs:control-tower='yes'.*true, false"):
+        control_tower_profile(App(context={CONTROL_TOWER_CONTEXT: "yes"}))
+
+
+def test_the_example_profile_needs_https(tmp_path: Path) -> None:
+    # CT.ELASTICLOADBALANCING.PR.1: HTTP listeners only redirect to HTTPS
+    with pytest.raises(ValueError, match=r"control_tower=true.*certificate_arn"):
+        create_app(context=CDK_CONTEXT | {"control_tower": "true"}, outdir=str(tmp_path))
+
+
+# --- the construct-level stacks ---------------------------------------------------------------
+
+_STACKS = ("ServiceConnect", "AppMesh", "MutualTls")
+PENDING_CONSTRUCTS: set[Finding] = {
+    # cluster.py (Container Insights, the platform key, the default-security-group provider),
+    # as in the example
+    *(("CT.ECS.PR.2", f"{stack}/Platform/Cluster/Resource") for stack in _STACKS),
+    *(("CT.KMS.PR.3", f"{stack}/Platform/Key/Resource") for stack in _STACKS),
+    *(
+        ("CT.LAMBDA.PR.3", f"{stack}/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler")
+        for stack in _STACKS
+    ),
+    # edge.py / access_logs.py, as in the example: plain HTTP (no certificate), the blue/green
+    # test listener, deletion protection off by default, the access-log bucket
+    *(
+        ("CT.ELASTICLOADBALANCING.PR.1", f"{stack}/Edge/LoadBalancer/Http/Resource")
+        for stack in ("ServiceConnect", "MutualTls")
+    ),
+    ("CT.ELASTICLOADBALANCING.PR.1", "ServiceConnect/Edge/LoadBalancer/Test/Resource"),
+    *(
+        ("CT.ELASTICLOADBALANCING.PR.5", f"{stack}/Edge/LoadBalancer/Resource")
+        for stack in ("ServiceConnect", "MutualTls")
+    ),
+    *(
+        (control, f"{stack}/Edge/AccessLogs/Resource")
+        for stack in ("ServiceConnect", "MutualTls")
+        for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
+    ),
+}
+_MUTUAL_TLS_SERVICES = (
+    "Prices",
+    "Orders",
+    "Quotes",
+    "Gateway",
+    "Beta",
+    "Alpha",
+    "RingZ",
+    "RingY",
+    "RingX",
+    "Audit",
+)
+ACKNOWLEDGED_CONSTRUCTS: set[Finding] = {
+    # observability.py: 30 days by default, 14 chosen for quotes
+    *(
+        ("CT.CLOUDWATCH.PR.2", f"ServiceConnect/{service}/Observability/{group}/Resource")
+        for service in ("Quotes", "Gateway", "Ledger")
+        for group in (f"{service}Logs", "ServiceConnectLogs")
+    ),
+    *(
+        ("CT.CLOUDWATCH.PR.2", f"AppMesh/{service}/Observability/{group}/Resource")
+        for service in ("Prices", "Orders")
+        for group in (f"{service}Logs", "EnvoyLogs")
+    ),
+    *(
+        ("CT.CLOUDWATCH.PR.2", f"MutualTls/{service}/Observability/{group}/Resource")
+        for service in _MUTUAL_TLS_SERVICES
+        for group in (f"{service}Logs", "EnvoyLogs")
+    ),
+    # service.py: ledger chose readonly_root_filesystem=False
+    ("CT.ECS.PR.6", "ServiceConnect/Ledger/TaskDefinition/Resource"),
+    # appmesh/backend.py: App Mesh's Envoy writes its bootstrap under /tmp
+    *(
+        ("CT.ECS.PR.6", f"AppMesh/{task}/Resource")
+        for task in (
+            "Prices/BlueTaskDefinition",
+            "Prices/GreenTaskDefinition",
+            "Orders/TaskDefinition",
+        )
+    ),
+    # mesh/certificates.py: the init container, and the trigger provider
+    *(
+        ("CT.ECS.PR.3", f"MutualTls/{service}/TaskDefinition/Resource")
+        for service in _MUTUAL_TLS_SERVICES
+    ),
+    (
+        "CT.LAMBDA.PR.3",
+        "MutualTls/AWSCDK.TriggerCustomResourceProviderCustomResourceProvider/Handler",
+    ),
+}
+
+
+def test_the_construct_stacks_leave_no_finding_of_their_own(
+    construct_controls: Findings,
+) -> None:
+    # GIVEN the construct-level stacks on Service Connect, App Mesh and the mutual-TLS mesh
+    # THEN what is open is pending elsewhere, and what is acknowledged says why
+    new = sorted(construct_controls.open - PENDING_CONSTRUCTS)
+    assert new == [], "new findings:\n" + "\n".join(map(str, new))
+    assert sorted(PENDING_CONSTRUCTS - construct_controls.open) == [], "fixed: delete them"
+    assert set(construct_controls.acknowledged) == ACKNOWLEDGED_CONSTRUCTS
+    for finding, reason in construct_controls.acknowledged.items():
+        assert len(reason) > 60, f"{finding} needs a real reason"
+
+
+# --- every synthesized task definition fits ECS's memory rules ---------------------------------
+
+
+def _task_definitions(templates: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for template in templates:
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::ECS::TaskDefinition":
+                yield resource["Properties"]
+
+
+def test_every_container_has_a_memory_limit_within_its_task(
+    example_controls: tuple[SynthesizedApp, Findings],
+    profile_controls: tuple[SynthesizedApp, Findings],
+    construct_controls: Findings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # GIVEN every task definition of the example, the profile and the construct stacks
+    templates = [
+        *example_controls[0].templates.values(),
+        *profile_controls[0].templates.values(),
+        *(
+            p.template
+            for p in (
+                service_connect(tmp_path_factory),
+                app_mesh(tmp_path_factory),
+                mutual_tls(tmp_path_factory),
+            )
+        ),
+    ]
+    tasks = list(_task_definitions(iter(templates)))
+    assert len(tasks) > 10
+    for task in tasks:
+        memory = int(task["Memory"])
+        containers = task["ContainerDefinitions"]
+        # THEN each container's hard limit is the task's memory (CT.ECS.PR.7), above its
+        # reservation, and the reservations (a limit stands for one where none is set) add up
+        # to no more than the task's memory, as ECS requires
+        assert {c["Memory"] for c in containers} == {memory}, task["Family"]
+        for container in containers:
+            assert container.get("MemoryReservation", 0) < container["Memory"]
+        reserved = sum(c.get("MemoryReservation", c["Memory"]) for c in containers)
+        assert reserved <= memory, task["Family"]
+
+
+# --- the validator runs -----------------------------------------------------------------------
+
+
+def test_the_validator_catches_a_finding(tmp_path: Path) -> None:
+    # GIVEN a log group kept a month, unencrypted, unacknowledged (a negative control)
+    app = App(outdir=str(tmp_path))
+    logs.LogGroup(Stack(app, "Bare"), "Logs", retention=logs.RetentionDays.ONE_MONTH)
+    Validations.of(app).add_plugins(CfnGuardValidator())
+    # WHEN synthesized  THEN the plugin reports it, and synthesis stops
+    result = synthesize(app)
+    assert result.synth_error is not None
+    assert _from_report(result).open == {
+        ("CT.CLOUDWATCH.PR.2", "Bare/Logs/Resource"),
+        ("CT.CLOUDWATCH.PR.3", "Bare/Logs/Resource"),
+    }
