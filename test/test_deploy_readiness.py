@@ -25,6 +25,7 @@ import test_service_validation
 import test_supply_chain
 from aws_cdk.assertions import Template as CdkTemplate
 from conftest import SynthesizedApp
+from test_readiness_pending import READINESS_PENDING
 
 from trading_constructs.readiness import (
     RULES,
@@ -186,6 +187,15 @@ def _template_file(finding: ReadinessFinding) -> str:
     return Path(finding.template_path).name.removesuffix(".json").removesuffix(".template")
 
 
+def _expect_none(rule_id: str, found: list[ReadinessFinding]) -> None:
+    """No finding left open; a rule whose fix is pending (test_readiness_pending.py) is an
+    expected failure, with its findings."""
+    left = [f for f in found if f.acknowledged is None]
+    if left and rule_id in READINESS_PENDING:
+        pytest.xfail(f"{READINESS_PENDING[rule_id]}{_open(left)}")
+    assert not left, _open(found)
+
+
 TEMPLATE_RULES = [rule for rule in RULES if rule.check is not None]
 STACKS_RULES = [rule for rule in RULES if rule.check_stacks is not None]
 
@@ -203,7 +213,7 @@ def test_every_stack_passes_every_rule(
 ) -> None:
     source, stack = template_id.split("/", 1)
     found = [f for f in findings(source) if f.rule is rule and _template_file(f) == stack]
-    assert not [f for f in found if f.acknowledged is None], _open(found)
+    _expect_none(rule.id, found)
 
 
 @pytest.mark.parametrize("rule", STACKS_RULES, ids=[rule.id for rule in STACKS_RULES])
@@ -212,7 +222,7 @@ def test_the_stacks_of_every_source_pass_every_rule_across_stacks(
     source: str, rule: Any, findings: Callable[[str], list[ReadinessFinding]]
 ) -> None:
     found = [f for f in findings(source) if f.rule is rule]
-    assert not [f for f in found if f.acknowledged is None], _open(found)
+    _expect_none(rule.id, found)
 
 
 def test_no_acknowledgement_is_refused(findings: Callable[[str], list[ReadinessFinding]]) -> None:

@@ -745,3 +745,272 @@ def test_the_readme_lists_every_rule_with_its_severity() -> None:
     listed = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (error|warning) \|", section, re.MULTILINE))
     expected = {rule.id: rule.severity for rule in (*RULES, ACKNOWLEDGEMENT_REASON)}
     assert listed == expected
+
+
+# -- the failure classes of issue 17 -----------------------------------------------------------
+
+
+@controls("policy-before-use")
+def test_control_a_flow_log_and_a_database_before_their_roles_policies() -> None:
+    # GIVEN a flow log and an Aurora instance handed a role whose policy is not ordered first
+    template = {
+        "Resources": {
+            "Role": ROLE,
+            "Policy": _policy(),
+            "FlowLog": {
+                "Type": "AWS::EC2::FlowLog",
+                "Properties": {"DeliverLogsPermissionArn": {"Fn::GetAtt": ["Role", "Arn"]}},
+            },
+            "Writer": {
+                "Type": "AWS::RDS::DBInstance",
+                "Properties": {"MonitoringRoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
+            },
+            "Reader": {
+                "Type": "AWS::RDS::DBInstance",
+                "DependsOn": "Policy",
+                "Properties": {"MonitoringRoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
+            },
+        }
+    }
+    # THEN both are reported; the instance that waits for the policy is not
+    assert fired("policy-before-use", template) == [
+        "FlowLog: runs as Role before Policy exists",
+        "Writer: runs as Role before Policy exists",
+    ]
+
+
+@controls("service-after-capacity-providers")
+def test_control_a_service_before_its_clusters_capacity_providers() -> None:
+    def template(**service: Any) -> dict[str, Any]:
+        return {
+            "Resources": {
+                "Cluster": {"Type": "AWS::ECS::Cluster", "Properties": {}},
+                "Providers": {
+                    "Type": "AWS::ECS::ClusterCapacityProviderAssociations",
+                    "Properties": {
+                        "Cluster": {"Ref": "Cluster"},
+                        "CapacityProviders": ["FARGATE", "FARGATE_SPOT"],
+                        "DefaultCapacityProviderStrategy": [{"CapacityProvider": "FARGATE"}],
+                    },
+                },
+                "Service": {
+                    "Type": "AWS::ECS::Service",
+                    "Properties": {"Cluster": {"Ref": "Cluster"}, **service.get("props", {})},
+                    **({"DependsOn": service["depends_on"]} if "depends_on" in service else {}),
+                },
+            }
+        }
+
+    strategy = {"CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]}
+    rule = "service-after-capacity-providers"
+    message = "Service: may be created before ['Providers'] gives its cluster capacity providers"
+    # its own strategy, or the cluster's default (no launch type): it must wait
+    assert fired(rule, template(props=strategy)) == [message]
+    assert fired(rule, template()) == [message]
+    # ordered, or on a launch type: fine
+    assert fired(rule, template(props=strategy, depends_on=["Providers"])) == []
+    assert fired(rule, template(props={"LaunchType": "FARGATE"})) == []
+
+
+@controls("fixed-name-outlives-stack")
+def test_control_a_fixed_name_on_a_resource_that_outlives_its_stack() -> None:
+    def log_group(name: Any, **policies: str) -> dict[str, Any]:
+        return {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": name}, **policies}
+
+    template = {
+        "Resources": {
+            "Kept": log_group("aws-waf-logs-edge", DeletionPolicy="RetainExceptOnCreate"),
+            "Replaced": log_group("/fixed", UpdateReplacePolicy="Retain", DeletionPolicy="Delete"),
+            "StackNamed": log_group(
+                {"Fn::Sub": "/app/${AWS::StackName}"}, DeletionPolicy="RetainExceptOnCreate"
+            ),
+            # the stack's ID is new for every stack created: no collision
+            "StackId": log_group(
+                {
+                    "Fn::Join": [
+                        "-",
+                        [
+                            "aws-waf-logs",
+                            {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]},
+                        ],
+                    ]
+                },
+                DeletionPolicy="RetainExceptOnCreate",
+            ),
+            "Deleted": log_group("/deleted", DeletionPolicy="Delete"),
+            # fixed-name-retained-on-failed-create's
+            "Retained": log_group("/retained", DeletionPolicy="Retain"),
+            "Cluster": {
+                "Type": "AWS::RDS::DBCluster",
+                "DeletionPolicy": "Snapshot",
+                "UpdateReplacePolicy": "Snapshot",
+                "Properties": {"DBClusterIdentifier": "market-data"},
+            },
+        }
+    }
+    assert fired("fixed-name-outlives-stack", template) == [
+        "Kept: AWS::Logs::LogGroup outlives its stack (DeletionPolicy RetainExceptOnCreate) with "
+        "the fixed LogGroupName 'aws-waf-logs-edge': the stack deployed again collides with it",
+        "Replaced: AWS::Logs::LogGroup outlives a replacement (UpdateReplacePolicy Retain) with "
+        "the fixed LogGroupName '/fixed': the replacement collides with it",
+        "StackNamed: AWS::Logs::LogGroup outlives its stack (DeletionPolicy RetainExceptOnCreate) "
+        "with the fixed LogGroupName {'Fn::Sub': '/app/${AWS::StackName}'}: the stack deployed "
+        "again collides with it",
+    ]
+
+
+def _log_bucket(deletion_policy: str | None, *, emptier: str | None = None) -> dict[str, Any]:
+    bucket: dict[str, Any] = {"Type": "AWS::S3::Bucket", "Properties": {}}
+    if deletion_policy is not None:
+        bucket["DeletionPolicy"] = deletion_policy
+    balancer: dict[str, Any] = {
+        "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "Properties": {
+            "LoadBalancerAttributes": [
+                {"Key": "access_logs.s3.enabled", "Value": "true"},
+                {"Key": "access_logs.s3.bucket", "Value": {"Ref": "Logs"}},
+            ]
+        },
+    }
+    template: dict[str, Any] = {"Resources": {"Logs": bucket, "Alb": balancer}}
+    if emptier is not None:
+        template["Resources"]["AutoDelete"] = {
+            "Type": "Custom::S3AutoDeleteObjects",
+            "Properties": {"ServiceToken": "arn", "BucketName": {"Ref": "Logs"}},
+        }
+        if emptier == "ordered":
+            balancer["DependsOn"] = ["AutoDelete"]
+    return template
+
+
+def _copied_repository(**repository: Any) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Repo": {"Type": "AWS::ECR::Repository", **repository},
+            "Copy": {
+                "Type": "Custom::CDKECRDeployment",
+                "Properties": {
+                    "ServiceToken": "arn",
+                    "DestImageName": {
+                        "Fn::Join": ["", [{"Fn::GetAtt": ["Repo", "RepositoryUri"]}, ":v1"]]
+                    },
+                },
+            },
+        }
+    }
+
+
+@controls("empty-on-failed-create")
+def test_control_a_bucket_or_repository_filled_during_the_create_and_deleted_by_its_rollback() -> (
+    None
+):
+    rule = "empty-on-failed-create"
+    # a load balancer's log bucket that a failed create deletes (by default, or except on create)
+    assert fired(rule, _log_bucket(None)) == [
+        "Logs: deleted by a failed create (DeletionPolicy Delete) after Alb filled it, and no "
+        "auto-delete custom resource empties it before Alb writes"
+    ]
+    assert fired_on(rule, _log_bucket("RetainExceptOnCreate")) == ["Logs"]
+    # an auto-delete that exists only after the load balancer may have written is too late
+    assert fired_on(rule, _log_bucket("RetainExceptOnCreate", emptier="unordered")) == ["Logs"]
+    # emptied first, or kept (with a generated name): fine
+    assert fired(rule, _log_bucket("RetainExceptOnCreate", emptier="ordered")) == []
+    assert fired(rule, _log_bucket("Retain")) == []
+    # a custom resource that names the bucket without writing into it does not fill it
+    notified = _log_bucket("Retain")
+    notified["Resources"]["Logs"]["DeletionPolicy"] = "Delete"
+    notified["Resources"].pop("Alb")
+    notified["Resources"]["Notify"] = {
+        "Type": "Custom::S3BucketNotifications",
+        "Properties": {"ServiceToken": "arn", "BucketName": {"Ref": "Logs"}},
+    }
+    assert fired(rule, notified) == []
+    # a repository an image copy fills: EmptyOnDelete lets CloudFormation delete it
+    assert fired(rule, _copied_repository(DeletionPolicy="RetainExceptOnCreate")) == [
+        "Repo: deleted by a failed create (DeletionPolicy RetainExceptOnCreate) after Copy filled "
+        "it, and it has no EmptyOnDelete (nor an auto-delete custom resource created before Copy)"
+    ]
+    emptied = _copied_repository(
+        DeletionPolicy="RetainExceptOnCreate", Properties={"EmptyOnDelete": True}
+    )
+    assert fired(rule, emptied) == []
+
+
+def _balancer(group: dict[str, Any], *extra: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Group": group,
+            "Alb": {
+                "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+                "Properties": {"SecurityGroups": [{"Fn::GetAtt": ["Group", "GroupId"]}]},
+            },
+            **dict(extra),
+        }
+    }
+
+
+@controls("load-balancer-egress-limited")
+def test_control_a_load_balancer_that_may_reach_anything() -> None:
+    rule = "load-balancer-egress-limited"
+    # no egress rule of its own: EC2 keeps its default allow-all egress
+    assert fired(rule, _balancer({"Type": "AWS::EC2::SecurityGroup", "Properties": {}})) == [
+        "Group: Alb's security group has no egress rule of its own, so EC2's default allow-all "
+        "egress stays"
+    ]
+    # CDK's allow_all_outbound
+    everything = {"IpProtocol": "-1", "CidrIp": "0.0.0.0/0"}
+    open_group = {
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {"SecurityGroupEgress": [everything]},
+    }
+    assert fired_on(rule, _balancer(open_group)) == ["Group"]
+    # CDK's no-traffic placeholder, and an egress rule to the targets' port only: fine
+    placeholder = {
+        "IpProtocol": "icmp",
+        "CidrIp": "255.255.255.255/32",
+        "FromPort": 252,
+        "ToPort": 86,
+    }
+    limited = {
+        "Type": "AWS::EC2::SecurityGroup",
+        "Properties": {"SecurityGroupEgress": [placeholder]},
+    }
+    to_targets = {
+        "Type": "AWS::EC2::SecurityGroupEgress",
+        "Properties": {
+            "GroupId": {"Fn::GetAtt": ["Group", "GroupId"]},
+            "IpProtocol": "tcp",
+            "FromPort": 8080,
+            "ToPort": 8080,
+            "DestinationSecurityGroupId": "sg-0123",
+        },
+    }
+    assert fired(rule, _balancer(limited, ("ToTargets", to_targets))) == []
+
+
+@controls("custom-resource-managed-policies")
+def test_control_an_inline_policy_on_a_custom_resources_role() -> None:
+    template: dict[str, Any] = {
+        "Resources": {
+            "Role": ROLE,
+            "Policy": _policy(),
+            "Handler": _fn(),
+            "Custom": {
+                "Type": "Custom::Thing",
+                "DependsOn": ["Policy"],
+                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Handler", "Arn"]}},
+            },
+            # a role no custom resource runs as may keep its inline policy (other rules apply)
+            "OtherRole": {**ROLE, "Properties": {"Policies": [{"PolicyName": "p"}]}},
+            "OtherPolicy": _policy("OtherRole"),
+        }
+    }
+    rule = "custom-resource-managed-policies"
+    assert fired(rule, template) == [
+        "Policy: an inline policy of Role, which a custom resource runs as"
+    ]
+    template["Resources"]["Role"] = {**ROLE, "Properties": {"Policies": [{"PolicyName": "p"}]}}
+    template["Resources"]["Policy"]["Type"] = "AWS::IAM::ManagedPolicy"
+    assert fired(rule, template) == [
+        "Role: a custom resource runs as it, and it has inline Policies"
+    ]

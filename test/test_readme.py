@@ -23,6 +23,7 @@ import pytest
 from aws_cdk import App
 from aws_cdk.cx_api import CloudAssembly
 from conftest import CDK_CONTEXT
+from test_readiness_pending import READINESS_PENDING
 
 from trading_constructs.readiness import check_assembly
 
@@ -137,11 +138,18 @@ def test_block_runs_as_written_and_its_apps_synthesize(
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
 def test_block_apps_pass_the_deploy_readiness_rules(block: Block, readme: dict[str, Ran]) -> None:
     # GIVEN the apps a block synthesized  WHEN every readiness rule reads their assemblies
-    for assembly in readme[block.id].assemblies:
-        report = check_assembly(assembly.directory)
-        # THEN no finding of any severity is left that no acknowledgement covers
-        left = [str(f) for f in report.findings if f.acknowledged is None]
-        assert left == [], f"README.md:{block.line} ({block.heading})\n" + "\n".join(left)
+    left = [
+        f
+        for assembly in readme[block.id].assemblies
+        for f in check_assembly(assembly.directory).findings
+        if f.acknowledged is None
+    ]
+    # THEN no finding of any severity is left that no acknowledgement covers (a rule whose fix
+    # is pending is an expected failure: test_readiness_pending.py)
+    failing = [str(f) for f in left if f.rule.id not in READINESS_PENDING]
+    assert failing == [], f"README.md:{block.line} ({block.heading})\n" + "\n".join(failing)
+    if left:
+        pytest.xfail("pending: " + "; ".join(sorted({READINESS_PENDING[f.rule.id] for f in left})))
 
 
 def test_the_multi_stack_layout_references_point_one_way(readme: dict[str, Ran]) -> None:

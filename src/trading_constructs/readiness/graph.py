@@ -330,6 +330,11 @@ ROLE_USERS = frozenset(
         "AWS::CodeBuild::Project",
         "AWS::KinesisFirehose::DeliveryStream",
         "AWS::AppSync::DataSource",
+        # a flow log starts delivering at once, as its DeliverLogsPermissionArn role
+        "AWS::EC2::FlowLog",
+        # enhanced monitoring starts with the database, as its MonitoringRoleArn role
+        "AWS::RDS::DBInstance",
+        "AWS::RDS::DBCluster",
     }
 )
 """Resources that hand a role to a service which uses it as soon as the resource is created."""

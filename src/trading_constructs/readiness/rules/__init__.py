@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..model import ReadinessRule
-from . import alarms, databases, network, order, quotas, rollback
+from . import alarms, databases, iam, network, order, quotas, rollback
 
 _CFN = "https://docs.aws.amazon.com/AWSCloudFormation/latest"
 
@@ -25,6 +25,15 @@ RULES: tuple[ReadinessRule, ...] = (
         "deployment circuit breaker rolls the deployment back",
         url="https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html",
         check=order.services_started_before_their_database,
+    ),
+    ReadinessRule(
+        id="service-after-capacity-providers",
+        severity="error",
+        summary="ECS refuses a service whose capacity provider strategy (its own, or the "
+        "cluster's default) names providers the cluster is not associated with yet: "
+        "CloudFormation creates the service and the association in parallel unless ordered",
+        url="https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html",
+        check=order.services_before_capacity_providers,
     ),
     ReadinessRule(
         id="no-dependency-cycle",
@@ -77,9 +86,28 @@ RULES: tuple[ReadinessRule, ...] = (
         id="fixed-name-retained-on-failed-create",
         severity="error",
         summary="DeletionPolicy Retain keeps a resource when a first create rolls back: with a "
-        "fixed name, the retry fails because the name exists",
+        "fixed name, the retry fails because the name exists (as does the stack deployed "
+        "again after a delete)",
         url=f"{_CFN}/TemplateReference/aws-attribute-deletionpolicy.html",
         check=rollback.retained_with_fixed_names,
+    ),
+    ReadinessRule(
+        id="fixed-name-outlives-stack",
+        severity="error",
+        summary="A resource kept when its stack is deleted (RetainExceptOnCreate) or when it is "
+        "replaced keeps its name: a fixed name makes the stack deployed again, or the "
+        "replacement, fail because the name exists",
+        url=f"{_CFN}/TemplateReference/aws-properties-name.html",
+        check=rollback.outliving_fixed_names,
+    ),
+    ReadinessRule(
+        id="empty-on-failed-create",
+        severity="error",
+        summary="CloudFormation cannot delete a bucket that holds objects or a repository that "
+        "holds images: one filled during the create and deleted by its rollback leaves the "
+        "stack in ROLLBACK_FAILED",
+        url=f"{_CFN}/TemplateReference/aws-attribute-deletionpolicy.html",
+        check=rollback.filled_and_deleted_on_failed_create,
     ),
     ReadinessRule(
         id="retain-except-on-create",
@@ -104,6 +132,22 @@ RULES: tuple[ReadinessRule, ...] = (
         "mesh TLS listener on that port fails every health check",
         url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html",
         check=network.tls_on_load_balancer_targets,
+    ),
+    ReadinessRule(
+        id="load-balancer-egress-limited",
+        severity="warning",
+        summary="A load balancer only connects to its targets' ports: a security group that "
+        "lets it reach anything (EC2's default egress) is wider than it needs",
+        url="https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-update-security-groups.html",
+        check=network.open_load_balancer_egress,
+    ),
+    ReadinessRule(
+        id="custom-resource-managed-policies",
+        severity="warning",
+        summary="A role a custom resource runs as holds an inline policy: NIST 800-53 and PCI "
+        "DSS checks (IAMNoInlinePolicy) refuse it, and it cannot be audited or reused on its own",
+        url="https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html",
+        check=iam.inline_policies_of_custom_resources,
     ),
     ReadinessRule(
         id="database-reachable",

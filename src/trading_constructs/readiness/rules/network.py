@@ -1,12 +1,15 @@
-"""Traffic that must flow once deployed: a load balancer's plain HTTP to its targets."""
+"""Traffic once deployed: a load balancer's plain HTTP to its targets, and what its security
+group lets out."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..graph import Template, as_list, of_type, properties, resources, targets
+from ..graph import Template, as_list, of_type, properties, references, resources, targets
 from ..model import ReadinessOptions
+
+_EVERYWHERE = {"0.0.0.0/0", "::/0"}
 
 
 def _port_names(task_definition: Mapping[str, Any], container: Any, port: Any) -> set[str]:
@@ -49,3 +52,36 @@ def tls_on_load_balancer_targets(
                         yield service_id, f"Service Connect TLS on {entry['PortName']!r}, {where}"
                 for node_id in _mesh_tls_on(template, all_resources[task_id], port):
                     yield service_id, f"App Mesh TLS on {node_id}'s listener {port}, {where}"
+
+
+def _allows_all_out(template: Template, group: str) -> str | None:
+    """How a security group lets all traffic out, if it does."""
+    own = properties(resources(template)[group]).get("SecurityGroupEgress")
+    if own is None:
+        return "no egress rule of its own, so EC2's default allow-all egress stays"
+    separate = [
+        properties(r)
+        for r in of_type(template, "AWS::EC2::SecurityGroupEgress").values()
+        if group in references(properties(r).get("GroupId"))
+    ]
+    for rule in [*as_list(own), *separate]:
+        everywhere = {rule.get("CidrIp"), rule.get("CidrIpv6")} & _EVERYWHERE
+        if str(rule.get("IpProtocol")) in {"-1", "all"} and everywhere:
+            return f"an egress rule to {sorted(everywhere)[0]} on every protocol and port"
+    return None
+
+
+def open_load_balancer_egress(
+    template: Template, _options: ReadinessOptions
+) -> Iterator[tuple[str, str]]:
+    """A load balancer only connects to its targets (and health checks them): its security
+    group's egress is limited to the targets' ports, not left open to everything."""
+    kinds = ("AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancing::LoadBalancer")
+    for balancer_id, balancer in sorted(of_type(template, *kinds).items()):
+        groups = targets(
+            properties(balancer).get("SecurityGroups"), template, "AWS::EC2::SecurityGroup"
+        )
+        for group in sorted(groups):
+            how = _allows_all_out(template, group)
+            if how is not None:
+                yield group, f"{balancer_id}'s security group has {how}"

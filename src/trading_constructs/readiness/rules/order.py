@@ -7,15 +7,18 @@ from collections.abc import Collection, Iterator, Mapping
 
 from ..graph import (
     Template,
+    as_list,
     created_before,
     cycles,
     dependency_graph,
     of_type,
     policies_of_role,
+    properties,
     references,
     resources,
     role_users,
     stack_graph,
+    targets,
 )
 from ..model import ReadinessOptions
 from .databases import database_parts, service_reads
@@ -59,6 +62,33 @@ def services_started_before_their_database(
             missing = needed - created_before(graph, service_id)
             if missing:
                 yield service_id, f"may start before {sorted(missing)} exist"
+
+
+def services_before_capacity_providers(
+    template: Template, _options: ReadinessOptions
+) -> Iterator[tuple[str, str]]:
+    """An ECS service that places its tasks by capacity provider (its own strategy, or the
+    cluster's default when it names no launch type) is created after the association that
+    gives its cluster those capacity providers: ECS refuses a strategy whose providers the
+    cluster does not have yet."""
+    graph = dependency_graph(template)
+    associations = of_type(template, "AWS::ECS::ClusterCapacityProviderAssociations")
+    for service_id, service in sorted(of_type(template, "AWS::ECS::Service").items()):
+        props = properties(service)
+        if props.get("LaunchType") and not as_list(props.get("CapacityProviderStrategy")):
+            continue
+        clusters = targets(props.get("Cluster"), template, "AWS::ECS::Cluster")
+        needed = {
+            association_id
+            for association_id, association in associations.items()
+            if clusters & references(properties(association).get("Cluster"))
+        }
+        missing = needed - created_before(graph, service_id)
+        if missing:
+            yield (
+                service_id,
+                f"may be created before {sorted(missing)} gives its cluster capacity providers",
+            )
 
 
 def dependency_cycles(template: Template, _options: ReadinessOptions) -> Iterator[tuple[str, str]]:

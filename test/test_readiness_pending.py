@@ -1,0 +1,25 @@
+"""Readiness findings the library is being fixed for (issue 17), by rule. The tests that run
+the rules over the suite's apps (test_deploy_readiness.py) and README.md's (test_readme.py)
+report a pending rule's findings as expected failures (xfail, with the findings) instead of
+failures, and pass once the rule finds nothing: remove the entry then. Every other rule's
+findings fail as always.
+"""
+
+from __future__ import annotations
+
+from trading_constructs.readiness import RULES
+
+READINESS_PENDING = {
+    "empty-on-failed-create": "issue 17 item 1: TradingEdge's access-log bucket is deleted by a "
+    "failed create after the load balancer has written its test object, and no auto-delete "
+    "empties it first (ROLLBACK_FAILED)",
+    "custom-resource-managed-policies": "issue 17 item 7: aws-cdk-lib's own custom resource "
+    "providers give their roles inline Policies (Custom::VpcRestrictDefaultSG of every VPC, "
+    "AWSCDK.TriggerCustomResourceProvider of the mesh certificates' first issue): acknowledge "
+    "them in the library with a reason, or replace them",
+}
+"""Rule id: why its findings are expected for now."""
+
+
+def test_every_pending_entry_names_a_rule() -> None:
+    assert set(READINESS_PENDING) <= {rule.id for rule in RULES}
