@@ -1,12 +1,13 @@
 """AWS Control Tower's proactive controls: what a landing zone's CloudFormation hooks would refuse.
 
 The controls run as ``cdklabs-cdk-validator-cfnguard`` runs them: the Control Tower rules, with
-the cfn-guard binary its wheel ships (nothing is downloaded). The example is synthesized once
-more with the validator as a CDK validation plugin, so its report and CDK's own acknowledgement
-matching are what a user's ``cdk synth`` gives: once as ``cdk synth`` builds it, once with the
-Control Tower profile (``-c control_tower=true``). The construct-level stacks the other tests
-built are checked by the same plugin over their templates, their acknowledgements matched as
-CDK matches them.
+the cfn-guard binary its wheel ships (nothing is downloaded). The example with the Control Tower
+profile (``-c control_tower=true``) is synthesized with the validator as a CDK validation
+plugin, so its report and CDK's own acknowledgement matching are what a user's ``cdk synth``
+gives. The apps the other tests synthesize anyway (the example as ``cdk synth`` builds it, the
+construct-level stacks) are read by the same rules and cfn-guard binary over their templates,
+and their acknowledgements matched as CDK matches them (the construct or its nearest ancestor),
+so that no app is synthesized twice.
 
 A finding is (control, construct path). The seed's choices that a control disagrees with stay
 the defaults and are acknowledged next to the construct, with the reason; the profile meets the
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import construct_platforms
 import pytest
 from aws_cdk import (
     App,
@@ -39,7 +41,7 @@ from aws_cdk import aws_logs as logs
 from cdklabs import cdk_validator_cfnguard
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 from conftest import CDK_CONTEXT, CERTIFICATE_ARN, SynthesizedApp, synthesize
-from construct_platforms import Built, app_mesh, mutual_tls, service_connect
+from construct_platforms import Built
 from constructs import IConstruct
 from test_envoy_config import envoy_config, parse
 
@@ -47,14 +49,11 @@ from examples.trading_platform.app import create_app
 from trading_constructs.compliance import (
     CFN_GUARD_PLUGIN,
     CONTROL_TOWER_CONTEXT,
-    CONTROL_TOWER_RULES,
     control_tower_profile,
 )
 
 Finding = tuple[str, str]
 """(control id, construct path of the resource), e.g. ("CT.ECS.PR.7", "Stack/Svc/Task/Resource")."""
-
-RULE_CONTROLS = {rule: control for control, rule in CONTROL_TOWER_RULES.items()}
 
 # --- known pending: fixes in constructs owned elsewhere (remove an entry once it is fixed) ----
 # Each says what makes the finding go: a property by default, or the profile
@@ -71,10 +70,8 @@ _PENDING_PLATFORM: set[Finding] = {
     # cluster.py: Container Insights 'enhanced' is not read as on: ClusterSettings
     # containerInsights=enabled by default (enhanced as an option), or an acknowledgement
     ("CT.ECS.PR.2", "TradingPlatform/Platform/Cluster/Resource"),
-    # cluster.py: the platform key's policy gets deny_grants_but_for_aws_resources(); the
-    # finding without a path is the validator's echo of the same key (gone with it)
+    # cluster.py: the platform key's policy gets compliance.deny_grants_but_for_aws_resources()
     ("CT.KMS.PR.3", "TradingPlatform/Platform/Key/Resource"),
-    ("CT.KMS.PR.3", ""),
     # cluster.py: aws-cdk-lib's restrict-default-security-group provider is outside the VPC:
     # acknowledge CT.LAMBDA.PR.3 at the provider (as mesh/certificates.py does the trigger's)
     (
@@ -116,6 +113,8 @@ PENDING_EXAMPLE: set[Finding] = _PENDING_PLATFORM | {
     ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Test/Resource"),
 }
 PENDING_PROFILE: set[Finding] = _PENDING_PLATFORM | {
+    # the plugin's echo of the platform key's finding, without a path (gone with it)
+    ("CT.KMS.PR.3", ""),
     # access_logs.py, under the profile: as in the example (the profile can meet S3.PR.2/4
     # with a log bucket for the log bucket and EventBridge; S3.PR.9/10 stay acknowledged)
     *(
@@ -194,10 +193,14 @@ def _guarded_example(outdir: Path, **context: Any) -> SynthesizedApp:
 
 
 @pytest.fixture(scope="session")
-def example_controls(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthesizedApp, Findings]:
-    """`cdk synth` with no context, and the validator beside the cdk-nag packs."""
-    app = _guarded_example(tmp_path_factory.mktemp("control-tower-example"))
-    return app, _from_report(app)
+def example_controls(
+    mutual_tls: SynthesizedApp, guard_rules: GuardRules
+) -> tuple[SynthesizedApp, Findings]:
+    """`cdk synth` with no context (the session's ``mutual_tls`` app, cdk-nag packs included):
+    the rules run over its templates as the plugin would, so that the app is not synthesized
+    twice; the profile's app below runs the plugin itself."""
+    stacks = [c for c in mutual_tls.app.node.children if isinstance(c, Stack)]
+    return mutual_tls, _guard(guard_rules, stacks)
 
 
 @pytest.fixture(scope="session")
@@ -231,10 +234,23 @@ def _closest(acknowledged: dict[str, str], path: str) -> str | None:
     return acknowledged[path]
 
 
-@pytest.fixture(scope="session")
-def cfn_guard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+@dataclass(frozen=True)
+class GuardRules:
     """The cfn-guard binary and the Control Tower rules the validator's wheel ships, unpacked
-    as the plugin finds them (``bin/<os>/<arch>/cfn-guard``, ``rules/control-tower/cfn-guard``)."""
+    as the plugin finds them, and the resource types each rule evaluates (its metadata)."""
+
+    binary: Path
+    files: dict[str, Path]
+    """Rule files by name ('ct-ecs-pr-7')."""
+    types: dict[str, set[str]]
+
+    def relevant(self, types: set[str]) -> list[str]:
+        """The rules that evaluate one of ``types``: the others skip every such template."""
+        return sorted(rule for rule, evaluated in self.types.items() if evaluated & types)
+
+
+@pytest.fixture(scope="session")
+def guard_rules(tmp_path_factory: pytest.TempPathFactory) -> GuardRules:
     package = Path(cdk_validator_cfnguard.__file__).parent / "_jsii"
     (tarball,) = package.glob("cdk-validator-cfnguard@*.jsii.tgz")
     where = tmp_path_factory.mktemp("cfn-guard")
@@ -242,27 +258,40 @@ def cfn_guard(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         platform.machine().lower()
     ]
     binary = f"package/bin/{'macos' if sys.platform == 'darwin' else 'ubuntu'}/{arch}/cfn-guard"
+    rules, metadata = (
+        "package/rules/control-tower/cfn-guard/",
+        "package/rules/control-tower/metadata/",
+    )
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(tarball) as archive:
         members = [
             m
             for m in archive.getmembers()
-            if m.name == binary or m.name.startswith("package/rules/control-tower/cfn-guard/")
+            if m.name == binary or m.name.startswith((rules, metadata))
         ]
-        archive.extractall(where, members=members, filter="data")
-    return where / binary, where / "package/rules/control-tower/cfn-guard"
+        archive.extractall(where, members=members, **safe)  # type: ignore[arg-type]
+    files = {f.stem: f for f in (where / rules).glob("*/*.guard")}
+    types = {
+        f.name.removesuffix(".metadata.json"): set(
+            json.loads(f.read_text())["EvaluatedResourceTypes"]
+        )
+        for f in (where / metadata).glob("*/*.metadata.json")
+    }
+    assert set(files) <= set(types), "a rule without metadata"
+    return GuardRules(where / binary, files, {rule: types[rule] for rule in files})
 
 
-def _guard(cfn_guard: tuple[Path, Path], built: list[Built]) -> Findings:
-    """The validator's rules over stacks the other tests already synthesized, in one cfn-guard
-    run, read as the plugin reads it (a failing rule names the resources its checks reached)
-    and matched to acknowledgements as CDK matches them (the construct or an ancestor). The
-    plugin itself cannot run here: for a failing KMS key it also reports a resource without a
-    logical ID, which its Python binding cannot return."""
-    binary, rules = cfn_guard
+def _guard(rules: GuardRules, stacks: list[Stack]) -> Findings:
+    """The validator's rules over stacks the other tests synthesized anyway, in one cfn-guard
+    run (only the rules that evaluate a type the templates have: the others skip every
+    template, and cfn-guard reads a template once per rule), read as the plugin reads it (a
+    failing rule names the resources its checks reached) and matched to acknowledgements as
+    CDK matches them (the construct or its nearest ancestor). The plugin itself cannot be
+    called here: for a failing KMS key it also reports a resource without a logical ID, which
+    its Python binding cannot return."""
     paths: dict[str, dict[str, str]] = {}  # template -> logical id -> construct path
     acks: dict[str, dict[str, dict[str, str]]] = {}  # template -> rule id -> path -> reason
-    for each in built:
-        stack = each.stack
+    for stack in stacks:
         template = str(Path(stack.node.root.outdir) / stack.template_file)
         paths[template] = {
             stack.get_logical_id(c): c.node.path
@@ -270,7 +299,14 @@ def _guard(cfn_guard: tuple[Path, Path], built: list[Built]) -> Findings:
             if isinstance(c, CfnElement)
         }
         acks[template] = _acknowledgements(stack.node.root)
-    command = [str(binary), "validate", "--rules", str(rules)]
+    types = {
+        resource["Type"]
+        for template in paths
+        for resource in json.loads(Path(template).read_text())["Resources"].values()
+    }
+    command = [str(rules.binary), "validate"]
+    for rule in rules.relevant(types):
+        command += ["--rules", str(rules.files[rule])]
     for template in sorted(paths):
         command += ["--data", template]
     command += ["--output-format", "json", "--show-summary", "none", "--structured"]
@@ -297,17 +333,19 @@ def _guard(cfn_guard: tuple[Path, Path], built: list[Built]) -> Findings:
 
 @pytest.fixture(scope="session")
 def construct_controls(
-    tmp_path_factory: pytest.TempPathFactory, cfn_guard: tuple[Path, Path]
+    tmp_path_factory: pytest.TempPathFactory, guard_rules: GuardRules
 ) -> Findings:
     """The construct-level stacks on each mesh (test/construct_platforms.py)."""
-    return _guard(
-        cfn_guard,
-        [
-            service_connect(tmp_path_factory),
-            app_mesh(tmp_path_factory),
-            mutual_tls(tmp_path_factory),
-        ],
-    )
+    return _guard(guard_rules, [p.stack for p in _platforms(tmp_path_factory)])
+
+
+def _platforms(tmp_path_factory: pytest.TempPathFactory) -> list[Built]:
+    """The construct stacks on Service Connect, App Mesh and the mutual-TLS mesh."""
+    return [
+        construct_platforms.service_connect(tmp_path_factory),
+        construct_platforms.app_mesh(tmp_path_factory),
+        construct_platforms.mutual_tls(tmp_path_factory),
+    ]
 
 
 # --- the example ------------------------------------------------------------------------------
@@ -526,14 +564,7 @@ def test_every_container_has_a_memory_limit_within_its_task(
     templates = [
         *example_controls[0].templates.values(),
         *profile_controls[0].templates.values(),
-        *(
-            p.template
-            for p in (
-                service_connect(tmp_path_factory),
-                app_mesh(tmp_path_factory),
-                mutual_tls(tmp_path_factory),
-            )
-        ),
+        *(p.template for p in _platforms(tmp_path_factory)),
     ]
     tasks = list(_task_definitions(iter(templates)))
     assert len(tasks) > 10
