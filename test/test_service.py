@@ -450,9 +450,9 @@ def test_alarms_on_errors_5xx_and_missing_tasks_notify_the_topic(
     example_template: Template,
 ) -> None:
     alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
-    # errors and 5xx per service, missing tasks per slot, 3 on the load balancer, and the
-    # certificate issuer's errors
-    assert len(alarms) == 3 + 3 + 5 + 3 + 1
+    # errors and 5xx per service, missing tasks per slot, 3 on the load balancer, the
+    # certificate issuer's errors and the database rotation's errors
+    assert len(alarms) == 3 + 3 + 5 + 3 + 1 + 1
     for alarm in alarms.values():
         (action,) = alarm["Properties"]["AlarmActions"]
         assert action["Ref"].startswith("PlatformAlarms")

@@ -44,6 +44,18 @@ _PREFIX = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
 _DELETED_ON_FAILED_CREATE = (RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.DESTROY)
 
 
+def _empty_on_failed_create(repository: ecr.Repository, removal_policy: RemovalPolicy) -> None:
+    """A failed first create deletes the repository (RetainExceptOnCreate, or DESTROY), and ECR
+    refuses to delete one that holds images, which a deployment's image copy may have pushed
+    already: the rollback would end in ROLLBACK_FAILED. Retained once created, it is deleted by
+    nothing else. (aws-cdk-lib allows emptyOnDelete only with DESTROY: it is set on the
+    resource.)"""
+    if removal_policy in _DELETED_ON_FAILED_CREATE:
+        resource = repository.node.default_child
+        assert isinstance(resource, ecr.CfnRepository)
+        resource.empty_on_delete = True
+
+
 def _keep_last(count: int) -> str:
     """The lifecycle policy text both a repository and a creation template carry."""
     return json.dumps(
@@ -158,15 +170,7 @@ class ScannedRepository(Construct):
             removal_policy=removal_policy,
         )
         """The ECR repository."""
-        if removal_policy in _DELETED_ON_FAILED_CREATE:
-            # A failed first create deletes the repository (RetainExceptOnCreate, or DESTROY),
-            # and ECR refuses to delete one that holds images, which a deployment's image copy
-            # may have pushed already: the rollback would end in ROLLBACK_FAILED. Retained
-            # once created, it is deleted by nothing else. (aws-cdk-lib allows emptyOnDelete
-            # only with DESTROY, so it is set on the resource.)
-            resource = self.repository.node.default_child
-            assert isinstance(resource, ecr.CfnRepository)
-            resource.empty_on_delete = True
+        _empty_on_failed_create(self.repository, removal_policy)
 
     @property
     def repository_uri(self) -> str:

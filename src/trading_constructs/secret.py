@@ -405,8 +405,10 @@ def _check_db_secret(
     reserved_concurrency: int | None,
     secret_name: str | None,
     removal_policy: RemovalPolicy,
+    alarms: AlarmNotifications | None,
 ) -> None:
     """Every prop of one database secret, checked together."""
+    check_type(owner, "alarms", alarms, AlarmNotifications)
     check_type(owner, "rotation", rotation, DbRotation)
     rotation = rotation or DbRotation.single_user()
     check_type(owner, "engine", engine, DbEngine)
@@ -502,14 +504,13 @@ def _warn_if_no_rds_ca(scope: Construct) -> None:
 
 
 def _watch_rotation(
-    scope: Construct,
-    secret: sm.Secret,
-    function: lambda_.Function,
-    alarms: AlarmNotifications | None,
+    scope: RotatingDbSecret, alarms: AlarmNotifications | None
 ) -> dict[str, cloudwatch.Alarm]:
     """A failing rotation is told on the platform's alarm topic: the function's errors, and
     Secrets Manager's RotationFailed event for this secret (which also covers a rotation that
     fails before the function runs, such as one Lambda cannot invoke)."""
+    secret, function = scope.secret, scope.function
+    _warn_if_no_rds_ca(scope)
     if alarms is None:
         Annotations.of(scope).add_warning_v2(
             "trading-constructs:rotation-unwatched",
@@ -671,12 +672,6 @@ class RotatingDbSecret(Construct):
             on the function's errors and a rule on Secrets Manager's ``RotationFailed`` event.
             :default: None (nobody is told; a synth warning says so)
         """
-        check_type(
-            construct_owner("RotatingDbSecret", scope.node.path, id),
-            "alarms",
-            alarms,
-            AlarmNotifications,
-        )
         _check_db_secret(
             scope,
             construct_owner("RotatingDbSecret", scope.node.path, id),
@@ -695,6 +690,7 @@ class RotatingDbSecret(Construct):
             reserved_concurrency=reserved_concurrency,
             secret_name=secret_name,
             removal_policy=removal_policy,
+            alarms=alarms,
         )
         rotation = rotation or DbRotation.single_user()
         super().__init__(scope, id)
@@ -733,12 +729,9 @@ class RotatingDbSecret(Construct):
         for group in groups:
             if isinstance(group, Construct) and group.node.scope is self:
                 self.rotation_schedule.node.add_dependency(group)
-        self.alarms: dict[str, cloudwatch.Alarm] = _watch_rotation(
-            self, self.secret, self.function, alarms
-        )
+        self.alarms: dict[str, cloudwatch.Alarm] = _watch_rotation(self, alarms)
         """The alarm on the rotation function's errors (``RotationErrors``); none without
         ``alarms``."""
-        _warn_if_no_rds_ca(self)
 
     def _secret(
         self,
