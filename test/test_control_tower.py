@@ -40,8 +40,10 @@ from aws_cdk import (
 from aws_cdk import aws_logs as logs
 from cdklabs import cdk_validator_cfnguard
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
+from cfnlint.api import lint
 from conftest import CDK_CONTEXT, CERTIFICATE_ARN, SynthesizedApp, synthesize
 from construct_platforms import Built
+from construct_support import readiness_violations
 from constructs import IConstruct
 from test_envoy_config import envoy_config, parse
 
@@ -403,6 +405,21 @@ def test_the_profile_keeps_container_logs_a_year_and_protects_what_it_deletes(
     (balancer,) = kinds(profile, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()
     attributes = balancer["Properties"]["LoadBalancerAttributes"]
     assert {"Key": "deletion_protection.enabled", "Value": "true"} in attributes
+
+
+def test_the_profile_lints_clean_and_is_deploy_ready_but_for_its_deletion_protection(
+    profile_controls: tuple[SynthesizedApp, Findings],
+) -> None:
+    # GIVEN the profile's template (the gates every synthesized template passes)
+    template = profile_controls[0].templates["TradingPlatform"]
+    # THEN cfn-lint finds nothing, and the deploy-readiness rules only the deletion protection
+    # the profile turns on from the first create (CT.RDS.PR.3, CT.ELASTICLOADBALANCING.PR.5):
+    # a failed first create then cannot delete the database and the load balancer, the price of
+    # landing zones whose hooks refuse them unprotected
+    assert [str(m) for m in lint(json.dumps(template), regions=["us-east-1"])] == []
+    found = readiness_violations(template)
+    assert list(found) == ["deletion protection"]
+    assert len(found["deletion protection"]) == 2
 
 
 VARIABLES = ("MESH_TLS_CERT", "MESH_TLS_KEY", "MESH_TLS_CA")
