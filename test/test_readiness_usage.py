@@ -60,13 +60,12 @@ class Built:
 def build(
     outdir: Path,
     *,
-    plugin: bool,
     fixed_name_acknowledged: bool = False,
     blank_reason: bool = False,
 ) -> Built:
-    """An app with one error (a log group retained with a fixed name), one warning on a
-    function acknowledged with a reason, and a stage whose stack's function is acknowledged on
-    its stack."""
+    """An app with DeployReadiness, one error (a log group retained with a fixed name), one
+    warning on a function acknowledged with a reason, and a stage whose stack's function is
+    acknowledged on its stack."""
     app = App(outdir=str(outdir))
     stack = Stack(app, "Checked", env=ENV)
     logs.LogGroup(
@@ -83,8 +82,7 @@ def build(
         Validations.of(inner).acknowledge(
             Acknowledgment(id="DeployReadiness::retain-except-on-create", reason=" ")
         )
-    if plugin:
-        Validations.of(app).add_plugins(DeployReadiness())
+    Validations.of(app).add_plugins(DeployReadiness())
     try:
         app.synth()
     except Exception as error:  # the plugin's errors stop synthesis: the report says why
@@ -94,7 +92,8 @@ def build(
 
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Built]:
-    """Each variant of the app, synthesized once for the module."""
+    """Each variant of the app, synthesized once for the module (the command reads the same
+    assemblies)."""
     built: dict[tuple[tuple[str, bool], ...], Built] = {}
 
     def get(**variant: bool) -> Built:
@@ -113,7 +112,7 @@ def test_the_plugin_fails_the_synthesis_with_the_finding_in_cdks_report(
     apps: Callable[..., Built],
 ) -> None:
     # GIVEN an app with a log group retained with a fixed name, and DeployReadiness added
-    built = apps(plugin=True)
+    built = apps()
     # THEN synthesis fails, and CDK's report names the rule, the construct and the logical ID
     assert built.error is not None and "fixed LogGroupName" in str(built.error)
     report = built.plugin_report()
@@ -138,7 +137,7 @@ def test_acknowledged_findings_pass_with_their_reason_in_the_report(
     apps: Callable[..., Built],
 ) -> None:
     # GIVEN the same app with the log group's findings acknowledged on its stack, with a reason
-    built = apps(plugin=True, fixed_name_acknowledged=True)
+    built = apps(fixed_name_acknowledged=True)
     # THEN it synthesizes, and the report keeps each acknowledged finding with its reason
     assert built.error is None
     report = built.plugin_report()
@@ -191,7 +190,7 @@ def test_a_blank_reason_given_to_cdk_directly_fails_the_synthesis(
     apps: Callable[..., Built],
 ) -> None:
     # GIVEN an acknowledgement recorded with CDK's own API and a blank reason
-    built = apps(plugin=True, fixed_name_acknowledged=True, blank_reason=True)
+    built = apps(fixed_name_acknowledged=True, blank_reason=True)
     # THEN the plugin refuses it, naming the construct and the rule
     assert built.error is not None
     (violation,) = built.plugin_report()["violations"]
@@ -213,9 +212,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 def test_the_command_exits_1_on_an_error_and_says_where(
     apps: Callable[..., Built], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN the app synthesized without the plugin (cdk.out as CI has it)
-    built = apps(plugin=False)
-    assert built.error is None
+    # GIVEN the app's assembly (the plugin's synthesis wrote it before failing: a plugin only
+    # reads an assembly, so it is what `cdk synth` writes without one)
+    built = apps()
     # WHEN the command reads it  THEN exit status 1, and the error says rule, path and logical ID
     status, out = run(capsys, str(built.outdir))
     assert status == 1
@@ -229,7 +228,7 @@ def test_the_command_exits_1_on_an_error_and_says_where(
 def test_the_command_exits_0_when_every_error_is_acknowledged(
     apps: Callable[..., Built], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = apps(plugin=False, fixed_name_acknowledged=True)
+    built = apps(fixed_name_acknowledged=True)
     status, out = run(capsys, str(built.outdir), "--format", "json")
     assert status == 0
     report = json.loads(out)
@@ -257,7 +256,7 @@ def test_the_command_exits_0_when_every_error_is_acknowledged(
 def test_the_command_refuses_a_blank_reason(
     apps: Callable[..., Built], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = apps(plugin=False, fixed_name_acknowledged=True, blank_reason=True)
+    built = apps(fixed_name_acknowledged=True, blank_reason=True)
     status, out = run(capsys, str(built.outdir))
     assert status == 1
     assert "error acknowledgement-reason Prod/Inner: 'Prod/Inner' acknowledges " in out
@@ -278,7 +277,7 @@ def test_python_m_runs_the_command(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    built = apps(plugin=False, fixed_name_acknowledged=True)
+    built = apps(fixed_name_acknowledged=True)
     monkeypatch.setattr(sys, "argv", ["readiness", str(built.outdir), "--build-date", "2026-01-01"])
     with pytest.raises(SystemExit) as exit:
         runpy.run_module("trading_constructs.readiness", run_name="__main__")
@@ -287,6 +286,6 @@ def test_python_m_runs_the_command(
 
 
 def test_check_assembly_is_the_commands_report(apps: Callable[..., Built]) -> None:
-    report = check_assembly(apps(plugin=False).outdir)
+    report = check_assembly(apps().outdir)
     assert report.failed
     assert sorted({f.stack for f in report.findings}) == ["Checked", "Prod/Inner"]
