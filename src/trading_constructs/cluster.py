@@ -633,6 +633,17 @@ class TradingCluster(Construct):
         flow_log.node.add_dependency(policy)
         self.flow_log_group = log_group
         drop_provider_depends_on(Stack.of(self), RESTRICT_DEFAULT_SG_PROVIDER)
+        provider = Stack.of(self).node.try_find_child(RESTRICT_DEFAULT_SG_PROVIDER)
+        if provider is not None:
+            acknowledge(
+                provider,
+                "aws-cdk-lib's provider that removes the rules of the VPC's default security "
+                "group builds its role with an inline policy and takes no role of ours. The "
+                "policy names only the default security groups of this stack's VPCs, is "
+                "created with the role, before the function, and the function runs only "
+                "while CloudFormation creates or deletes a VPC.",
+                "DeployReadiness::custom-resource-managed-policies",
+            )
         for subnet in vpc.public_subnets:
             acknowledge(
                 subnet.node.find_child("DefaultRoute"),
