@@ -20,6 +20,9 @@ from .backend import MeshBackend, MeshMember, MeshMembership, MeshSlot
 from .resilience import SERVICE_CONNECT_HONOURS, SERVICE_CONNECT_NOTE
 
 PROXY_CONTAINER = "service-connect"
+PROXY_MEMORY_MIB = 64
+"""What the app leaves for the proxy ECS adds to each task (AWS recommends at least 64 MiB
+more task memory for it): the proxy is not in the task definition to reserve it itself."""
 
 
 class ServiceConnectBackend(MeshBackend):
@@ -65,6 +68,10 @@ class ServiceConnectBackend(MeshBackend):
     @property
     def kind(self) -> str:
         return "service-connect"
+
+    @property
+    def sidecar_memory_mib(self) -> int:
+        return PROXY_MEMORY_MIB
 
     def join(self, member: MeshMember) -> ServiceConnectMembership:
         return ServiceConnectMembership(member, self)
