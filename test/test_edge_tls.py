@@ -48,9 +48,11 @@ def test_internet_facing_alb_in_public_subnets_with_hardening(example_template: 
     assert attributes["access_logs.s3.bucket"]["Ref"].startswith("EdgeAccessLogs")
 
 
-def test_path_rules_route_to_api_gateway_and_the_default_is_404(
+def test_blue_green_listener_forwards_every_path_to_api_gateway(
     example_template: Template,
 ) -> None:
+    # GIVEN api-gateway released blue/green: ECS native blue/green does not support a listener
+    # whose rules mix forward and fixed-response actions (issue 17)
     (rule,) = (
         r
         for k, r in _of_type(example_template, "AWS::ElasticLoadBalancingV2::ListenerRule").items()
@@ -58,7 +60,7 @@ def test_path_rules_route_to_api_gateway_and_the_default_is_404(
     )
     assert rule["Properties"]["Priority"] == 10
     assert rule["Properties"]["Conditions"] == [
-        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*", "/health"]}}
+        {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}
     ]
     # both groups, blue live: ECS moves the weights, a stack update cannot undo its move
     groups = rule["Properties"]["Actions"][0]["ForwardConfig"]["TargetGroups"]
@@ -66,12 +68,13 @@ def test_path_rules_route_to_api_gateway_and_the_default_is_404(
         ("EdgeBlueT", 100),
         ("EdgeGreen", 0),
     ]
-    listener = _one(
-        _of_type(example_template, "AWS::ElasticLoadBalancingV2::Listener"), "EdgeLoadBalancerHttp"
-    )
-    (default,) = listener["Properties"]["DefaultActions"]
-    assert default["Type"] == "fixed-response"
-    assert default["FixedResponseConfig"]["StatusCode"] == "404"
+    # THEN no action of any listener ECS uses is anything but a forward
+    listeners = _of_type(example_template, "AWS::ElasticLoadBalancingV2::Listener")
+    for name in ("EdgeLoadBalancerHttp", "EdgeLoadBalancerTest"):
+        (default,) = _one(listeners, name)["Properties"]["DefaultActions"]
+        assert default["Type"] == "forward"
+    rules = _of_type(example_template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    assert all(a["Type"] == "forward" for r in rules for a in r["Properties"]["Actions"])
 
 
 def test_target_group_health_check_and_fast_deregistration(example_template: Template) -> None:

@@ -188,9 +188,9 @@ SIX = [f"/p{i}/*" for i in range(6)]
             bad("path_patterns", ["/api/*", "/health", "/api/*"], "each pattern once"),
         ),
         case(
-            "path-patterns-six-with-blue-green",
-            lambda p: {"service": p.bg, "path_patterns": SIX},
-            bad("path_patterns", SIX, "at most 5 with blue/green (one production rule)"),
+            "path-patterns-with-blue-green",
+            lambda p: {"service": p.bg, "path_patterns": ["/api/*"]},
+            bad("path_patterns", ["/api/*"], "None with blue/green"),
         ),
         case(
             "certificate-and-domain",
@@ -1070,7 +1070,6 @@ def blue_green() -> BlueGreenPlatform:
         "Edge",
         cluster=cluster,
         service=api,
-        path_patterns=FIVE,
         certificate=acm.Certificate.from_certificate_arn(stack, "Certificate", CERTIFICATE_ARN),
         test_port=1024,
         test_cidrs=["10.1.0.0/16"],
@@ -1127,17 +1126,40 @@ def test_a_blue_green_service_gets_the_alternate_target_group_and_both_rules(
     assert "RoleArn" in advanced
 
 
-def test_five_patterns_fit_the_one_production_rule_and_the_test_rule(
+def test_blue_green_listeners_only_forward_every_path_to_the_service(
     blue_green: BlueGreenPlatform,
 ) -> None:
+    # GIVEN a service released blue/green behind an edge (issue 17): ECS native blue/green does
+    # not support listeners whose rules mix forward and fixed-response actions
     edge = blue_green.edge
+    blue, green = (blue_green.ref(group) for group in edge.target_groups)
+    # THEN one production rule and one test rule, each matching every path
     assert len(edge.rules) == 1
     for rule in (edge.rules[0], edge.node.find_child("TestRule")):
         properties = blue_green.resource(rule)["Properties"]
         assert properties["Priority"] == 10
         assert properties["Conditions"] == [
-            {"Field": "path-pattern", "PathPatternConfig": {"Values": FIVE}}
+            {"Field": "path-pattern", "PathPatternConfig": {"Values": ["/*"]}}
         ]
+    # and every action of both listeners, their defaults included, is a forward
+    assert edge.test_listener is not None
+    for listener in (edge.listener, edge.test_listener):
+        (default,) = blue_green.resource(listener)["Properties"]["DefaultActions"]
+        assert default["Type"] == "forward"
+    production = blue_green.resource(edge.listener)["Properties"]["DefaultActions"][0]
+    assert [
+        (g["TargetGroupArn"], g["Weight"]) for g in production["ForwardConfig"]["TargetGroups"]
+    ] == [(blue, 100), (green, 0)]
+    test = blue_green.resource(edge.test_listener)["Properties"]["DefaultActions"][0]
+    assert test["TargetGroupArn"] == green
+
+
+def test_a_rolling_edge_routes_its_paths_and_answers_404_to_the_rest(
+    blue_green: BlueGreenPlatform,
+) -> None:
+    (default,) = blue_green.resource(blue_green.web_edge.listener)["Properties"]["DefaultActions"]
+    assert default["Type"] == "fixed-response"
+    assert default["FixedResponseConfig"]["StatusCode"] == "404"
 
 
 def test_the_test_listener_takes_the_edge_port_and_cidrs(blue_green: BlueGreenPlatform) -> None:

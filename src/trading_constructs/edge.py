@@ -149,7 +149,9 @@ class TradingEdge(Construct):
 
     A service released with ``Release.blue_green()`` gets ECS native blue/green: an alternate
     target group, the production rule, and a test rule on ``test_port`` open only to
-    ``test_cidrs``.
+    ``test_cidrs``. Its listeners only forward, every path to the service (whose own 404s
+    answer unknown paths): ECS native blue/green does not support a listener whose rules mix
+    forward and fixed-response actions.
     """
 
     def __init__(
@@ -159,7 +161,7 @@ class TradingEdge(Construct):
         *,
         cluster: TradingCluster,
         service: MeshedFargateService,
-        path_patterns: Sequence[str] = ("/api/*", "/health"),
+        path_patterns: Sequence[str] | None = None,
         certificate: acm.ICertificate | None = None,
         domain: DomainOptions | None = None,
         ingress_cidrs: Sequence[str] = ("0.0.0.0/0",),
@@ -175,9 +177,13 @@ class TradingEdge(Construct):
         """
         :param cluster: the platform (its VPC's public subnets and alarm topic).
         :param service: the public service, e.g. api-gateway.
-        :param path_patterns: paths routed to the service, ALB patterns of up to 128
-            characters; at most 5 with blue/green (one production rule).
-            :default: ``('/api/*', '/health')``
+        :param path_patterns: paths routed to the service (a rolling release), ALB patterns
+            of up to 128 characters; other paths get a 404 from the load balancer. A service
+            released blue/green takes every path instead, so leave them out: ECS native
+            blue/green does not support listeners whose rules mix forward and fixed-response
+            actions (Amazon ECS Developer Guide, Application Load Balancer resources for
+            blue/green deployments, limitations), so its listeners only forward.
+            :default: ``('/api/*', '/health')``; every path (``'/*'``) with blue/green
         :param certificate: the TLS certificate; HTTPS on 443, HTTP redirected.
             :default: none (see ``domain``)
         :param domain: a name to issue a certificate for, with DNS validation, and to alias to
@@ -217,7 +223,7 @@ class TradingEdge(Construct):
             access_log_days=access_log_days,
             removal_policy=removal_policy,
         )
-        patterns = _listed(path_patterns)
+        patterns = _routed_paths(path_patterns, service)
         ingress_cidrs, test_cidrs = _listed(ingress_cidrs), _listed(test_cidrs)
         super().__init__(scope, id)
         watch_stack_limits(self)
@@ -235,17 +241,17 @@ class TradingEdge(Construct):
         log_access(self.load_balancer, self.access_logs, "alb")
         if domain is not None:
             certificate = self._certificate(domain)
+        self.target_groups: list[elb.ApplicationTargetGroup] = self._target_groups(
+            cluster, health or TargetHealthOptions(), deregistration_delay, blue_green
+        )
+        """The target groups: production (blue), and the alternate (green) for blue/green."""
+        self.target_group = self.target_groups[0]
         self.listener: elb.ApplicationListener = self._listeners(certificate, ingress_cidrs)
         """The production listener (443 with a certificate, else 80)."""
         self.dns_record: route53.ARecord | None = (
             self._alias_record(domain) if domain is not None else None
         )
         """The alias record of ``domain`` pointing at the load balancer; None without one."""
-        self.target_groups: list[elb.ApplicationTargetGroup] = self._target_groups(
-            cluster, health or TargetHealthOptions(), deregistration_delay, blue_green
-        )
-        """The target groups: production (blue), and the alternate (green) for blue/green."""
-        self.target_group = self.target_groups[0]
         self.rules: list[elb.ApplicationListenerRule] = self._path_rules(patterns)
         """The path rules, priorities 10, 20, ... in pattern order."""
         self.test_listener: elb.ApplicationListener | None = None
@@ -333,6 +339,16 @@ class TradingEdge(Construct):
             for slot in (["Blue", "Green"] if blue_green else ["Blue"])
         ]
 
+    def _both_groups(self) -> elb.ListenerAction:
+        """Blue and green, blue live: the action of the production rule ECS moves, and of the
+        blue/green listener's default, which the catch-all rule leaves unused."""
+        return elb.ListenerAction.weighted_forward(
+            [
+                elb.WeightedTargetGroup(target_group=group, weight=100 if i == 0 else 0)
+                for i, group in enumerate(self.target_groups)
+            ]
+        )
+
     def _path_rules(self, patterns: list[str]) -> list[elb.ApplicationListenerRule]:
         return [
             elb.ApplicationListenerRule(
@@ -343,12 +359,7 @@ class TradingEdge(Construct):
                 conditions=[elb.ListenerCondition.path_patterns(chunk)],
                 # ECS moves these weights during blue/green; declaring both keeps a later
                 # stack update from sending traffic back to an empty group.
-                action=elb.ListenerAction.weighted_forward(
-                    [
-                        elb.WeightedTargetGroup(target_group=group, weight=100 if i == 0 else 0)
-                        for i, group in enumerate(self.target_groups)
-                    ]
-                ),
+                action=self._both_groups(),
             )
             for index, chunk in enumerate(_rules_of(patterns))
         ]
@@ -364,8 +375,12 @@ class TradingEdge(Construct):
     def _listeners(
         self, certificate: acm.ICertificate | None, ingress_cidrs: Sequence[str]
     ) -> elb.ApplicationListener:
-        not_found = elb.ListenerAction.fixed_response(
-            404, content_type="application/json", message_body='{"error": "not found"}'
+        not_found = (
+            self._both_groups()
+            if len(self.target_groups) > 1
+            else elb.ListenerAction.fixed_response(
+                404, content_type="application/json", message_body='{"error": "not found"}'
+            )
         )
         if any(cidr in ("0.0.0.0/0",) for cidr in ingress_cidrs):
             acknowledge(
@@ -446,7 +461,8 @@ class TradingEdge(Construct):
             else None,
             ssl_policy=elb.SslPolicy.RECOMMENDED_TLS if secure else None,
             open=False,
-            default_action=elb.ListenerAction.fixed_response(404),
+            # forward only, as the production listener (the test rule catches every path)
+            default_action=elb.ListenerAction.forward([self.target_groups[1]]),
         )
         for cidr in test_cidrs:
             self.security_group.add_ingress_rule(
@@ -757,7 +773,19 @@ def _validate(
     if cluster is None or service is None:
         problems.note("cluster and service are required")
     blue_green = service is not None and service.release.behind_load_balancer
-    patterns = _strings(problems, "path_patterns", path_patterns, "path patterns")
+    if blue_green and path_patterns is not None:
+        problems.add(
+            "path_patterns",
+            path_patterns,
+            "None with blue/green: ECS native blue/green does not support a listener whose "
+            "rules mix forward and fixed-response actions, so every path goes to the service",
+        )
+    if blue_green:
+        patterns: list[str] | None = [EVERY_PATH]
+    elif path_patterns is None:
+        patterns = list(DEFAULT_PATHS)
+    else:
+        patterns = _strings(problems, "path_patterns", path_patterns, "path patterns")
     if patterns is not None:
         _check_patterns(problems, scope, patterns, blue_green)
     if service is not None:
@@ -825,19 +853,6 @@ def _check_patterns(
             )
     if len(set(patterns)) != len(patterns):
         problems.add("path_patterns", patterns, "each pattern once")
-    if blue_green and len(patterns) > _MAX_PATTERNS_PER_RULE:
-        problems.add(
-            "path_patterns",
-            patterns,
-            f"at most {_MAX_PATTERNS_PER_RULE} with blue/green (one production rule)",
-        )
-    elif blue_green and _wildcards(patterns) > _MAX_WILDCARDS_PER_RULE:
-        problems.add(
-            "path_patterns",
-            patterns,
-            f"at most {_MAX_WILDCARDS_PER_RULE} wildcards in all with blue/green (one "
-            "production rule)",
-        )
     limit = quota(scope, "alb-rules", ALB_RULES)
     rules = len(_rules_of(patterns)) + int(blue_green)  # the production rules, the test rule
     if rules > limit:
@@ -899,6 +914,19 @@ def _check_service(
             "a single-slot service (Release.rolling() or Release.blue_green()); weighted "
             "slots are routed by the mesh, not by a load balancer",
         )
+
+
+DEFAULT_PATHS = ("/api/*", "/health")
+"""The paths a rolling release's load balancer routes to its service by default."""
+EVERY_PATH = "/*"
+"""The one pattern of a blue/green edge: its listeners forward every path to the service."""
+
+
+def _routed_paths(path_patterns: Sequence[str] | None, service: MeshedFargateService) -> list[str]:
+    """The patterns the production rules match: every path with blue/green."""
+    if service.release.behind_load_balancer:
+        return [EVERY_PATH]
+    return _listed(DEFAULT_PATHS if path_patterns is None else path_patterns)
 
 
 def _listed(values: Sequence[str] | str | None) -> list[str]:
