@@ -188,10 +188,8 @@ def _findings(validation_report: dict[str, Any]) -> Findings:
     return Findings(found, acknowledged)
 
 
-def _guarded_example(outdir: Path, **context: Any) -> SynthesizedApp:
-    app = create_app(context=CDK_CONTEXT | context, outdir=str(outdir))
-    Validations.of(app).add_plugins(CfnGuardValidator())
-    return synthesize(app)
+def _types(app: SynthesizedApp) -> set[str]:
+    return {r["Type"] for t in app.templates.values() for r in t["Resources"].values()}
 
 
 @pytest.fixture(scope="session")
@@ -206,14 +204,22 @@ def example_controls(
 
 
 @pytest.fixture(scope="session")
-def profile_controls(tmp_path_factory: pytest.TempPathFactory) -> tuple[SynthesizedApp, Findings]:
-    """`cdk synth -c control_tower=true -c certificate_arn=...`: the Control Tower profile."""
-    app = _guarded_example(
-        tmp_path_factory.mktemp("control-tower-profile"),
-        control_tower="true",
-        certificate_arn=CERTIFICATE_ARN,
+def profile_controls(
+    tmp_path_factory: pytest.TempPathFactory, mutual_tls: SynthesizedApp, guard_rules: GuardRules
+) -> tuple[SynthesizedApp, Findings]:
+    """`cdk synth -c control_tower=true -c certificate_arn=...`: the Control Tower profile,
+    with the validator as a plugin. It runs the rules for the resource types of the example
+    (``cdk synth``'s): the profile changes settings, not what exists (a test checks)."""
+    context = {"control_tower": "true", "certificate_arn": CERTIFICATE_ARN}
+    app = create_app(
+        context=CDK_CONTEXT | context, outdir=str(tmp_path_factory.mktemp("control-tower-profile"))
     )
-    return app, _from_report(app)
+    relevant = guard_rules.relevant(_types(mutual_tls))
+    Validations.of(app).add_plugins(
+        CfnGuardValidator(disabled_rules=sorted(set(guard_rules.files) - set(relevant)))
+    )
+    synthesized = synthesize(app)
+    return synthesized, _from_report(synthesized)
 
 
 def _acknowledgements(root: IConstruct) -> dict[str, dict[str, str]]:
@@ -384,6 +390,13 @@ def test_the_profile_meets_every_control_but_the_pending(
     assert set(findings.acknowledged) == ACKNOWLEDGED_PROFILE
     if not findings.open:
         assert app.synth_error is None
+
+
+def test_the_profile_ran_every_rule_that_applies(
+    profile_controls: tuple[SynthesizedApp, Findings], mutual_tls: SynthesizedApp
+) -> None:
+    # the profile's resource types are the example's, whose rules it ran
+    assert sorted(_types(profile_controls[0]) - _types(mutual_tls)) == []
 
 
 def test_the_profile_keeps_container_logs_a_year_and_protects_what_it_deletes(
