@@ -157,9 +157,10 @@ def build(platform: Platform, construct: str, props: dict[str, Any]) -> Any:
             bad("backends", None, "a list of MeshedFargateService"),
         ),
         case(
-            "edge-patterns-none",
-            ("TradingEdge", {"path_patterns": None}),
-            bad("path_patterns", None, "a list of path patterns"),
+            # (None is the default: the release's paths)
+            "edge-patterns-a-number",
+            ("TradingEdge", {"path_patterns": 7}),
+            bad("path_patterns", 7, "a list of path patterns"),
         ),
         case(
             "edge-patterns-number",
