@@ -23,6 +23,7 @@ import test_edge_validation
 import test_images
 import test_service_validation
 import test_supply_chain
+from aws_cdk import Stack, Stage
 from aws_cdk.assertions import Template as CdkTemplate
 from conftest import SynthesizedApp
 from test_readiness_pending import READINESS_PENDING
@@ -90,6 +91,15 @@ def _stack(name: str, template: CdkTemplate) -> Source:
     return Source({name: template.to_json()})
 
 
+def _synthesized(stack: Stack) -> Source:
+    """A construct-level stack as its app's assembly holds it, acknowledgements included
+    (``Template.from_stack`` synthesizes the app into its output folder)."""
+    template = CdkTemplate.from_stack(stack).to_json()
+    stage = Stage.of(stack)
+    assert stage is not None
+    return Source({stack.stack_name: template}, Path(stage.outdir))
+
+
 # How each source is built: the session fixtures of conftest, and the fixtures of other modules
 # (called through ``__wrapped__``, the function the fixture decorator wraps, so this module
 # checks exactly what those modules build).
@@ -104,13 +114,11 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     "grants": lambda r: _stack(
         "Grants", test_supply_chain.grants.__wrapped__(r.getfixturevalue("tmp_path_factory"))
     ),
-    "edge-platform": lambda r: _stack("Test", _edge_platform()),
-    "edge-blue-green": lambda r: _stack(
-        "BlueGreen", test_edge_validation.blue_green.__wrapped__().template
-    ),
-    "edge-app-mesh": lambda r: _stack("Mesh", test_edge_validation.app_mesh.__wrapped__().template),
-    "service-platform": lambda r: _stack(
-        "Test", CdkTemplate.from_stack(test_service_validation.platform.__wrapped__().stack)
+    "edge-platform": lambda r: _synthesized(_edge_platform()),
+    "edge-blue-green": lambda r: _synthesized(test_edge_validation.blue_green.__wrapped__().stack),
+    "edge-app-mesh": lambda r: _synthesized(test_edge_validation.app_mesh.__wrapped__().stack),
+    "service-platform": lambda r: _synthesized(
+        test_service_validation.platform.__wrapped__().stack
     ),
     # a service per image source, the deploy-time copy among them (built once per session)
     "images": lambda r: _app(test_images.images_app().app),
@@ -131,12 +139,12 @@ STACKS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _edge_platform() -> CdkTemplate:
+def _edge_platform() -> Stack:
     """The edge tests' shared platform, finished as a user would: its blue/green service
     behind an edge of its own (the bad-input tests build and drop edges on it)."""
     platform = test_edge_validation.platform.__wrapped__()
     platform.edge(service=platform.bg)
-    return CdkTemplate.from_stack(platform.stack)
+    return platform.stack
 
 
 TEMPLATE_IDS = [f"{source}/{stack}" for source, stacks in STACKS.items() for stack in stacks]

@@ -157,7 +157,13 @@ def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
 def test_access_log_bucket_encrypted_retained_expiring(example_template: Template) -> None:
     bucket = _one(_of_type(example_template, "AWS::S3::Bucket"), "EdgeAccessLogs")
     properties = bucket["Properties"]
-    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+    # kept even by a failed first create (the load balancer has written to it), under a
+    # generated name (issue 17, item 1)
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert "BucketName" not in properties
+    assert properties["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
     assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"
     ] == {"SSEAlgorithm": "AES256"}

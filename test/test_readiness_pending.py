@@ -9,15 +9,7 @@ from __future__ import annotations
 
 from trading_constructs.readiness import RULES
 
-READINESS_PENDING = {
-    "empty-on-failed-create": "issue 17 item 1: TradingEdge's access-log bucket is deleted by a "
-    "failed create after the load balancer has written its test object, and no auto-delete "
-    "empties it first (ROLLBACK_FAILED)",
-    "custom-resource-managed-policies": "issue 17 item 7: aws-cdk-lib's own custom resource "
-    "providers give their roles inline Policies (Custom::VpcRestrictDefaultSG of every VPC, "
-    "AWSCDK.TriggerCustomResourceProvider of the mesh certificates' first issue): acknowledge "
-    "them in the library with a reason, or replace them",
-}
+READINESS_PENDING: dict[str, str] = {}
 """Rule id: why its findings are expected for now."""
 
 

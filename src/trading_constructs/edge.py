@@ -48,7 +48,7 @@ from ._validation import (
 )
 from .access_logs import log_access
 from .cluster import TradingCluster
-from .compliance import acknowledge
+from .compliance import acknowledge, acknowledge_control
 from .limits import ALB_RULES, QUOTA_CONTEXT, SECURITY_GROUP_RULES, quota, watch_stack_limits
 from .policies import ecs_infrastructure_role
 from .service import MeshedFargateService
@@ -202,9 +202,11 @@ class TradingEdge(Construct):
             and the rollback would end in ROLLBACK_FAILED. Turn it on with a second deploy once
             the first succeeded, and keep it on in production. :default: False
         :param access_log_days: days access logs are kept, 1 to 3650. :default: 90
-        :param removal_policy: what happens to the access log bucket and the WAF log group
-            when the stack is deleted: kept once created,
-            removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
+        :param removal_policy: what happens to the WAF log group when the stack is deleted:
+            kept once created, removed by a failed first create. The access log bucket, which
+            the load balancer writes to at once, is always kept (CloudFormation cannot delete
+            a bucket holding objects; its name is generated, so a retry never meets it).
+            :default: RETAIN_ON_UPDATE_OR_DELETE
         """
         _validate(
             scope,
@@ -407,6 +409,12 @@ class TradingEdge(Construct):
                 "Http", port=80, open=False, default_action=not_found
             )
             self._acknowledge_plain_http(self)
+            acknowledge_control(
+                listener,
+                "No certificate was given (the edge-without-https warning says how): there is "
+                "no HTTPS listener to redirect to.",
+                "CT.ELASTICLOADBALANCING.PR.1",
+            )
             return listener
         redirect = self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
         acknowledge(
@@ -467,6 +475,14 @@ class TradingEdge(Construct):
         for cidr in test_cidrs:
             self.security_group.add_ingress_rule(
                 ec2.Peer.ipv4(cidr), ec2.Port.tcp(test_port), "blue/green test traffic"
+            )
+        if not secure:
+            acknowledge_control(
+                test_listener,
+                "The blue/green test listener forwards only (ECS native blue/green refuses "
+                "listeners that mix forward and redirect actions), and without a certificate "
+                "there is no HTTPS listener to redirect to.",
+                "CT.ELASTICLOADBALANCING.PR.1",
             )
         self.test_listener = test_listener
         test_rule = elb.ApplicationListenerRule(
@@ -530,7 +546,11 @@ class TradingEdge(Construct):
                     noncurrent_version_expiration=Duration.days(1),
                 )
             ],
-            removal_policy=removal_policy,
+            # Always kept, even by a failed first create: the load balancer writes a test
+            # object at once, and CloudFormation cannot delete a bucket that holds one (the
+            # rollback, or a DESTROY stack delete, would end in ROLLBACK_FAILED/DELETE_FAILED).
+            # Its name is generated, so a retry never meets it.
+            removal_policy=RemovalPolicy.RETAIN,
         )
         reasons = {
             "AwsSolutions::AwsSolutions-S1": "This bucket is where access logs are written; "
@@ -550,6 +570,30 @@ class TradingEdge(Construct):
         }
         for rule, reason in reasons.items():
             acknowledge(bucket, reason, rule)
+        # Control Tower CT.S3.PR.4: object events to EventBridge, set on the bucket itself
+        # (CDK's event_bridge_enabled would add a notifications function outside the VPC).
+        cfn = bucket.node.default_child
+        assert isinstance(cfn, s3.CfnBucket)
+        cfn.add_property_override(
+            "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+        )
+        for control, reason in (
+            (
+                "CT.S3.PR.2",
+                "The access-log destination; logging its own access would write logs about logs.",
+            ),
+            (
+                "CT.S3.PR.9",
+                "Object Lock would keep the load balancer's first objects for its "
+                "whole retention, past any cleanup; logs expire by the lifecycle rule instead.",
+            ),
+            (
+                "CT.S3.PR.10",
+                "Load balancer access log delivery supports SSE-S3 only; the "
+                "bucket is encrypted with SSE-S3.",
+            ),
+        ):
+            acknowledge_control(bucket, reason, control)
         return bucket
 
     def _alarms(self, cluster: TradingCluster) -> dict[str, cloudwatch.Alarm]:

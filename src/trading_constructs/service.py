@@ -336,8 +336,9 @@ class MeshedFargateService(Construct):
     def _app_memory(self, task: ecs.FargateTaskDefinition) -> tuple[int | None, int | None]:
         """The app's memory: the task's as its hard limit (CT.ECS.PR.7 asks every container for
         one; Fargate stops a task at its memory anyway), and what the mesh's containers (or
-        the proxy ECS adds for Service Connect) leave as its reservation. A task memory that is a token has neither (CloudFormation cannot
-        subtract), as a container may reserve no more than the task has."""
+        the proxy ECS adds for Service Connect) leave as its reservation. A task memory that
+        is a token has neither (CloudFormation cannot subtract), as a container may reserve no
+        more than the task has."""
         if is_token(task.memory_mib):
             return None, None
         memory = int(task.memory_mib)

@@ -111,9 +111,18 @@ def stateful_retained_on_failed_create(
     template: Template, _options: ReadinessOptions
 ) -> Iterator[tuple[str, str]]:
     """Stateful resources kept on delete are RetainExceptOnCreate (or Snapshot for RDS), so a
-    failed first create leaves nothing behind."""
+    failed first create leaves nothing behind; except a bucket or repository that something
+    fills during the create and that has a generated name: the rollback could not delete it
+    once filled, so Retain is the one shape that rolls back cleanly (``empty-on-failed-create``)."""
     for logical_id, r in sorted(of_type(template, *STATEFUL_TYPES).items()):
-        if r.get("DeletionPolicy") == "Retain":
+        if r.get("DeletionPolicy") != "Retain":
+            continue
+        kept_because_filled = (
+            r.get("Type") in ("AWS::S3::Bucket", "AWS::ECR::Repository")
+            and fixed_name(r, template) is None
+            and bool(fillers(template, logical_id))
+        )
+        if not kept_because_filled:
             yield logical_id, f"{r['Type']} has DeletionPolicy Retain, not RetainExceptOnCreate"
 
 
