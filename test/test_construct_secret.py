@@ -190,6 +190,11 @@ def test_the_secret_rotates_every_90_days_once_its_function_may_run(secrets: Sec
         "secretsmanager.amazonaws.com",
         "lambda:InvokeFunction",
     )
+    # CT.LAMBDA.PR.2: only for this secret, of this account
+    assert (permission["SourceAccount"], permission["SourceArn"]) == (
+        secrets.stack.resolve(secrets.stack.account),
+        secrets.ref(secrets.db.secret),
+    )
     assert secrets.id(secrets.db.connections.security_groups[0]) in schedule["DependsOn"]
 
 
@@ -313,6 +318,9 @@ def test_rotation_logs_and_dead_letters_are_encrypted_with_the_key(secrets: Secr
     assert queue["Properties"] == {
         "KmsMasterKeyId": secrets.arn(secrets.key),
         "MessageRetentionPeriod": 14 * 24 * 3600,
+        # CT.SQS.PR.1: a dead-letter queue names who may use it as one (a Lambda's has no
+        # source queue, so all)
+        "RedriveAllowPolicy": {"redrivePermission": "allowAll"},
     }
     (queue_policy,) = (
         p

@@ -61,41 +61,7 @@ Finding = tuple[str, str]
 # Each says what makes the finding go: a property by default, or the profile
 # (``control_tower_profile(scope)``, context trading-constructs:control-tower), or an
 # acknowledgement with its reason next to the construct.
-_PENDING_PLATFORM: set[Finding] = {
-    # repository.py: IMMUTABLE_WITH_EXCLUSION (content_addressed_tag_prefix, for the tags the
-    # image copy may push again) is not IMMUTABLE: acknowledge CT.ECR.PR.3 with that reason
-    # next to the repository, or IMMUTABLE under the profile if the copy allows it
-    *(
-        ("CT.ECR.PR.3", f"TradingPlatform/{service}Repository/Repository/Resource")
-        for service in ("DataIngestion", "AnalyticsEngine", "ApiGateway")
-    ),
-    # cluster.py: Container Insights 'enhanced' is not read as on: ClusterSettings
-    # containerInsights=enabled by default (enhanced as an option), or an acknowledgement
-    ("CT.ECS.PR.2", "TradingPlatform/Platform/Cluster/Resource"),
-    # cluster.py: the platform key's policy gets compliance.deny_grants_but_for_aws_resources()
-    ("CT.KMS.PR.3", "TradingPlatform/Platform/Key/Resource"),
-    # cluster.py: aws-cdk-lib's restrict-default-security-group provider is outside the VPC:
-    # acknowledge CT.LAMBDA.PR.3 at the provider (as mesh/certificates.py does the trigger's)
-    (
-        "CT.LAMBDA.PR.3",
-        "TradingPlatform/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler",
-    ),
-    # secret.py: Secrets Manager's invoke permission carries SourceAccount (or SourceArn)
-    *(
-        (
-            "CT.LAMBDA.PR.2",
-            f"TradingPlatform/{secret}/RotationFunction/"
-            "InvokeN0--a2GKfZP0JmDqDE--Vhhu6+A0TUv3NyNbk4YM+FKNc=",
-        )
-        for secret in ("MarketDataDbSecret", "MarketDataApiKey")
-    ),
-    # secret.py: the rotation dead-letter queues get RedriveAllowPolicy (allowAll; byQueue
-    # needs a source queue, and a Lambda's DLQ has none)
-    *(
-        ("CT.SQS.PR.1", f"TradingPlatform/{secret}/RotationDeadLetters/Resource")
-        for secret in ("MarketDataDbSecret", "MarketDataApiKey")
-    ),
-}
+_PENDING_PLATFORM: set[Finding] = set()
 PENDING_EXAMPLE: set[Finding] = _PENDING_PLATFORM | {
     # edge.py / access_logs.py: the access-log bucket. S3.PR.4: EventBridge notifications (free);
     # S3.PR.2 (server access logs of the log bucket), S3.PR.9 (Object Lock would keep a failed
@@ -105,18 +71,12 @@ PENDING_EXAMPLE: set[Finding] = _PENDING_PLATFORM | {
         (control, "TradingPlatform/Edge/AccessLogs/Resource")
         for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
     ),
-    # platform_stack.py _acknowledge_first_deploy: also acknowledge CT.RDS.PR.3 and
-    # CT.ELASTICLOADBALANCING.PR.5 (off for a first create; the profile turns both on)
-    ("CT.RDS.PR.3", "TradingPlatform/MarketDataDb/Resource"),
-    ("CT.ELASTICLOADBALANCING.PR.5", "TradingPlatform/Edge/LoadBalancer/Resource"),
     # edge.py: plain HTTP without a certificate (acknowledge beside the edge-without-https
     # warning), and the blue/green test listener, whose default action is not a redirect
     ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Http/Resource"),
     ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Test/Resource"),
 }
 PENDING_PROFILE: set[Finding] = _PENDING_PLATFORM | {
-    # the plugin's echo of the platform key's finding, without a path (gone with it)
-    ("CT.KMS.PR.3", ""),
     # access_logs.py, under the profile: as in the example (the profile can meet S3.PR.2/4
     # with a log bucket for the log bucket and EventBridge; S3.PR.9/10 stay acknowledged)
     *(
@@ -141,13 +101,29 @@ ACKNOWLEDGED_EXAMPLE: set[Finding] = {
         "CT.LAMBDA.PR.3",
         "TradingPlatform/AWSCDK.TriggerCustomResourceProviderCustomResourceProvider/Handler",
     ),
+    # cluster.py: nor has its restrict-default-security-group provider
+    (
+        "CT.LAMBDA.PR.3",
+        "TradingPlatform/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler",
+    ),
+    # repository.py: content-addressed tags may be pushed again (IMMUTABLE_WITH_EXCLUSION)
+    *(
+        ("CT.ECR.PR.3", f"TradingPlatform/{service}Repository/Repository/Resource")
+        for service in _SERVICES
+    ),
+    # cluster.py: Container Insights 'enhanced' (more than 'enabled', which the control reads)
+    ("CT.ECS.PR.2", "TradingPlatform/Platform/Cluster/Resource"),
+    # platform_stack.py: deletion protection off for a first create (the profile turns it on)
+    ("CT.RDS.PR.3", "TradingPlatform/MarketDataDb/Resource"),
+    ("CT.ELASTICLOADBALANCING.PR.5", "TradingPlatform/Edge/LoadBalancer/Resource"),
 }
 ACKNOWLEDGED_PROFILE: set[Finding] = {
-    # the logs are kept a year and Envoy reads its certificate from its environment, with no
-    # root init container; what is left is aws-cdk-lib's trigger provider
+    # the logs are kept a year, Envoy reads its certificate from its environment, with no
+    # root init container, and deletion protection is on; what is left is aws-cdk-lib's
+    # providers, the content-addressed tags and Container Insights 'enhanced'
     f
     for f in ACKNOWLEDGED_EXAMPLE
-    if f[0] == "CT.LAMBDA.PR.3"
+    if f[0] in ("CT.LAMBDA.PR.3", "CT.ECR.PR.3", "CT.ECS.PR.2")
 }
 
 
@@ -484,14 +460,6 @@ def test_the_example_profile_needs_https(tmp_path: Path) -> None:
 
 _STACKS = ("ServiceConnect", "AppMesh", "MutualTls")
 PENDING_CONSTRUCTS: set[Finding] = {
-    # cluster.py (Container Insights, the platform key, the default-security-group provider),
-    # as in the example
-    *(("CT.ECS.PR.2", f"{stack}/Platform/Cluster/Resource") for stack in _STACKS),
-    *(("CT.KMS.PR.3", f"{stack}/Platform/Key/Resource") for stack in _STACKS),
-    *(
-        ("CT.LAMBDA.PR.3", f"{stack}/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler")
-        for stack in _STACKS
-    ),
     # edge.py / access_logs.py, as in the example: plain HTTP (no certificate), the blue/green
     # test listener, deletion protection off by default, the access-log bucket
     *(
@@ -557,6 +525,12 @@ ACKNOWLEDGED_CONSTRUCTS: set[Finding] = {
     (
         "CT.LAMBDA.PR.3",
         "MutualTls/AWSCDK.TriggerCustomResourceProviderCustomResourceProvider/Handler",
+    ),
+    # cluster.py: Container Insights 'enhanced', and the default-security-group provider
+    *(("CT.ECS.PR.2", f"{stack}/Platform/Cluster/Resource") for stack in _STACKS),
+    *(
+        ("CT.LAMBDA.PR.3", f"{stack}/Custom::VpcRestrictDefaultSGCustomResourceProvider/Handler")
+        for stack in _STACKS
     ),
 }
 

@@ -51,6 +51,7 @@ from trading_constructs import (
     VpcOptions,
     acknowledge_wildcard_resource,
 )
+from trading_constructs.compliance import CFN_GUARD_PLUGIN
 
 SERVICES_DIR = Path(__file__).resolve().parent / "services"
 
@@ -278,12 +279,21 @@ class TradingPlatformStack(Stack):
             "and production keeps it on."
         )
         for construct, rules in (
-            (load_balancer, ("NIST.800.53.R5::NIST.800.53.R5-ELBDeletionProtectionEnabled",)),
+            (
+                load_balancer,
+                (
+                    "NIST.800.53.R5::NIST.800.53.R5-ELBDeletionProtectionEnabled",
+                    # CT.ELASTICLOADBALANCING.PR.5, as the cfn-guard validator names it
+                    f"{CFN_GUARD_PLUGIN}::elbv2_deletion_protection_enabled_check",
+                ),
+            ),
             (
                 database,
                 (
                     "AwsSolutions::AwsSolutions-RDS10",
                     "NIST.800.53.R5::NIST.800.53.R5-RDSInstanceDeletionProtectionEnabled",
+                    # CT.RDS.PR.3
+                    f"{CFN_GUARD_PLUGIN}::rds_cluster_deletion_protection_enabled_check",
                 ),
             ),
         ):

@@ -30,7 +30,13 @@ from ._validation import (
     region_of_arn,
     stack_region,
 )
-from .compliance import RESTRICT_DEFAULT_SG_PROVIDER, acknowledge, drop_provider_depends_on
+from .compliance import (
+    RESTRICT_DEFAULT_SG_PROVIDER,
+    acknowledge,
+    acknowledge_control,
+    deny_grants_but_for_aws_resources,
+    drop_provider_depends_on,
+)
 from .limits import watch_stack_limits
 from .mesh import APP_MESH, MUTUAL_TLS, Mesh, MeshBackend, MeshContext, ResiliencePolicy
 from .notifications import AlarmNotifications, AlarmSubscription
@@ -553,6 +559,14 @@ class TradingCluster(Construct):
             ),
         )
         cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
+        if container_insights == ecs.ContainerInsights.ENHANCED:
+            acknowledge_control(
+                cluster,
+                "Container Insights is on, at its 'enhanced' level (the default): it collects "
+                "every metric 'enabled' does and adds task- and container-level ones; the "
+                "control reads only the value 'enabled' as on.",
+                "CT.ECS.PR.2",
+            )
         Aspects.of(Stage.of(self) or self.node.root).add(
             _ServicesAfterCapacityProviders(cluster), priority=AspectPriority.READONLY
         )
@@ -603,6 +617,10 @@ class TradingCluster(Construct):
                 },
             )
         )
+        # CT.KMS.PR.3: grants only through an AWS service for a resource of the account (ECR
+        # creates its repositories' grants so, through the pull-through cache's creation role
+        # too; Secrets Manager, CloudWatch Logs, SNS and SQS use the key without grants).
+        key.add_to_resource_policy(deny_grants_but_for_aws_resources())
         return key
 
     def _new_vpc(self, options: VpcOptions, removal_policy: RemovalPolicy) -> ec2.Vpc:
@@ -643,6 +661,14 @@ class TradingCluster(Construct):
                 "created with the role, before the function, and the function runs only "
                 "while CloudFormation creates or deletes a VPC.",
                 "DeployReadiness::custom-resource-managed-policies",
+            )
+            acknowledge_control(
+                provider,
+                "aws-cdk-lib's provider that removes the rules of the VPC's default security "
+                "group (one per stack) only calls the EC2 API while CloudFormation creates or "
+                "deletes a VPC; aws-cdk-lib gives it no VPC setting, and inside the VPC it "
+                "would depend on the network it is configuring.",
+                "CT.LAMBDA.PR.3",
             )
         for subnet in vpc.public_subnets:
             acknowledge(

@@ -25,7 +25,7 @@ from ._validation import (
     holder_of,
     is_token,
 )
-from .compliance import acknowledge_wildcard_resource
+from .compliance import acknowledge_control, acknowledge_wildcard_resource
 
 KEEP_LAST_IMAGES = 10
 """How many images a repository keeps by default: enough to roll back, few enough to scan."""
@@ -171,6 +171,15 @@ class ScannedRepository(Construct):
         )
         """The ECR repository."""
         _empty_on_failed_create(self.repository, removal_policy)
+        if content_addressed_tag_prefix:
+            acknowledge_control(
+                self.repository,
+                "Tags are immutable but for those starting with "
+                f"'{content_addressed_tag_prefix}' (IMMUTABLE_WITH_EXCLUSION): they name their "
+                "content (an asset hash), so a deployment's image copy may push one again, "
+                "e.g. on a rollback, and the same tag can only ever carry the same image.",
+                "CT.ECR.PR.3",
+            )
 
     @property
     def repository_uri(self) -> str:

@@ -361,6 +361,22 @@ def _rotation_policy(
 _CONCURRENCY_RULES = ("NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency",)
 
 
+def _only_this_secret_invokes(function: lambda_.Function, secret: sm.Secret) -> None:
+    """aws-cdk-lib's rotation schedule lets the Secrets Manager service principal invoke the
+    function from any account and for any secret (CT.LAMBDA.PR.2): the permission names this
+    account and this secret (the ARN Secrets Manager invokes the rotation for)."""
+    permissions = [
+        child
+        for child in function.node.children
+        if isinstance(child, lambda_.CfnPermission)
+        and child.principal == "secretsmanager.amazonaws.com"
+    ]
+    assert permissions, "aws-cdk-lib added no Secrets Manager invoke permission"
+    for permission in permissions:
+        permission.source_account = Stack.of(function).account
+        permission.source_arn = secret.secret_arn
+
+
 def _dead_letters(scope: Construct, key: kms.IKey) -> sqs.Queue:
     """Rotation events that failed every retry, kept two weeks for a person to look at."""
     queue = sqs.Queue(
@@ -370,6 +386,10 @@ def _dead_letters(scope: Construct, key: kms.IKey) -> sqs.Queue:
         encryption_master_key=key,
         enforce_ssl=True,
         retention_period=Duration.days(14),
+        # CT.SQS.PR.1: a Lambda function's dead-letter queue has no source queue to name
+        redrive_allow_policy=sqs.RedriveAllowPolicy(
+            redrive_permission=sqs.RedrivePermission.ALLOW_ALL
+        ),
     )
     acknowledge(
         queue,
@@ -724,6 +744,7 @@ class RotatingDbSecret(Construct):
         self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
             "Rotation", rotation_lambda=self.function, automatically_after=rotate_every
         )
+        _only_this_secret_invokes(self.function, self.secret)
         """The rotation schedule."""
         # The first rotation runs as soon as the schedule exists: after the function's network.
         for group in groups:
@@ -943,6 +964,7 @@ class ApiKeySecret(Construct):
         self.rotation_schedule: sm.RotationSchedule = self.secret.add_rotation_schedule(
             "Rotation", rotation_lambda=self.function, automatically_after=rotate_every
         )
+        _only_this_secret_invokes(self.function, self.secret)
         """The rotation schedule."""
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
