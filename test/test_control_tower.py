@@ -62,28 +62,8 @@ Finding = tuple[str, str]
 # (``control_tower_profile(scope)``, context trading-constructs:control-tower), or an
 # acknowledgement with its reason next to the construct.
 _PENDING_PLATFORM: set[Finding] = set()
-PENDING_EXAMPLE: set[Finding] = _PENDING_PLATFORM | {
-    # edge.py / access_logs.py: the access-log bucket. S3.PR.4: EventBridge notifications (free);
-    # S3.PR.2 (server access logs of the log bucket), S3.PR.9 (Object Lock would keep a failed
-    # create's test object) and S3.PR.10 (ELB writes access logs with SSE-S3 only):
-    # acknowledgements with those reasons next to the bucket
-    *(
-        (control, "TradingPlatform/Edge/AccessLogs/Resource")
-        for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
-    ),
-    # edge.py: plain HTTP without a certificate (acknowledge beside the edge-without-https
-    # warning), and the blue/green test listener, whose default action is not a redirect
-    ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Http/Resource"),
-    ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Test/Resource"),
-}
-PENDING_PROFILE: set[Finding] = _PENDING_PLATFORM | {
-    # access_logs.py, under the profile: as in the example (the profile can meet S3.PR.2/4
-    # with a log bucket for the log bucket and EventBridge; S3.PR.9/10 stay acknowledged)
-    *(
-        (control, "TradingPlatform/Edge/AccessLogs/Resource")
-        for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
-    ),
-}
+PENDING_EXAMPLE: set[Finding] = set(_PENDING_PLATFORM)
+PENDING_PROFILE: set[Finding] = set(_PENDING_PLATFORM)
 
 # --- acknowledged here, each with its reason beside the construct ---------------------------
 _SERVICES = ("DataIngestion", "AnalyticsEngine", "ApiGateway")
@@ -116,6 +96,14 @@ ACKNOWLEDGED_EXAMPLE: set[Finding] = {
     # platform_stack.py: deletion protection off for a first create (the profile turns it on)
     ("CT.RDS.PR.3", "TradingPlatform/MarketDataDb/Resource"),
     ("CT.ELASTICLOADBALANCING.PR.5", "TradingPlatform/Edge/LoadBalancer/Resource"),
+    # edge.py: the access-log bucket (logging the log bucket, Object Lock, SSE-S3 only)
+    *(
+        (control, "TradingPlatform/Edge/AccessLogs/Resource")
+        for control in ("CT.S3.PR.2", "CT.S3.PR.9", "CT.S3.PR.10")
+    ),
+    # edge.py: plain HTTP without a certificate, and the forward-only blue/green test listener
+    ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Http/Resource"),
+    ("CT.ELASTICLOADBALANCING.PR.1", "TradingPlatform/Edge/LoadBalancer/Test/Resource"),
 }
 ACKNOWLEDGED_PROFILE: set[Finding] = {
     # the logs are kept a year, Envoy reads its certificate from its environment, with no
@@ -124,6 +112,7 @@ ACKNOWLEDGED_PROFILE: set[Finding] = {
     f
     for f in ACKNOWLEDGED_EXAMPLE
     if f[0] in ("CT.LAMBDA.PR.3", "CT.ECR.PR.3", "CT.ECS.PR.2")
+    or (f[0] in ("CT.S3.PR.2", "CT.S3.PR.9", "CT.S3.PR.10"))
 }
 
 
@@ -460,21 +449,11 @@ def test_the_example_profile_needs_https(tmp_path: Path) -> None:
 
 _STACKS = ("ServiceConnect", "AppMesh", "MutualTls")
 PENDING_CONSTRUCTS: set[Finding] = {
-    # edge.py / access_logs.py, as in the example: plain HTTP (no certificate), the blue/green
-    # test listener, deletion protection off by default, the access-log bucket
-    *(
-        ("CT.ELASTICLOADBALANCING.PR.1", f"{stack}/Edge/LoadBalancer/Http/Resource")
-        for stack in ("ServiceConnect", "MutualTls")
-    ),
-    ("CT.ELASTICLOADBALANCING.PR.1", "ServiceConnect/Edge/LoadBalancer/Test/Resource"),
+    # the test stacks leave the edge's deletion protection off (its default, for a first
+    # create) and do not acknowledge it, as the example does
     *(
         ("CT.ELASTICLOADBALANCING.PR.5", f"{stack}/Edge/LoadBalancer/Resource")
         for stack in ("ServiceConnect", "MutualTls")
-    ),
-    *(
-        (control, f"{stack}/Edge/AccessLogs/Resource")
-        for stack in ("ServiceConnect", "MutualTls")
-        for control in ("CT.S3.PR.2", "CT.S3.PR.4", "CT.S3.PR.9", "CT.S3.PR.10")
     ),
 }
 _MUTUAL_TLS_SERVICES = (
@@ -490,6 +469,18 @@ _MUTUAL_TLS_SERVICES = (
     "Audit",
 )
 ACKNOWLEDGED_CONSTRUCTS: set[Finding] = {
+    # edge.py, as in the example: the access-log bucket, plain HTTP without a certificate and
+    # the forward-only blue/green test listener
+    *(
+        (control, f"{stack}/Edge/AccessLogs/Resource")
+        for stack in ("ServiceConnect", "MutualTls")
+        for control in ("CT.S3.PR.2", "CT.S3.PR.9", "CT.S3.PR.10")
+    ),
+    *(
+        ("CT.ELASTICLOADBALANCING.PR.1", f"{stack}/Edge/LoadBalancer/Http/Resource")
+        for stack in ("ServiceConnect", "MutualTls")
+    ),
+    ("CT.ELASTICLOADBALANCING.PR.1", "ServiceConnect/Edge/LoadBalancer/Test/Resource"),
     # observability.py: 30 days by default, 14 chosen for quotes
     *(
         ("CT.CLOUDWATCH.PR.2", f"ServiceConnect/{service}/Observability/{group}/Resource")
