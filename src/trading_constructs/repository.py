@@ -104,42 +104,15 @@ class ScannedRepository(Construct):
             deleted: kept once created, removed with its images by a failed first create
             (DESTROY also removes them with the stack). :default: RETAIN_ON_UPDATE_OR_DELETE
         """
-        owner = construct_owner("ScannedRepository", scope.node.path, id)
-        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
-        problems = Problems(owner)
-        check_key(problems, scope, key)
-        unique = registry_names(scope, "ecr-repository", repository_name)
-        for name_key in unique:
-            problems.unique("repository_name", repository_name, scope, name_key, _IN_REGISTRY)
-        if repository_name is not None:
-            problems.pattern(
-                "repository_name",
-                repository_name,
-                _REPOSITORY_NAME,
-                "lower-case letters, digits and . _ - / separators, 2 to 256 characters",
-            )
-            if (
-                isinstance(repository_name, str)
-                and not is_token(repository_name)
-                and not 2 <= len(repository_name) <= 256
-            ):
-                problems.add("repository_name", repository_name, "2 to 256 characters")
-        if is_token(keep_last_images):
-            problems.add(
-                "keep_last_images",
-                keep_last_images,
-                "a concrete integer; CDK writes the lifecycle policy text at synth",
-            )
-        else:
-            problems.int_range("keep_last_images", keep_last_images, 1, 1000)
-        if content_addressed_tag_prefix is not None:
-            problems.pattern(
-                "content_addressed_tag_prefix",
-                content_addressed_tag_prefix,
-                r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}",
-                "1 to 64 of A-Z a-z 0-9 _ . -",
-            )
-        problems.raise_if_any()
+        unique = _check_repository(
+            construct_owner("ScannedRepository", scope.node.path, id),
+            scope,
+            key=key,
+            repository_name=repository_name,
+            keep_last_images=keep_last_images,
+            content_addressed_tag_prefix=content_addressed_tag_prefix,
+            removal_policy=removal_policy,
+        )
         super().__init__(scope, id)
         self.content_addressed_tag_prefix = content_addressed_tag_prefix
         """The prefix of tags that name their content and may be pushed again, or None."""
@@ -315,6 +288,55 @@ def check_docker_hub_credentials(problems: Problems, credentials: str | None) ->
         problems.pattern(
             "docker_hub_credentials", credentials, DOCKER_HUB_SECRET_ARN, DOCKER_HUB_SECRET_ALLOWED
         )
+
+
+def _check_repository(
+    owner: str,
+    scope: Construct,
+    *,
+    key: kms.IKey,
+    repository_name: str | None,
+    keep_last_images: int,
+    content_addressed_tag_prefix: str | None,
+    removal_policy: RemovalPolicy,
+) -> list[tuple[object, ...]]:
+    """Every prop of a ScannedRepository, checked together; the registry keys of its name."""
+    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    problems = Problems(owner)
+    check_key(problems, scope, key)
+    unique = registry_names(scope, "ecr-repository", repository_name)
+    for name_key in unique:
+        problems.unique("repository_name", repository_name, scope, name_key, _IN_REGISTRY)
+    if repository_name is not None:
+        problems.pattern(
+            "repository_name",
+            repository_name,
+            _REPOSITORY_NAME,
+            "lower-case letters, digits and . _ - / separators, 2 to 256 characters",
+        )
+        if (
+            isinstance(repository_name, str)
+            and not is_token(repository_name)
+            and not 2 <= len(repository_name) <= 256
+        ):
+            problems.add("repository_name", repository_name, "2 to 256 characters")
+    if is_token(keep_last_images):
+        problems.add(
+            "keep_last_images",
+            keep_last_images,
+            "a concrete integer; CDK writes the lifecycle policy text at synth",
+        )
+    else:
+        problems.int_range("keep_last_images", keep_last_images, 1, 1000)
+    if content_addressed_tag_prefix is not None:
+        problems.pattern(
+            "content_addressed_tag_prefix",
+            content_addressed_tag_prefix,
+            r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}",
+            "1 to 64 of A-Z a-z 0-9 _ . -",
+        )
+    problems.raise_if_any()
+    return unique
 
 
 class PullThroughCache(Construct):
