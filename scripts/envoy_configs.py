@@ -69,12 +69,13 @@ def envoy_config(container: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _filenames(value: Any) -> set[str]:
+def filenames(value: Any) -> set[str]:
+    """Every ``filename`` anywhere in a configuration."""
     if isinstance(value, dict):
         found = {value["filename"]} if isinstance(value.get("filename"), str) else set()
-        return found.union(*(_filenames(v) for v in value.values()))
+        return found.union(*(filenames(v) for v in value.values()))
     if isinstance(value, list):
-        return set().union(*(_filenames(v) for v in value))
+        return set().union(*(filenames(v) for v in value))
     return set()
 
 
@@ -139,7 +140,7 @@ def collect(assembly: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
                 task_files = certificate_files(definition)
             except ConfigError as error:
                 raise ConfigError(f"{where}: {error}") from None
-            unknown = _filenames(config) - set(task_files.values())
+            unknown = filenames(config) - set(task_files.values())
             if unknown:
                 raise ConfigError(f"{where}: Envoy reads {sorted(unknown)}, which nothing writes")
             if files is not None and task_files != files:

@@ -983,16 +983,6 @@ def _unpack_socket(socket: Any, kind: type[Message]) -> Any:
     return context
 
 
-def _filenames(value: Any) -> set[str]:
-    """Every ``filename`` anywhere in a configuration."""
-    if isinstance(value, dict):
-        found = {value["filename"]} if isinstance(value.get("filename"), str) else set()
-        return found.union(*(_filenames(v) for v in value.values()))
-    if isinstance(value, list):
-        return set().union(*(_filenames(v) for v in value))
-    return set()
-
-
 def certificate_files(task: Task) -> dict[str, tuple[str, str]]:
     """The files the init container writes into the volume Envoy mounts, by their path as Envoy
     sees it: (the secret they come from, the secret's JSON key). Read from the task
@@ -1057,7 +1047,7 @@ def test_certificates_are_the_files_the_init_container_writes_where_envoy_mounts
     files = certificate_files(task)
     by_key = _files_by_key(task)
     # THEN every file the configuration names is one of them
-    assert _filenames(task.config) <= set(files)
+    assert envoy_configs.filenames(task.config) <= set(files)
     # AND each TLS context presents this service's certificate and key and trusts the CA
     contexts = []
     for listener in task.listeners().values():

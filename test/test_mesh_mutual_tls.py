@@ -15,6 +15,7 @@ from aws_cdk.assertions import Match, Template
 from conftest import CDK_CONTEXT, ENV, SynthesizedApp
 from validation_support import bad
 
+from scripts import envoy_configs
 from trading_constructs import (
     ConnectionPoolOptions,
     Mesh,
@@ -64,10 +65,7 @@ def containers(resources: dict[str, Any], service: str) -> dict[str, Any]:
 
 
 def envoy_config(resources: dict[str, Any], service: str) -> dict[str, Any]:
-    command = containers(resources, service)[ENVOY_CONTAINER]["Command"]
-    assert command[0] == "--config-yaml" and isinstance(command[1], str)
-    config: dict[str, Any] = json.loads(command[1])
-    return config
+    return envoy_configs.envoy_config(containers(resources, service)[ENVOY_CONTAINER])
 
 
 def test_every_task_runs_envoy_from_the_pinned_image_through_the_docker_hub_cache(
