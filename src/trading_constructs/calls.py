@@ -64,6 +64,7 @@ def _allow(
 ) -> None:
     """The caller's egress and the backend's ingress, on the port the backend's mesh listens
     on, both created in the stack of ``rules_with`` (the later service of the two)."""
+    assert backend.port is not None, "a worker is never a backend (the service refuses it)"
     port = ec2.Port.tcp(backend.cluster.mesh.listener_port(backend.port))
     description = f"{caller.name} calls {backend.name}"
     if rules_with is caller:

@@ -106,7 +106,7 @@ class PlatformDashboard(Construct):
             ),
             cloudwatch.GraphWidget(
                 title=f"{title}: errors",
-                left=[service.metric_error_logs(), service.metric_proxy_5xx()],
+                left=[service.metric_error_logs(), *service.observability.proxy_5xx_metrics],
                 width=6,
             ),
             cloudwatch.AlarmStatusWidget(

@@ -940,6 +940,14 @@ def _check_service(
     problems: Problems, cluster: TradingCluster | None, service: MeshedFargateService
 ) -> None:
     """The fronted service: on this cluster, public, one slot, and no other edge's."""
+    if service.port is None:
+        problems.add(
+            "service",
+            service.name,
+            f"a service with a port; {service.node.path!r} is a worker (port=None), which "
+            "listens on nothing a load balancer could reach",
+        )
+        return
     if cluster is not None and service.cluster is not cluster:
         problems.add("service", service.name, "a service on this cluster")
     if service.behind_load_balancer:

@@ -208,6 +208,12 @@ class ServiceObservability(Construct):
             raise ValueError(f"{self._service_name}: it has joined no mesh yet")
         return self._proxy_5xx
 
+    @property
+    def proxy_5xx_metrics(self) -> list[cloudwatch.IMetric]:
+        """The proxy's 5xx metric, or none: a Service Connect worker serves nothing, so its
+        proxy publishes no 5xx of its own."""
+        return [] if self._proxy_5xx is None else [self._proxy_5xx]
+
     def count_errors(self, container_name: str) -> None:
         """Count ERROR-level lines of a container's JSON logs, and alarm on them."""
         self._error_logs = self._count(

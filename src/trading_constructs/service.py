@@ -49,8 +49,8 @@ from .release import Release, SlotSpec
 from .scaling import ScalingOptions
 from .secret import secret_read_statements
 from .service_options import (
-    APP_USER,
     FARGATE_CPU_MEMORY,
+    ContainerOptions,
     HealthCheckOptions,
     ServiceSecret,
     check_service_props,
@@ -69,6 +69,11 @@ class MeshedFargateService(Construct):
 
     Callers are declared, not assumed: ``backends=[...]`` (or ``add_backend``) opens the mesh
     route and the security group from this service to each backend.
+
+    A worker (a queue consumer, a scheduler) is a service with ``port=None``: no port
+    mapping, no inbound listener in its mesh, no ingress rule. It calls backends like any
+    service, but cannot be one, nor public, nor behind a TradingEdge; its health check is
+    a command of its own (``HealthCheckOptions(command=[...])``).
     """
 
     def __init__(
@@ -79,7 +84,7 @@ class MeshedFargateService(Construct):
         cluster: TradingCluster,
         name: str,
         image: ServiceImage,
-        port: int,
+        port: int | None,
         cpu: int = 512,
         memory_mib: int = 1024,
         health_check: HealthCheckOptions | None = None,
@@ -95,6 +100,7 @@ class MeshedFargateService(Construct):
         log_retention_days: int | None = None,
         alarm_thresholds: AlarmThresholds | None = None,
         readonly_root_filesystem: bool = True,
+        container: ContainerOptions | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     ) -> None:
         """
@@ -102,11 +108,13 @@ class MeshedFargateService(Construct):
         :param name: the service's discovery name (``<name>.<namespace>``), 1 to 32 lower-case
             letters, digits and hyphens, starting with a letter.
         :param image: the image the app container runs (``ServiceImage.from_...``).
-        :param port: the app's HTTP port, 1024 to 65535, not one the mesh proxy uses.
+        :param port: the app's HTTP port, 1024 to 65535, not one the mesh proxy uses; None
+            for a worker, which listens on nothing (then ``health_check`` with a ``command``
+            is required).
         :param cpu: task CPU units, a Fargate value. :default: 512
         :param memory_mib: task memory, a size Fargate pairs with ``cpu``. :default: 1024
         :param health_check: the container health check and health path.
-            :default: ``HealthCheckOptions()`` (GET /health)
+            :default: ``HealthCheckOptions()`` (GET /health); a worker has no default
         :param environment: plain configuration for the app. Never secrets.
             :default: none
         :param secrets: environment variables read from Secrets Manager at task start.
@@ -134,8 +142,12 @@ class MeshedFargateService(Construct):
             accepts. :default: 30, or 365 under the Control Tower profile (context
             ``trading-constructs:control-tower=true``; CT.CLOUDWATCH.PR.2 asks for a year)
         :param alarm_thresholds: when the service's alarms fire. :default: ``AlarmThresholds()``
-        :param readonly_root_filesystem: mount the app's root filesystem read-only.
+        :param readonly_root_filesystem: mount the app's root filesystem read-only (give
+            ``container.scratch_paths`` for the directories the image writes to).
             :default: True
+        :param container: the app's user and its writable scratch directories. Anything
+            else is set on ``task_definition`` and ``app_container`` (aws-cdk-lib's own).
+            :default: ``ContainerOptions()`` (user 10001, no scratch path)
         :param removal_policy: what happens to the log groups when the stack is deleted: kept
             once created, removed by a failed first create. :default: RETAIN_ON_UPDATE_OR_DELETE
         """
@@ -146,7 +158,8 @@ class MeshedFargateService(Construct):
         super().__init__(scope, id)
         self.cluster = cluster
         self.name = name
-        self.port = port
+        self.port: int | None = port
+        """The app's port; None for a worker, which listens on nothing."""
         self.public = public
         self.release: Release = release or Release.rolling()
         """How new revisions replace running ones."""
@@ -175,6 +188,8 @@ class MeshedFargateService(Construct):
         self.task_role: iam.Role = self.policies.task_role
         """The role the containers run with."""
 
+        self.container: ContainerOptions = container or ContainerOptions()
+        """The app's user and scratch directories."""
         slots = self._slots(
             image, cpu, memory_mib, environment or {}, secrets or {}, readonly_root_filesystem
         )
@@ -303,28 +318,21 @@ class MeshedFargateService(Construct):
         readonly_root_filesystem: bool,
     ) -> ecs.ContainerDefinition:
         memory_limit, memory_reservation = self._app_memory(task)
-        if not readonly_root_filesystem and not control_tower_profile(self):
-            acknowledge_control(
-                task,
-                f"readonly_root_filesystem=False was chosen for {self.name}'s app, which writes "
-                "to its root filesystem. Under the Control Tower profile (CT.ECS.PR.6) the "
-                "validator reports it, as the control's hook would refuse the deploy.",
-                "CT.ECS.PR.6",
-            )
-        return task.add_container(
+        self._acknowledge_choices(task, readonly_root_filesystem)
+        app = task.add_container(
             "App",
             container_name=self.name,
             image=slot.image.container_image(),
-            port_mappings=[
-                ecs.PortMapping(container_port=self.port, name=self.name, app_protocol=_HTTP)
-            ],
+            port_mappings=[]
+            if self.port is None
+            else [ecs.PortMapping(container_port=self.port, name=self.name, app_protocol=_HTTP)],
             environment=dict(environment),
             secrets=dict(secrets),
             health_check=self.health_check.container_health_check(self.port),
             logging=ecs.LogDrivers.aws_logs(
                 stream_prefix=self.name, log_group=self.observability.log_group(self.name)
             ),
-            user=APP_USER,
+            user=self.container.user,
             readonly_root_filesystem=readonly_root_filesystem,
             memory_limit_mib=memory_limit,
             memory_reservation_mib=memory_reservation,
@@ -332,6 +340,32 @@ class MeshedFargateService(Construct):
             stop_timeout=Duration.seconds(30),
             essential=True,
         )
+        self.container.add_to(task, app)
+        return app
+
+    def _acknowledge_choices(
+        self, task: ecs.FargateTaskDefinition, readonly_root_filesystem: bool
+    ) -> None:
+        """Choices the Control Tower profile refuses, acknowledged outside it (its validator
+        reports them under it, as the controls' hooks would refuse the deploy)."""
+        if control_tower_profile(self):
+            return
+        if self.container.runs_as_root:
+            acknowledge_control(
+                task,
+                f"ContainerOptions(user={self.container.user!r}) was chosen for {self.name}'s "
+                "app, whose image starts as root and drops to its own user (as nginx's does). "
+                "Under the Control Tower profile (CT.ECS.PR.3) the validator reports it.",
+                "CT.ECS.PR.3",
+            )
+        if not readonly_root_filesystem:
+            acknowledge_control(
+                task,
+                f"readonly_root_filesystem=False was chosen for {self.name}'s app, which writes "
+                "to its root filesystem. Under the Control Tower profile (CT.ECS.PR.6) the "
+                "validator reports it, as the control's hook would refuse the deploy.",
+                "CT.ECS.PR.6",
+            )
 
     def _app_memory(self, task: ecs.FargateTaskDefinition) -> tuple[int | None, int | None]:
         """The app's memory: the task's as its hard limit (CT.ECS.PR.7 asks every container for
@@ -536,6 +570,11 @@ class MeshedFargateService(Construct):
                 f"MeshedFargateService {self.node.path!r}: already a load balancer's target "
                 "(allowed: one TradingEdge per service)"
             )
+        if self.port is None:
+            raise ValueError(
+                f"MeshedFargateService {self.node.path!r}: a worker (port=None) listens on "
+                "nothing (allowed: a service with a port and public=True)"
+            )
         self._targeted = True
         self.connections.allow_from(
             load_balancer, ec2.Port.tcp(self.port), "the public service's port only"
@@ -631,6 +670,7 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
         ("cluster", TradingCluster),
         ("image", ServiceImage),
         ("health_check", HealthCheckOptions),
+        ("container", ContainerOptions),
         ("scaling", ScalingOptions),
         ("capacity", CapacityStrategy),
         ("resilience", ResiliencePolicy),
@@ -660,9 +700,43 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
     problems.concrete("port", props["port"], "the mesh and the health check use it at synth")
     for prop in ("public", "readonly_root_filesystem"):
         problems.boolean(prop, props[prop])
+    _check_worker(problems, props)
     _check_backends(problems, props["backends"], props["cluster"])
     _check_names(problems, props)
     problems.raise_if_any()
+
+
+def _check_worker(problems: Problems, props: Mapping[str, typing.Any]) -> None:
+    """A worker (port=None) listens on nothing: its health check must be a command of its
+    own (the default probes a port), and nothing can reach it, so it cannot be public."""
+    if props["port"] is not None:
+        return
+    health_check = props["health_check"]
+    if health_check is None or health_check.command is None:
+        problems.add(
+            "health_check",
+            health_check,
+            "with port=None (a worker), HealthCheckOptions(command=[...]): a command the "
+            "image runs to say it is healthy, as there is no port to probe",
+        )
+    if props["public"] is True:
+        problems.add(
+            "public",
+            True,
+            "False with port=None: a worker has no listener for a load balancer to reach",
+        )
+
+
+def _refuse_workers(problems: Problems, prop: str, services: list[MeshedFargateService]) -> None:
+    """A backend is called on its port: a worker has none."""
+    for service in services:
+        if service.port is None:
+            problems.add(
+                prop,
+                service.name,
+                f"services with a port; {service.node.path!r} is a worker (port=None), "
+                "which listens on nothing and so cannot be called",
+            )
 
 
 def _check_backends(problems: Problems, backends: object, cluster: TradingCluster) -> None:
@@ -677,6 +751,7 @@ def _check_backends(problems: Problems, backends: object, cluster: TradingCluste
             problems.add("backends", backend, "MeshedFargateService instances")
     if len({id(s) for s in services}) != len(services):
         problems.add("backends", [s.name for s in services], "each service once")
+    _refuse_workers(problems, "backends", services)
     for backend in services:
         if backend.cluster is not cluster:
             problems.add(
@@ -694,6 +769,7 @@ def _check_call(
     backend's; each group holds at most the account's quota of each (60 by default)."""
     if backend in caller._backends:
         problems.add("backend", backend.name, "a service not already a backend of this one")
+    _refuse_workers(problems, "backend", [backend])
     if backend.cluster is not caller.cluster:
         problems.add(
             "backend",

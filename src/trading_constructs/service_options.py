@@ -26,6 +26,12 @@ FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122881, 8192)),
 }
 APP_USER = "10001"
+"""The user the app runs as unless ``ContainerOptions.user`` says otherwise: no image's root."""
+# A user as ECS takes it: a name or id, optionally with a group (user, user:group, uid:gid).
+_USER = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?"
+_ROOT_USERS = ("root", "0")
+# Fargate allows up to 20 bind mounts in a task; the mesh's own sidecars take at most two.
+MAX_SCRATCH_PATHS = 16
 # Ports the mesh proxies keep for themselves: Envoy's ingress, egress and admin ports.
 _RESERVED_PORTS = (15000, 15001, 9901)
 _SERVICE_NAME = r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?"
@@ -74,7 +80,9 @@ class HealthCheckOptions:
             problems.timeout_below_interval(self.timeout, self.interval)
         problems.raise_if_any()
 
-    def container_health_check(self, port: int) -> ecs.HealthCheck:
+    def container_health_check(self, port: int | None) -> ecs.HealthCheck:
+        """The ECS health check: the command, or a probe of ``path`` on ``port``."""
+        assert self.command is not None or port is not None, "a worker's check is a command"
         command = list(
             self.command or ["CMD", "curl", "-fs", f"http://localhost:{port}{self.path}"]
         )
@@ -108,6 +116,66 @@ def _check_health_command(problems: Problems, command: Sequence[str] | None) -> 
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContainerOptions:
+    """How the app container runs: as which user, and where it may write.
+
+    The root filesystem stays read-only (``readonly_root_filesystem``); an image that writes
+    to a few directories at start (nginx writes its pid to ``/var/run`` and caches bodies
+    under ``/var/cache/nginx``; many runtimes write to ``/tmp``) gets each as an empty,
+    writable task-local volume that lives and dies with the task. For anything else, the
+    service's ``task_definition`` and ``app_container`` are aws-cdk-lib's own constructs and
+    take volumes, mount points and container settings directly.
+
+    Attributes:
+        user: The user (and optional group) the app runs as, by name or id: ``'101'``,
+            ``'nginx'``, ``'1000:1000'``. ``'root'`` or ``'0'`` is allowed for images that
+            start as root and drop privileges themselves (nginx's official image), and is
+            acknowledged as such; under the Control Tower profile (CT.ECS.PR.3) it is
+            reported. Default: '10001' (a user no image's files belong to).
+        scratch_paths: Absolute directories mounted as empty, writable task-local volumes
+            (Fargate bind mounts, at most 16 and 200 GiB with the task's ephemeral storage),
+            each once and none of them ``/``. Default: none.
+    """
+
+    user: str = APP_USER
+    scratch_paths: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        problems = Problems("ContainerOptions")
+        problems.pattern(
+            "user", self.user, _USER, "a user name or id, optionally ':group', such as '101'"
+        )
+        paths = problems.sequence("scratch_paths", self.scratch_paths, "absolute paths")
+        if len(paths) > MAX_SCRATCH_PATHS:
+            problems.add("scratch_paths", paths, f"at most {MAX_SCRATCH_PATHS} paths")
+        for path in paths:
+            problems.pattern(
+                "scratch_paths",
+                path,
+                r"(?:/[A-Za-z0-9._@+-]+)+",
+                "absolute paths other than '/' of letters, digits and . _ @ + -",
+            )
+        plain = [path for path in paths if isinstance(path, str) and not is_token(path)]
+        if len({path.rstrip("/") for path in plain}) != len(plain):
+            problems.add("scratch_paths", paths, "each path once")
+        problems.raise_if_any()
+
+    @property
+    def runs_as_root(self) -> bool:
+        """Whether the app starts as root (by name or id, whatever its group)."""
+        return not is_token(self.user) and self.user.split(":")[0] in _ROOT_USERS
+
+    def add_to(self, task: ecs.TaskDefinition, container: ecs.ContainerDefinition) -> None:
+        """A task-local volume per scratch path, mounted writable in the app container."""
+        for index, path in enumerate(self.scratch_paths):
+            name = f"scratch-{index}"
+            task.add_volume(name=name)
+            container.add_mount_points(
+                ecs.MountPoint(container_path=path, source_volume=name, read_only=False)
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServiceSecret:
     """A secret (or one JSON field of it) handed to the container as an environment variable.
 
@@ -131,7 +199,7 @@ def check_service_props(
     problems: Problems,
     *,
     name: str,
-    port: int,
+    port: int | None,
     cpu: int,
     memory_mib: int,
     environment: Mapping[str, str],
@@ -147,8 +215,9 @@ def check_service_props(
         "1 to 32 lower-case letters, digits and hyphens, "
         "starting with a letter and not ending with a hyphen",
     )
-    problems.int_range("port", port, 1024, 65535)
-    if not is_token(port) and port in _RESERVED_PORTS:
+    if port is not None:
+        problems.int_range("port", port, 1024, 65535)
+    if port is not None and not is_token(port) and port in _RESERVED_PORTS:
         problems.add("port", port, "a port other than the mesh proxy's 15000, 15001 and 9901")
     if is_token(cpu) or is_token(memory_mib):
         pass

@@ -8,6 +8,7 @@ deploy with ``Mesh.service_connect()`` (the example's default).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 
 from aws_cdk import Annotations, CfnResource, Duration, Tags
@@ -163,12 +164,13 @@ class AppMeshBackend(MeshBackend):
             names.append(("certificate id", certificate_id(name)))
         return names
 
-    def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration:
-        """Route the task's traffic through Envoy, except Envoy's own and metadata calls."""
+    def proxy_configuration(self, port: int | None) -> ecs.ProxyConfiguration:
+        """Route the task's traffic through Envoy, except Envoy's own and metadata calls (a
+        worker's outbound traffic only: it has no app port)."""
         return ecs.ProxyConfigurations.app_mesh_proxy_configuration(
             container_name=ENVOY_CONTAINER,
             properties=ecs.AppMeshProxyConfigurationProps(
-                app_ports=[port],
+                app_ports=[] if port is None else [port],
                 proxy_ingress_port=PROXY_INGRESS_PORT,
                 proxy_egress_port=PROXY_EGRESS_PORT,
                 ignored_uid=ENVOY_UID,
@@ -191,16 +193,21 @@ class AppMeshMembership(MeshMembership):
         self.timeout = appmesh.HttpTimeout(
             idle=resilience.idle_timeout, per_request=resilience.per_request_timeout
         )
-        self.discovery: servicediscovery.Service = servicediscovery.Service(
-            scope,
-            "Discovery",
-            namespace=backend.namespace,
-            name=member.name,
-            dns_record_type=servicediscovery.DnsRecordType.A,
-            dns_ttl=Duration.seconds(10),
-            custom_health_check=servicediscovery.HealthCheckCustomConfig(failure_threshold=1),
+        self.discovery: servicediscovery.Service | None = (
+            None
+            if member.port is None
+            else servicediscovery.Service(
+                scope,
+                "Discovery",
+                namespace=backend.namespace,
+                name=member.name,
+                dns_record_type=servicediscovery.DnsRecordType.A,
+                dns_ttl=Duration.seconds(10),
+                custom_health_check=servicediscovery.HealthCheckCustomConfig(failure_threshold=1),
+            )
         )
-        """The Cloud Map service the tasks of every slot register in."""
+        """The Cloud Map service the tasks of every slot register in; None for a worker,
+        which nobody calls (a node without listeners needs no discovery)."""
         self.san = f"{member.name}.{backend.namespace.namespace_name}"
         """The name in this service's certificate, which its callers check."""
         self.callers: set[str] = set()
@@ -219,27 +226,34 @@ class AppMeshMembership(MeshMembership):
         """The virtual node of each slot (None for a single slot, else 'Blue', 'Green')."""
         self.virtual_node: appmesh.VirtualNode = next(iter(self.virtual_nodes.values()))
         """The (blue) slot's virtual node."""
-        self.virtual_router: appmesh.VirtualRouter = appmesh.VirtualRouter(
-            scope,
-            "VirtualRouter",
-            mesh=backend.mesh,
-            listeners=[appmesh.VirtualRouterListener.http(member.port)],
-        )
-        self.route: appmesh.Route = self.virtual_router.add_route(
-            "Route", route_spec=self._route_spec()
-        )
-        self.virtual_service: appmesh.VirtualService = appmesh.VirtualService(
-            scope,
-            "VirtualService",
-            virtual_service_name=f"{member.name}.{backend.namespace.namespace_name}",
-            virtual_service_provider=appmesh.VirtualServiceProvider.virtual_router(
-                self.virtual_router
-            ),
-        )
+        self.virtual_router: appmesh.VirtualRouter | None = None
+        self.route: appmesh.Route | None = None
+        self.virtual_service: appmesh.VirtualService | None = None
+        """How callers reach the service (None for a worker, which nobody calls)."""
+        resources = [] if member.port is None else self._routing(member.port)
         self.envoys = {slot.id: self._add_envoy(slot) for slot in member.slots}
-        resources: list[Construct] = [self.virtual_router, self.route, self.virtual_service]
         for resource in [*self.virtual_nodes.values(), *resources]:
             _acknowledge_end_of_support(resource)
+
+    def _routing(self, port: int) -> list[Construct]:
+        """How callers reach the service: a router whose route weighs the slots, behind a
+        virtual service of the service's DNS name (a worker, never called, has none)."""
+        member, backend = self.member, self.backend
+        router = appmesh.VirtualRouter(
+            member.scope,
+            "VirtualRouter",
+            mesh=backend.mesh,
+            listeners=[appmesh.VirtualRouterListener.http(port)],
+        )
+        route = router.add_route("Route", route_spec=self._route_spec())
+        service = appmesh.VirtualService(
+            member.scope,
+            "VirtualService",
+            virtual_service_name=f"{member.name}.{backend.namespace.namespace_name}",
+            virtual_service_provider=appmesh.VirtualServiceProvider.virtual_router(router),
+        )
+        self.virtual_router, self.route, self.virtual_service = router, route, service
+        return [router, route, service]
 
     def _virtual_node(self, slot: MeshSlot, *, several: bool) -> appmesh.VirtualNode:
         """A slot's node finds its own tasks: by task definition family when slots share the
@@ -248,6 +262,16 @@ class AppMeshMembership(MeshMembership):
         attributes = (
             {"ECS_TASK_DEFINITION_FAMILY": slot.task_definition.family} if several else None
         )
+        if self.discovery is None:  # a worker: backends only
+            return appmesh.VirtualNode(
+                member.scope,
+                f"{slot.id or ''}VirtualNode",
+                mesh=self.backend.mesh,
+                virtual_node_name=member.name,
+                access_log=appmesh.AccessLog.from_file_path(
+                    "/dev/stdout", appmesh.LoggingFormat.from_json(_ACCESS_LOG_FORMAT)
+                ),
+            )
         return appmesh.VirtualNode(
             member.scope,
             f"{slot.id or ''}VirtualNode",
@@ -256,7 +280,7 @@ class AppMeshMembership(MeshMembership):
             service_discovery=appmesh.ServiceDiscovery.cloud_map(self.discovery, attributes),
             listeners=[
                 appmesh.VirtualNodeListener.http(
-                    port=member.port,
+                    port=typing.cast(int, member.port),
                     health_check=appmesh.HealthCheck.http(
                         path=member.health_check_path,
                         healthy_threshold=2,
@@ -297,13 +321,15 @@ class AppMeshMembership(MeshMembership):
 
     def _route_spec(self) -> appmesh.RouteSpec:
         member, retry = self.member, self.member.resilience.retry
-        ports = {member.port for _ in member.slots}
+        ports = {typing.cast(int, member.port) for _ in member.slots}
         if len(ports) != 1:  # every target of a route must share the listener's port
             raise ValueError(f"route targets of {member.name} use ports {sorted(ports)}")
         return appmesh.RouteSpec.http(
             weighted_targets=[
                 appmesh.WeightedTarget(
-                    virtual_node=self.virtual_nodes[slot.id], weight=slot.weight, port=member.port
+                    virtual_node=self.virtual_nodes[slot.id],
+                    weight=slot.weight,
+                    port=typing.cast(int, member.port),
                 )
                 for slot in member.slots
             ],
@@ -390,6 +416,7 @@ class AppMeshMembership(MeshMembership):
 
     def add_backend(self, backend: MeshMembership) -> None:
         assert isinstance(backend, AppMeshMembership)
+        assert backend.virtual_service is not None, "a worker is never a backend"
         policy = None
         if self.certificate is not None and backend.member.public:
             raise ValueError(
@@ -432,9 +459,12 @@ class AppMeshMembership(MeshMembership):
     def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
         """Register the slot's tasks in Cloud Map, where its virtual node finds them; with
         mTLS, start tasks only once certificates exist, and let renewals redeploy them."""
-        service.associate_cloud_map_service(
-            service=self.discovery, container=slot.app_container, container_port=self.member.port
-        )
+        if self.discovery is not None:
+            service.associate_cloud_map_service(
+                service=self.discovery,
+                container=slot.app_container,
+                container_port=self.member.port,
+            )
         if self.backend.certificates is not None:
             service.node.add_dependency(self.backend.certificates.first_issue)
             Tags.of(service).add(SERVICE_TAG, self.member.name)

@@ -43,7 +43,8 @@ class MeshMember:
 
     scope: Construct
     name: str
-    port: int
+    port: int | None
+    """The app's port; None for a worker, which takes no calls (it only makes them)."""
     health_check_path: str
     slots: list[MeshSlot]
     policies: ServicePolicies
@@ -127,7 +128,7 @@ class MeshBackend(Construct):
         """The registry key of a name unique in this mesh (see ``_validation.claim``)."""
         return ("mesh", self, what, name)
 
-    def proxy_configuration(self, port: int) -> ecs.ProxyConfiguration | None:
+    def proxy_configuration(self, port: int | None) -> ecs.ProxyConfiguration | None:
         """The task definition's proxy configuration, if the mesh redirects traffic itself."""
         return None
 

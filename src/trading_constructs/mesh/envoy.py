@@ -98,7 +98,8 @@ class TaskMesh:
     """What one task's Envoy needs to know: itself, who may call it, what it calls."""
 
     name: str
-    app_port: int
+    app_port: int | None
+    """The app's port; None for a worker, whose Envoy has outbound listeners only."""
     resilience: ResiliencePolicy
     callers: Sequence[str]
     """SANs of the services that declared this one as a backend."""
@@ -123,7 +124,9 @@ def outbound_port(index: int) -> int:
 
 def bootstrap(task: TaskMesh) -> dict[str, Any]:
     """The task's whole Envoy v3 Bootstrap, as the JSON Envoy reads."""
-    listeners = [] if not task.callers else [_inbound_listener(task)]
+    # A worker is never called (the service refuses it as a backend): no inbound side.
+    inbound = task.callers and task.app_port is not None
+    listeners = [_inbound_listener(task)] if inbound else []
     listeners += [
         _outbound_listener(backend, outbound_port(index))
         for index, backend in enumerate(task.backends)
@@ -135,7 +138,7 @@ def bootstrap(task: TaskMesh) -> dict[str, Any]:
         "static_resources": {
             "listeners": listeners,
             "clusters": [
-                _local_app_cluster(task),
+                *([] if task.app_port is None else [_local_app_cluster(task)]),
                 *(_backend_cluster(task, backend) for backend in task.backends),
             ],
         },
@@ -312,6 +315,7 @@ def _endpoint(address: str, port: int) -> dict[str, Any]:
 
 
 def _local_app_cluster(task: TaskMesh) -> dict[str, Any]:
+    assert task.app_port is not None, "a worker has no local app to send calls to"
     return {
         "name": LOCAL_APP_CLUSTER,
         "type": "STATIC",

@@ -99,6 +99,13 @@ class ServiceConnectMembership(MeshMembership):
 
     def bind_service(self, service: ecs.FargateService, slot: MeshSlot) -> None:
         member = self.member
+        if member.port is None:
+            # A worker is a client only: its proxy resolves the namespace, serves nothing.
+            service.enable_service_connect(
+                namespace=self.backend.namespace.namespace_arn,
+                log_driver=self._log_driver(),
+            )
+            return
         # Service Connect publishes its own request metrics in AWS/ECS.
         member.observability.publish_proxy_5xx(
             cloudwatch.Metric(
@@ -125,11 +132,15 @@ class ServiceConnectMembership(MeshMembership):
                     tls=None if member.public else self.backend.tls,
                 )
             ],
-            log_driver=ecs.LogDrivers.aws_logs(
-                stream_prefix=PROXY_CONTAINER,
-                log_group=member.observability.log_group(PROXY_CONTAINER),
-            ),
+            log_driver=self._log_driver(),
             access_log_configuration=ecs.ServiceConnectAccessLogConfiguration(
                 format=ecs.ServiceConnectAccessLogFormat.JSON, include_query_parameters=False
             ),
+        )
+
+    def _log_driver(self) -> ecs.LogDriver:
+        """The proxy's logs, in a log group of the service's own."""
+        return ecs.LogDrivers.aws_logs(
+            stream_prefix=PROXY_CONTAINER,
+            log_group=self.member.observability.log_group(PROXY_CONTAINER),
         )
