@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jsii
-from aws_cdk import ArnFormat, AspectPriority, Aspects, Fn, IAspect, RemovalPolicy, Stack, Stage
+from aws_cdk import (
+    Annotations,
+    ArnFormat,
+    AspectPriority,
+    Aspects,
+    Fn,
+    IAspect,
+    RemovalPolicy,
+    Stack,
+    Stage,
+)
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
@@ -17,8 +27,10 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from constructs import Construct, IConstruct
 
+from ._props import props_owner, takes_props
 from ._validation import (
     VPC,
+    ObjectKind,
     Problems,
     check_items,
     check_key,
@@ -39,7 +51,7 @@ from .compliance import (
 )
 from .limits import watch_stack_limits
 from .mesh import APP_MESH, MUTUAL_TLS, Mesh, MeshBackend, MeshContext, ResiliencePolicy
-from .notifications import AlarmNotifications, AlarmSubscription
+from .notifications import TOPIC, AlarmNotifications, AlarmSubscription
 from .repository import (
     DOCKER_HUB_CACHE_PREFIX,
     PUBLIC_CACHE_PREFIX,
@@ -52,6 +64,8 @@ _CACHE_PREFIXES = {
     APP_MESH: (PUBLIC_CACHE_PREFIX, "Mesh.app_mesh()", "App Mesh"),
     MUTUAL_TLS: (DOCKER_HUB_CACHE_PREFIX, "Mesh.mutual_tls()", "the mutual-TLS mesh"),
 }
+
+DNS_PRIVATE = servicediscovery.NamespaceType.DNS_PRIVATE
 
 AZ_COUNT = 3
 """The platform spans three availability zones, so it survives the loss of one."""
@@ -263,84 +277,194 @@ class CapacityStrategy:
         ]
 
 
-def _validate(
-    scope: Construct,
-    owner: str,
-    *,
-    vpc: ec2.IVpc | None,
-    vpc_options: VpcOptions | None,
-    cluster_name: str | None,
-    namespace_name: str,
-    capacity: CapacityStrategy | None,
-    container_insights: ecs.ContainerInsights,
-    key: kms.IKey | None,
-    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService],
-    mesh: Mesh | None,
-    alarm_subscriptions: Sequence[AlarmSubscription],
-    removal_policy: RemovalPolicy,
-) -> None:
-    """Every prop of one cluster, checked together: types, values, then relations with the
-    stack's region and with the rest of the app."""
-    check_type(owner, "vpc_options", vpc_options, VpcOptions)
-    check_type(owner, "capacity", capacity, CapacityStrategy)
-    check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
-    check_type(owner, "mesh", mesh, Mesh)
+CLUSTER = ObjectKind(
+    "cluster_arn",
+    "an aws_ecs.ICluster",
+    "ecs.Cluster.from_cluster_attributes(scope, id, cluster_name=..., vpc=...)",
+    ("arn:aws:ecs:",),
+)
+NAMESPACE = ObjectKind(
+    "namespace_arn",
+    "an aws_servicediscovery.INamespace",
+    "servicediscovery.PrivateDnsNamespace.from_private_dns_namespace_attributes(scope, id, "
+    "namespace_name=..., namespace_id=..., namespace_arn=...)",
+    ("ns-", "arn:aws:servicediscovery:"),
+)
+DEFAULT_NAMESPACE = "trading.local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradingClusterProps:
+    """What a TradingCluster builds, and which parts of an existing platform it adopts.
+
+    Bring your own platform: a team with a VPC, an ECS cluster, a Cloud Map namespace, a KMS
+    key or an alarm topic of its own passes them (``vpc``, ``cluster``, ``namespace``,
+    ``key``, ``alarm_topic``) and the cluster builds only the rest. The library then checks
+    what it can see: a VPC's AZs and private subnets, the flow logs of a VPC of the same app
+    (a warning without one), the FARGATE and FARGATE_SPOT capacity providers of a cluster of
+    the same app (it adds them). What an imported part does is the owner's to keep: an
+    imported cluster must have FARGATE and FARGATE_SPOT associated (the services ask for
+    them) and Container Insights on (the task-count alarms read it), an imported VPC should
+    log its flows, a namespace must be in the VPC.
+
+    Attributes:
+        vpc: An existing VPC with at least three AZs and private subnets with egress (required
+            with ``cluster``: the cluster's own). Its flow logs are its owner's: a VPC built in
+            the same app without one gets a warning; an imported VPC cannot be checked.
+            Default: a new VPC built from ``vpc_options``, with flow logs.
+        vpc_options: The shape of the new VPC. Default: ``VpcOptions()``.
+        cluster: An existing ECS cluster in ``vpc``, e.g.
+            ``ecs.Cluster.from_cluster_attributes(...)``. It must have the FARGATE and
+            FARGATE_SPOT capacity providers (added to an ``ecs.Cluster`` of the same app, not
+            checkable on an imported one) and Container Insights on. Default: a new cluster
+            with both.
+        namespace: An existing Cloud Map namespace in the VPC that services register in: a
+            private DNS namespace for the sidecar meshes (mutual TLS, App Mesh), any for
+            Service Connect. Default: the ``cluster``'s default namespace, or a new private
+            DNS namespace named ``namespace_name``.
+        cluster_name: The new ECS cluster's name. Default: a name CloudFormation generates.
+        namespace_name: The new private DNS namespace's name. Default: 'trading.local'.
+        capacity: The default capacity provider strategy of the cluster's services.
+            Default: ``CapacityStrategy()`` (FARGATE base 1 weight 1, FARGATE_SPOT weight 4).
+        container_insights: The new cluster's Container Insights level. Default: ENHANCED.
+        key: The platform KMS key. An existing key must already let CloudWatch Logs use it.
+            Default: a new key with rotation on.
+        alarm_topic: An existing SNS topic every alarm notifies; its policy must let
+            cloudwatch.amazonaws.com publish, and its key (if any) let CloudWatch use it.
+            Default: a new topic encrypted with ``key``.
+        interface_endpoints: AWS services reached through interface endpoints with private DNS
+            in the private subnets, so that traffic to them stays in the VPC (for example
+            ``SECRETS_MANAGER`` for rotation functions). Default: none (through NAT).
+        mesh: The service mesh services join, and their default traffic policy.
+            Default: ``Mesh.service_connect()`` (App Mesh is past its end of support; choose
+            ``Mesh.app_mesh()`` to describe an existing App Mesh platform).
+        alarm_subscriptions: Who hears the platform's alarms besides its topic:
+            ``AlarmSubscription.email(...)`` or ``AlarmSubscription.topic(arn)``.
+            Default: none (subscribe to ``alarm_topic`` yourself).
+        removal_policy: What happens to the key and flow log group when the stack is deleted
+            or they are replaced. The default keeps them once created, while a failed first
+            create still rolls back to nothing (CloudFormation's RetainExceptOnCreate), so a
+            retry never collides with a leftover. Default: RETAIN_ON_UPDATE_OR_DELETE.
+    """
+
+    vpc: ec2.IVpc | None = None
+    vpc_options: VpcOptions | None = None
+    cluster: ecs.ICluster | None = None
+    namespace: servicediscovery.INamespace | None = None
+    cluster_name: str | None = None
+    namespace_name: str | None = None
+    capacity: CapacityStrategy | None = None
+    container_insights: ecs.ContainerInsights | None = None
+    key: kms.IKey | None = None
+    alarm_topic: sns.ITopic | None = None
+    interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = ()
+    mesh: Mesh | None = None
+    alarm_subscriptions: Sequence[AlarmSubscription] = ()
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
+
+    def __post_init__(self) -> None:
+        owner = props_owner("TradingClusterProps")
+        check_type(owner, "vpc_options", self.vpc_options, VpcOptions)
+        check_type(owner, "capacity", self.capacity, CapacityStrategy)
+        check_type(owner, "container_insights", self.container_insights, ecs.ContainerInsights)
+        check_type(owner, "removal_policy", self.removal_policy, RemovalPolicy)
+        check_type(owner, "mesh", self.mesh, Mesh)
+        problems = Problems(owner)
+        subscriptions = check_items(
+            problems, "alarm_subscriptions", self.alarm_subscriptions, AlarmSubscription
+        )
+        pairs = [(s.kind, s.target) for s in subscriptions]
+        if len(set(pairs)) != len(pairs):
+            # CDK names an SNS subscription after its endpoint: a second one fails with
+            # SubscriptionAlreadyExistsUnder.
+            problems.add("alarm_subscriptions", [t for _, t in pairs], "each subscription once")
+        if self.vpc is not None and self.vpc_options is not None:
+            problems.note(
+                "vpc and vpc_options were both given (allowed: an existing vpc, or "
+                "vpc_options to build a new one, not both)"
+            )
+        if self.vpc is not None and problems.of_kind("vpc", self.vpc, VPC):
+            _check_existing_vpc(problems, self.vpc)
+        if self.cluster_name is not None:
+            problems.pattern(
+                "cluster_name",
+                self.cluster_name,
+                r"[A-Za-z0-9_-]{1,255}",
+                "1 to 255 letters, digits, hyphens and underscores",
+            )
+        if self.namespace_name is not None:
+            problems.dns_name("namespace_name", self.namespace_name)
+        endpoints = check_items(
+            problems,
+            "interface_endpoints",
+            self.interface_endpoints,
+            ec2.InterfaceVpcEndpointAwsService,
+        )
+        names = [endpoint.short_name for endpoint in endpoints]
+        if len(set(names)) != len(names):
+            problems.add("interface_endpoints", names, "each service at most once")
+        _check_adopted(problems, self)
+        problems.raise_if_any()
+
+    @property
+    def sidecar_mesh(self) -> bool:
+        """Whether the mesh finds tasks through Cloud Map DNS records (not Service Connect)."""
+        return self.mesh is not None and self.mesh.kind in (APP_MESH, MUTUAL_TLS)
+
+
+def _check_adopted(problems: Problems, props: TradingClusterProps) -> None:
+    """An adopted cluster, namespace or topic: of the right kind, and without the props that
+    would shape one of ours."""
+    if props.cluster is not None and problems.of_kind("cluster", props.cluster, CLUSTER):
+        adopted = "an existing cluster, which has its own"
+        if props.vpc is None:
+            problems.add("vpc", None, "with an existing cluster, the cluster's VPC")
+        for prop in ("vpc_options", "cluster_name", "container_insights"):
+            if getattr(props, prop) is not None:
+                problems.add(prop, getattr(props, prop), f"None with {adopted}")
+        if props.namespace is None and props.cluster.default_cloud_map_namespace is None:
+            problems.add(
+                "namespace",
+                None,
+                f"with an existing cluster that has no default namespace, {NAMESPACE.allowed} "
+                f"({NAMESPACE.from_string})",
+            )
+    if props.namespace is not None and problems.of_kind("namespace", props.namespace, NAMESPACE):
+        if props.namespace_name is not None:
+            problems.add("namespace_name", props.namespace_name, "None with an existing namespace")
+        kind = props.namespace.type
+        if props.sidecar_mesh and not is_token(kind) and kind != DNS_PRIVATE:
+            problems.add(
+                "namespace",
+                props.namespace.node.path,
+                "a private DNS namespace with this mesh, which finds tasks by their DNS "
+                "records (an HTTP or public namespace suits Mesh.service_connect() only)",
+            )
+    if props.alarm_topic is not None:
+        problems.of_kind("alarm_topic", props.alarm_topic, TOPIC)
+
+
+def _check_in_app(scope: Construct, owner: str, props: TradingClusterProps) -> None:
+    """The checks a props object cannot make alone: relations with the stack's region and
+    with the rest of the app."""
     problems = Problems(owner)
-    subscriptions = check_items(
-        problems, "alarm_subscriptions", alarm_subscriptions, AlarmSubscription
-    )
-    _check_subscriptions(problems, scope, subscriptions)
-    if vpc is not None and vpc_options is not None:
-        problems.note(
-            "vpc and vpc_options were both given (allowed: an existing vpc, or "
-            "vpc_options to build a new one, not both)"
-        )
-    if vpc is not None and problems.of_kind("vpc", vpc, VPC):
-        _check_existing_vpc(problems, vpc)
-    if key is not None:
-        check_key(problems, scope, key)
-    if cluster_name is not None:
-        problems.pattern(
-            "cluster_name",
-            cluster_name,
-            r"[A-Za-z0-9_-]{1,255}",
-            "1 to 255 letters, digits, hyphens and underscores",
-        )
-    problems.dns_name("namespace_name", namespace_name)
-    endpoints = check_items(
-        problems, "interface_endpoints", interface_endpoints, ec2.InterfaceVpcEndpointAwsService
-    )
-    names = [endpoint.short_name for endpoint in endpoints]
-    if len(set(names)) != len(names):
-        problems.add("interface_endpoints", names, "each service at most once")
-    if vpc_options is not None and vpc_options.availability_zones is not None:
-        _check_az_region(problems, scope, vpc_options.availability_zones)
-    for prop, value, name_key, where in _unique_names(
-        scope, vpc, cluster_name, namespace_name, mesh
-    ):
-        problems.unique(prop, value, scope, name_key, where)
-    problems.raise_if_any()
-
-
-def _check_subscriptions(
-    problems: Problems, scope: Construct, subscriptions: list[AlarmSubscription]
-) -> None:
-    """Each subscription once (CDK names an SNS subscription after its endpoint, and a second
-    fails with SubscriptionAlreadyExistsUnder), and forwarding topics in the stack's region: an
-    alarm action's topic must be in the alarm's region (PutMetricAlarm rejects another with
-    "Invalid region <r> specified. Only <alarm region> is supported")."""
-    pairs = [(s.kind, s.target) for s in subscriptions]
-    if len(set(pairs)) != len(pairs):
-        problems.add("alarm_subscriptions", [t for _, t in pairs], "each subscription once")
-    for subscription in subscriptions:
+    if props.key is not None:
+        check_key(problems, scope, props.key)
+    for subscription in props.alarm_subscriptions:
         if subscription.kind == "topic":
+            # An alarm action's topic must be in the alarm's region (PutMetricAlarm rejects
+            # another with "Invalid region <r> specified. Only <alarm region> is supported").
             problems.in_region(
                 "alarm_subscriptions",
                 subscription.target,
                 region_of_arn(subscription.target),
                 scope,
             )
+    if props.vpc_options is not None and props.vpc_options.availability_zones is not None:
+        _check_az_region(problems, scope, props.vpc_options.availability_zones)
+    for prop, value, name_key, where in _unique_names(scope, props):
+        problems.unique(prop, value, scope, name_key, where)
+    problems.raise_if_any()
 
 
 def _check_az_region(problems: Problems, scope: Construct, azs: Sequence[str]) -> None:
@@ -355,44 +479,37 @@ def _check_az_region(problems: Problems, scope: Construct, azs: Sequence[str]) -
             )
 
 
-def _own_names(
-    scope: Construct,
-    vpc: ec2.IVpc | None,
-    cluster_name: str | None,
-    namespace_name: str,
-    mesh: Mesh | None,
-) -> list[tuple[object, ...]]:
+def _own_names(scope: Construct, props: TradingClusterProps) -> list[tuple[object, ...]]:
     """The keys the cluster itself holds (its pull-through cache holds the cache's)."""
-    names = _unique_names(scope, vpc, cluster_name, namespace_name, mesh)
+    names = _unique_names(scope, props)
     return [key for prop, _, key, _ in names if prop != "mesh" or key[0] == "app-mesh"]
 
 
 def _unique_names(
-    scope: Construct,
-    vpc: ec2.IVpc | None,
-    cluster_name: str | None,
-    namespace_name: str,
-    mesh: Mesh | None,
+    scope: Construct, props: TradingClusterProps
 ) -> list[tuple[str, object, tuple[object, ...], str]]:
     """The names of a cluster that AWS keeps unique: (prop, value, registry key, where)."""
     env = environment_of(scope)
     if env is None:
         return []
     names: list[tuple[str, object, tuple[object, ...], str]] = []
-    if cluster_name is not None:
+    if props.cluster_name is not None:
         # ECS CreateCluster: "you can create your own cluster with a unique name"; clusters,
         # like their ARNs (arn:aws:ecs:<region>:<account>:cluster/<name>), are regional.
         where = "among the ECS clusters of an account and region"
-        names.append(("cluster_name", cluster_name, ("ecs-cluster", *env, cluster_name), where))
-    vpc_id = getattr(vpc, "vpc_id", None)
-    if vpc_id is not None:
+        names.append(
+            ("cluster_name", props.cluster_name, ("ecs-cluster", *env, props.cluster_name), where)
+        )
+    vpc_id = getattr(props.vpc, "vpc_id", None)
+    if vpc_id is not None and props.namespace is None and props.cluster is None:
         # Cloud Map creates a Route 53 private hosted zone of the namespace's name in the VPC,
         # and Route 53 refuses a second one there (CreateHostedZone: ConflictingDomainExists).
         where = "among the private DNS namespaces of one VPC"
+        namespace_name = props.namespace_name or DEFAULT_NAMESPACE
         names.append(
             ("namespace_name", namespace_name, ("dns-namespace", vpc_id, namespace_name), where)
         )
-    mesh_name = getattr(mesh, "mesh_name", None)
+    mesh, mesh_name = props.mesh, getattr(props.mesh, "mesh_name", None)
     if mesh_name is not None:
         # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
         where = "among the App Mesh meshes of an account and region"
@@ -401,9 +518,9 @@ def _unique_names(
     if kind in _CACHE_PREFIXES:
         # Envoy comes through the cluster's pull-through cache, whose prefix is one per
         # registry: the cache claims it; a second cluster of the same mesh meets it here.
-        prefix, spec, mesh_name = _CACHE_PREFIXES[kind]
+        prefix, spec, described = _CACHE_PREFIXES[kind]
         where = (
-            f"per registry, as the prefix {prefix!r} of the cache {mesh_name} pulls Envoy through"
+            f"per registry, as the prefix {prefix!r} of the cache {described} pulls Envoy through"
         )
         for cache_key in registry_names(scope, "pull-through-prefix", prefix):
             names.append(("mesh", spec, cache_key, where))
@@ -412,115 +529,72 @@ def _unique_names(
 
 class TradingCluster(Construct):
     """The platform's foundation: a three-AZ VPC, an ECS cluster on Fargate and Fargate Spot,
-    a private Cloud Map namespace and the KMS key that encrypts the platform's data.
+    a private Cloud Map namespace, the KMS key that encrypts the platform's data and the
+    topic its alarms notify.
 
-    Pass ``vpc`` to build into an existing network, or ``vpc_options`` to shape a new one;
-    not both.
+    Each part can be an existing one instead (see ``TradingClusterProps``): pass ``vpc`` to
+    build into an existing network (or ``vpc_options`` to shape a new one; not both), and
+    ``cluster``, ``namespace``, ``key`` and ``alarm_topic`` to adopt a team's own, service
+    by service.
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        vpc: ec2.IVpc | None = None,
-        vpc_options: VpcOptions | None = None,
-        cluster_name: str | None = None,
-        namespace_name: str = "trading.local",
-        capacity: CapacityStrategy | None = None,
-        container_insights: ecs.ContainerInsights = ecs.ContainerInsights.ENHANCED,
-        key: kms.IKey | None = None,
-        interface_endpoints: Sequence[ec2.InterfaceVpcEndpointAwsService] = (),
-        mesh: Mesh | None = None,
-        alarm_subscriptions: Sequence[AlarmSubscription] = (),
-        removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-    ) -> None:
-        """
-        :param vpc: an existing VPC with at least three AZs and private subnets with egress.
-            :default: a new VPC built from ``vpc_options``
-        :param vpc_options: the shape of the new VPC. :default: ``VpcOptions()``
-        :param cluster_name: the ECS cluster's name. :default: a name CloudFormation generates
-        :param namespace_name: the private DNS namespace services are found under.
-            :default: 'trading.local'
-        :param capacity: the cluster's default capacity provider strategy.
-            :default: ``CapacityStrategy()`` (FARGATE base 1 weight 1, FARGATE_SPOT weight 4)
-        :param container_insights: Container Insights level. :default: ENHANCED
-        :param key: the platform KMS key. An existing key must already let CloudWatch Logs
-            use it. :default: a new key with rotation on
-        :param interface_endpoints: AWS services reached through interface endpoints with
-            private DNS in the private subnets, so that traffic to them stays in the VPC (for
-            example ``SECRETS_MANAGER`` for rotation functions). :default: none (through NAT)
-        :param mesh: the service mesh services join, and their default traffic policy.
-            :default: ``Mesh.service_connect()`` (App Mesh is past its end of support; choose
-            ``Mesh.app_mesh()`` to describe an existing App Mesh platform)
-        :param alarm_subscriptions: who hears the platform's alarms besides its topic:
-            ``AlarmSubscription.email(...)`` or ``AlarmSubscription.topic(arn)``.
-            :default: none (subscribe to ``alarm_topic`` yourself)
-        :param removal_policy: what happens to the key and flow log group when the stack is
-            deleted or they are replaced. The default keeps them once created, while a failed
-            first create still rolls back to nothing (CloudFormation's RetainExceptOnCreate),
-            so a retry never collides with a leftover. :default: RETAIN_ON_UPDATE_OR_DELETE
-        """
-        _validate(
-            scope,
-            construct_owner("TradingCluster", scope.node.path, id),
-            vpc=vpc,
-            vpc_options=vpc_options,
-            cluster_name=cluster_name,
-            namespace_name=namespace_name,
-            capacity=capacity,
-            container_insights=container_insights,
-            key=key,
-            interface_endpoints=interface_endpoints,
-            mesh=mesh,
-            alarm_subscriptions=alarm_subscriptions,
-            removal_policy=removal_policy,
-        )
-        endpoints = list(interface_endpoints)
+    @takes_props(TradingClusterProps)
+    def __init__(self, scope: Construct, id: str, props: TradingClusterProps) -> None:
+        """Build the platform's missing parts in ``scope``; every prop is a field of
+        ``TradingClusterProps``, checked before anything is built."""
+        _check_in_app(scope, construct_owner("TradingCluster", scope.node.path, id), props)
         super().__init__(scope, id)
         watch_stack_limits(self)
-        claim(self, *_own_names(scope, vpc, cluster_name, namespace_name, mesh))
+        claim(self, *_own_names(scope, props))
+
+        self.props: TradingClusterProps = props
+        """What the cluster was built from."""
 
         self.service_names: set[str] = set()
         """Names of the services on this cluster: each must be unique in the namespace."""
 
-        self.capacity: CapacityStrategy = capacity or CapacityStrategy()
+        self.capacity: CapacityStrategy = props.capacity or CapacityStrategy()
         """The cluster's default capacity provider strategy."""
 
-        self.key: kms.IKey = key or self._platform_key(removal_policy)
+        self.key: kms.IKey = props.key or self._platform_key(props.removal_policy)
         """The KMS key for the platform's log groups, secrets and repositories."""
 
         self.flow_log_group: logs.ILogGroup | None = None
         """Where VPC flow logs go; None when the VPC was passed in."""
 
-        self.vpc: ec2.IVpc = vpc or self._new_vpc(vpc_options or VpcOptions(), removal_policy)
+        self.vpc: ec2.IVpc = props.vpc or self._new_vpc(
+            props.vpc_options or VpcOptions(), props.removal_policy
+        )
         """Public subnets for the load balancer, private ones for tasks, isolated for data."""
 
-        self.cluster: ecs.Cluster = self._ecs_cluster(
-            cluster_name, namespace_name, container_insights
-        )
+        self.cluster: ecs.ICluster = props.cluster or self._ecs_cluster(props)
         """The ECS cluster, with FARGATE and FARGATE_SPOT and a default strategy over them."""
+        self._watch_adopted(props)
 
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {
-            endpoint.short_name: self._interface_endpoint(endpoint, vpc_options)
-            for endpoint in endpoints
+            endpoint.short_name: self._interface_endpoint(endpoint, props.vpc_options)
+            for endpoint in props.interface_endpoints
         }
         """The interface endpoints by service short name (e.g. 'secretsmanager')."""
 
-        namespace = self.cluster.default_cloud_map_namespace
-        assert isinstance(namespace, servicediscovery.PrivateDnsNamespace)
-        self.namespace: servicediscovery.PrivateDnsNamespace = namespace
-        """The private DNS namespace in the VPC that services register in."""
+        namespace = props.namespace or self.cluster.default_cloud_map_namespace
+        assert namespace is not None  # the props refuse a cluster with neither
+        self.namespace: servicediscovery.INamespace = namespace
+        """The Cloud Map namespace in the VPC that services register in."""
 
         self.alarms: AlarmNotifications = AlarmNotifications(
-            self, "Alarms", key=self.key, subscriptions=list(alarm_subscriptions)
+            self,
+            "Alarms",
+            key=self.key,
+            topic=props.alarm_topic,
+            subscriptions=list(props.alarm_subscriptions),
         )
         """Where the platform's alarms notify; ``alarms.notify(alarm)`` wires one more."""
-        self.alarm_topic: sns.Topic = self.alarms.topic
-        """Where every alarm of the platform notifies (encrypted with the platform key; the
-        platform's CloudWatch alarms may publish to it)."""
+        self.alarm_topic: sns.ITopic = self.alarms.topic
+        """Where every alarm of the platform notifies (a topic of ours is encrypted with the
+        platform key, and the platform's CloudWatch alarms may publish to it)."""
 
-        mesh = mesh or Mesh.service_connect()
+        mesh = props.mesh or Mesh.service_connect()
         self.resilience: ResiliencePolicy = mesh.resilience
         """The traffic policy services get unless they set their own."""
         self.mesh: MeshBackend = mesh._build(
@@ -539,27 +613,39 @@ class TradingCluster(Construct):
         """The pull-through cache sidecar images come through (App Mesh's Envoy); None when
         the mesh runs no sidecar of ours."""
 
-    def _ecs_cluster(
-        self,
-        cluster_name: str | None,
-        namespace_name: str,
-        container_insights: ecs.ContainerInsights,
-    ) -> ecs.Cluster:
+    def _watch_adopted(self, props: TradingClusterProps) -> None:
+        """What can be seen of adopted parts built in the same app: an ``ecs.Cluster`` gets
+        the FARGATE and FARGATE_SPOT capacity providers its services ask for (and they wait
+        for them); an ``ec2.Vpc`` is checked for flow logs at synthesis."""
+        if isinstance(props.cluster, ecs.Cluster):
+            props.cluster.enable_fargate_capacity_providers()
+            Aspects.of(Stage.of(self) or self.node.root).add(
+                _ServicesAfterCapacityProviders(props.cluster), priority=AspectPriority.READONLY
+            )
+        if isinstance(props.vpc, ec2.Vpc):
+            Aspects.of(Stage.of(self) or self.node.root).add(
+                _FlowLogsOf(self, props.vpc), priority=AspectPriority.READONLY
+            )
+
+    def _ecs_cluster(self, props: TradingClusterProps) -> ecs.Cluster:
+        insights = props.container_insights or ecs.ContainerInsights.ENHANCED
         cluster = ecs.Cluster(
             self,
             "Cluster",
             vpc=self.vpc,
-            cluster_name=cluster_name,
-            container_insights_v2=container_insights,
+            cluster_name=props.cluster_name,
+            container_insights_v2=insights,
             enable_fargate_capacity_providers=True,
-            default_cloud_map_namespace=ecs.CloudMapNamespaceOptions(
-                name=namespace_name,
+            default_cloud_map_namespace=None
+            if props.namespace is not None
+            else ecs.CloudMapNamespaceOptions(
+                name=props.namespace_name or DEFAULT_NAMESPACE,
                 type=servicediscovery.NamespaceType.DNS_PRIVATE,
                 vpc=self.vpc,
             ),
         )
         cluster.add_default_capacity_provider_strategy(self.capacity.to_strategy())
-        if container_insights == ecs.ContainerInsights.ENHANCED:
+        if insights == ecs.ContainerInsights.ENHANCED:
             acknowledge_control(
                 cluster,
                 "Container Insights is on, at its 'enhanced' level (the default): it collects "
@@ -735,6 +821,33 @@ class _ServicesAfterCapacityProviders:
         for child in self._cluster.node.children:
             if isinstance(child, ecs.CfnClusterCapacityProviderAssociations):
                 node.node.add_dependency(child)
+
+
+@jsii.implements(IAspect)
+class _FlowLogsOf:
+    """A VPC of the app that a TradingCluster adopts should log its flows, as the VPCs the
+    platform builds do (PCI DSS 10): at synthesis, once every construct exists, a warning when
+    no flow log of the app names it. An imported VPC's flow logs cannot be seen."""
+
+    def __init__(self, cluster: TradingCluster, vpc: ec2.Vpc) -> None:
+        self._cluster = cluster
+        self._vpc = vpc
+
+    def visit(self, node: IConstruct) -> None:
+        if node is not self._cluster:
+            return
+        vpc_id = self._vpc.vpc_id
+        logged = any(
+            isinstance(child, ec2.CfnFlowLog) and child.resource_id == vpc_id
+            for child in self._vpc.node.root.node.find_all()
+        )
+        if not logged:
+            Annotations.of(self._cluster).add_warning_v2(
+                "trading-constructs:vpc-without-flow-logs",
+                f"The VPC {self._vpc.node.path!r} has no flow log: add one "
+                "(vpc.add_flow_log(...)) so that its traffic is recorded, as the VPC a "
+                "TradingCluster builds does.",
+            )
 
 
 # What ``Vpc.from_lookup`` returns while its context value is missing: CDK synthesizes once with

@@ -20,9 +20,12 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
-from ._validation import Problems, check_items, check_key, construct_owner
+from ._validation import ObjectKind, Problems, check_items, check_key, construct_owner
 
 _EMAIL = r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+"
+TOPIC = ObjectKind(
+    "topic_arn", "an aws_sns.ITopic", "sns.Topic.from_topic_arn(scope, id, arn)", ("arn:aws:sns:",)
+)
 _TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
 
 
@@ -71,29 +74,27 @@ class AlarmNotifications(Construct):
         id: str,
         *,
         key: kms.IKey,
+        topic: sns.ITopic | None = None,
         subscriptions: Sequence[AlarmSubscription] = (),
     ) -> None:
         """
         :param key: the KMS key the topic is encrypted with (the platform key); its policy
             must let CloudWatch use it, which this adds to a key of the same stack.
+        :param topic: an existing topic to notify instead of a new one: a team's own, whose
+            policy (and key, if it has one) must already let CloudWatch alarms publish, as
+            they cannot be changed here. :default: a new topic encrypted with ``key``
         :param subscriptions: who hears the alarms besides the topic:
             ``AlarmSubscription.email(...)`` or ``AlarmSubscription.topic(arn)``. :default: none
         """
         problems = Problems(construct_owner("AlarmNotifications", scope.node.path, id))
         check_key(problems, scope, key)
         check_items(problems, "subscriptions", subscriptions, AlarmSubscription)
+        if topic is not None:
+            problems.of_kind("topic", topic, TOPIC)
         problems.raise_if_any()
         super().__init__(scope, id)
-        self.topic: sns.Topic = sns.Topic(
-            self,
-            "Resource",
-            display_name="Trading platform alarms",
-            master_key=key,
-            enforce_ssl=True,
-        )
+        self.topic: sns.ITopic = topic or self._own_topic(key)
         """The platform's alarm topic."""
-        self._allow_cloudwatch(self.topic)
-        self._let_cloudwatch_use(key)
         self.actions: list[cloudwatch.IAlarmAction] = [cloudwatch_actions.SnsAction(self.topic)]
         """The actions each alarm gets: the platform topic, then each forwarding topic."""
         for index, subscription in enumerate(subscriptions):
@@ -104,6 +105,19 @@ class AlarmNotifications(Construct):
             else:
                 forward = sns.Topic.from_topic_arn(self, f"Forward{index}", subscription.target)
                 self.actions.append(cloudwatch_actions.SnsAction(forward))
+
+    def _own_topic(self, key: kms.IKey) -> sns.Topic:
+        """A topic encrypted with ``key``, TLS only, that CloudWatch may publish to."""
+        topic = sns.Topic(
+            self,
+            "Resource",
+            display_name="Trading platform alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        self._allow_cloudwatch(topic)
+        self._let_cloudwatch_use(key)
+        return topic
 
     def _allow_cloudwatch(self, topic: sns.Topic) -> None:
         """CloudWatch alarms of this account, and no one else's, may publish."""

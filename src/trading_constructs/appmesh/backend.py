@@ -124,7 +124,7 @@ class AppMeshBackend(MeshBackend):
         scope: Construct,
         id: str,
         *,
-        namespace: servicediscovery.PrivateDnsNamespace,
+        namespace: servicediscovery.INamespace,
         public_images: PullThroughCache,
         mesh_name: str | None = None,
         envoy_version: str = ENVOY_VERSION,

@@ -75,7 +75,7 @@ class MeshMembership(ABC):
 class MeshContext:
     """What a mesh backend is built from: the cluster's parts."""
 
-    namespace: servicediscovery.PrivateDnsNamespace
+    namespace: servicediscovery.INamespace
     key: kms.IKey
     vpc: ec2.IVpc
     cluster: ecs.ICluster

@@ -123,7 +123,7 @@ class MutualTlsBackend(MeshBackend):
         scope: Construct,
         id: str,
         *,
-        namespace: servicediscovery.PrivateDnsNamespace,
+        namespace: servicediscovery.INamespace,
         public_images: PullThroughCache,
     ) -> None:
         super().__init__(scope, id)

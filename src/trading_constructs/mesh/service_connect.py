@@ -42,7 +42,7 @@ class ServiceConnectBackend(MeshBackend):
         scope: Construct,
         id: str,
         *,
-        namespace: servicediscovery.PrivateDnsNamespace,
+        namespace: servicediscovery.INamespace,
         tls_authority_arn: str | None = None,
     ) -> None:
         super().__init__(scope, id)
