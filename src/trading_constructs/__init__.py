@@ -1,6 +1,6 @@
 """AWS CDK v2 constructs for a containerized microservice trading analytics platform."""
 
-from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, VpcOptions
+from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, TradingClusterProps, VpcOptions
 from .compliance import (
     acknowledge_wildcard_resource,
     ignore_redundant_depends_on,
@@ -37,7 +37,7 @@ from .repository import (
 )
 from .scaling import METRIC_NAMESPACE, CustomMetricTarget, ScalingOptions
 from .secret import ROTATION_DAYS, ApiKeySecret, DbEngine, DbRotation, RotatingDbSecret
-from .service import HealthCheckOptions, MeshedFargateService, ServiceSecret
+from .service import ContainerOptions, HealthCheckOptions, MeshedFargateService, ServiceSecret
 
 __all__ = [
     "AZ_COUNT",
@@ -52,6 +52,7 @@ __all__ = [
     "BlueGreenRelease",
     "CapacityStrategy",
     "ConnectionPoolOptions",
+    "ContainerOptions",
     "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
@@ -82,6 +83,7 @@ __all__ = [
     "ServiceSecret",
     "TargetHealthOptions",
     "TradingCluster",
+    "TradingClusterProps",
     "TradingEdge",
     "VpcOptions",
     "acknowledge_wildcard_resource",

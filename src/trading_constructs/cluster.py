@@ -885,4 +885,4 @@ def _check_existing_vpc(problems: Problems, vpc: ec2.IVpc) -> None:
         )
 
 
-__all__ = ["AZ_COUNT", "CapacityStrategy", "TradingCluster", "VpcOptions"]
+__all__ = ["AZ_COUNT", "CapacityStrategy", "TradingCluster", "TradingClusterProps", "VpcOptions"]

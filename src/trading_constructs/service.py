@@ -829,6 +829,7 @@ def _check_names(problems: Problems, props: Mapping[str, typing.Any]) -> None:
 
 __all__ = [
     "FARGATE_CPU_MEMORY",
+    "ContainerOptions",
     "HealthCheckOptions",
     "MeshedFargateService",
     "ServiceSecret",
