@@ -14,6 +14,7 @@ Service Connect (the default mesh):
 App Mesh (``Mesh.app_mesh(mtls=None)``; mutual TLS is covered by the example app):
   - ``prices``: ``Release.weighted(blue=90, green=10, green_image=v2)``;
   - ``orders``: rolling, calls ``prices``;
+  - ``sweeper``: a worker (``port=None``) that calls ``prices``;
   - a PlatformDashboard over both.
 
 The Envoy mutual-TLS mesh (``Mesh.mutual_tls()``, namespace ``mtls.trading.internal``), every
@@ -24,7 +25,9 @@ shape of call: fixture ``mutual_tls_platform``:
   - ``quotes``: its own ResiliencePolicy, every field away from its default;
   - ``alpha`` <-> ``beta``: a mutual pair;
   - ``ring-x`` -> ``ring-y`` -> ``ring-z`` -> ``ring-x``: a ring of three;
-  - ``audit``: nobody calls it and it calls nobody.
+  - ``audit``: nobody calls it and it calls nobody;
+  - ``sweeper``: a worker (``port=None``, a command health check, a writable ``/tmp``) that
+    calls ``quotes``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from trading_constructs import (
     AlarmThresholds,
     CapacityStrategy,
     ConnectionPoolOptions,
+    ContainerOptions,
     CustomMetricTarget,
+    HealthCheckOptions,
     Mesh,
     MeshedFargateService,
     OutlierOptions,
@@ -58,6 +63,9 @@ from trading_constructs import (
     TradingCluster,
     TradingEdge,
 )
+
+WORKER_HEALTH = HealthCheckOptions(command=["CMD-SHELL", "test -f /tmp/alive"])
+"""A worker's health check: a file its loop touches (it has no port to probe)."""
 
 HOOK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:post-test-traffic"
 
@@ -104,6 +112,7 @@ class AppMeshPlatform(Built):
     repository: ScannedRepository
     prices: MeshedFargateService
     orders: MeshedFargateService
+    sweeper: MeshedFargateService
     dashboard: PlatformDashboard
 
 
@@ -213,6 +222,16 @@ def _build_app_mesh(outdir: Path) -> AppMeshPlatform:
     orders = MeshedFargateService(
         stack, "Orders", cluster=cluster, name="orders", port=8081, image=image, backends=[prices]
     )
+    sweeper = MeshedFargateService(
+        stack,
+        "Sweeper",
+        cluster=cluster,
+        name="sweeper",
+        port=None,
+        image=image,
+        health_check=WORKER_HEALTH,
+        backends=[prices],
+    )
     dashboard = PlatformDashboard(stack, "Dashboard", services=[prices, orders])
     return AppMeshPlatform(
         stack=stack,
@@ -221,6 +240,7 @@ def _build_app_mesh(outdir: Path) -> AppMeshPlatform:
         repository=repository,
         prices=prices,
         orders=orders,
+        sweeper=sweeper,
         dashboard=dashboard,
     )
 
@@ -292,7 +312,7 @@ def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
     image = ServiceImage(repository=repository, tag="v1")
     services: dict[str, MeshedFargateService] = {}
 
-    def service(name: str, port: int, **props: Any) -> MeshedFargateService:
+    def service(name: str, port: int | None, **props: Any) -> MeshedFargateService:
         construct_id = "".join(part.title() for part in name.split("-"))
         services[name] = MeshedFargateService(
             stack,
@@ -318,6 +338,13 @@ def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
     ring_x = service("ring-x", 8088, backends=[ring_y])
     ring_z.add_backend(ring_x)
     service("audit", 8089)
+    service(
+        "sweeper",
+        None,
+        backends=[quotes],
+        health_check=WORKER_HEALTH,
+        container=ContainerOptions(scratch_paths=["/tmp"]),
+    )
     edge = TradingEdge(stack, "Edge", cluster=cluster, service=gateway)
     return MutualTlsPlatform(
         stack=stack,

@@ -83,7 +83,10 @@ CONSTRUCT_CALLS: dict[str, list[str]] = {
     "ring-y": ["ring-z"],
     "ring-x": ["ring-y"],
     "audit": [],
+    "sweeper": ["quotes"],
 }
+# Workers (port=None): they call, and nobody can call them.
+CONSTRUCT_WORKERS = {"sweeper"}
 
 # Our retry events and the Envoy retry_on condition each means (App Mesh's event names).
 RETRY_ON = {
@@ -1036,8 +1039,9 @@ def test_every_route_names_a_defined_cluster(task: Task) -> None:
             assert action.WhichOneof("cluster_specifier") == "cluster"
             assert action.cluster in clusters, (listener.name, action.cluster)
             routed.add(action.cluster)
-    # no cluster is left unused but the app's, in a task nobody calls
-    assert set(clusters) - routed == (set() if task.callers else {"local_app"})
+    # no cluster is left unused but the app's, in a task nobody calls (a worker has none)
+    worker = task.source == "construct" and task.name in CONSTRUCT_WORKERS
+    assert set(clusters) - routed == (set() if task.callers or worker else {"local_app"})
 
 
 def test_certificates_are_the_files_the_init_container_writes_where_envoy_mounts_them(
@@ -1438,3 +1442,21 @@ def test_construct_stack_lints_clean_and_is_deploy_ready(
     template = mutual_tls_platform.template
     assert [str(m) for m in lint(json.dumps(template), regions=["us-east-1"])] == []
     assert readiness_violations(template) == {}
+
+
+def test_a_worker_has_outbound_listeners_only(construct_tasks: dict[str, Task]) -> None:
+    # GIVEN a worker (port=None) that calls quotes
+    for name in CONSTRUCT_WORKERS:
+        task = construct_tasks[name]
+        # THEN its Envoy listens for its app's calls and its own health, on localhost only,
+        # and has no inbound listener nor a cluster for an app that takes no calls
+        assert sorted(task.listeners()) == sorted(
+            ["health", *(f"outbound-{backend}" for backend in task.backends)]
+        )
+        for listener in task.listeners().values():
+            assert listener.address.socket_address.address == "127.0.0.1"
+        assert sorted(task.clusters()) == sorted(task.backends)
+        # AND its app container maps no port
+        assert (
+            "PortMappings" not in task.containers[name] or not task.containers[name]["PortMappings"]
+        )
