@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_bring_your_own
 import test_edge_validation
 import test_images
 import test_service_validation
@@ -122,6 +123,8 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     ),
     # a service per image source, the deploy-time copy among them (built once per session)
     "images": lambda r: _app(test_images.images_app().app),
+    # a team's app on its own VPC, cluster, namespace, key and topic (built once per session)
+    "bring-your-own": lambda r: _app(test_bring_your_own.consumer_app().synthesized),
 }
 # The stacks each source synthesizes; a stack added to a source must be listed here (checked).
 STACKS: dict[str, tuple[str, ...]] = {
@@ -136,6 +139,7 @@ STACKS: dict[str, tuple[str, ...]] = {
     "edge-app-mesh": ("Mesh",),
     "service-platform": ("Test",),
     "images": ("Images",),
+    "bring-your-own": ("Consumer",),
 }
 
 
