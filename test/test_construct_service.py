@@ -714,3 +714,28 @@ def test_the_service_connect_stack_passes_the_deploy_readiness_rules(
 
 def test_the_app_mesh_stack_passes_the_deploy_readiness_rules(am: AppMeshPlatform) -> None:
     assert readiness_violations(am.template) == {}
+
+
+def test_an_app_mesh_worker_is_a_node_with_backends_and_no_listener(am: AppMeshPlatform) -> None:
+    # GIVEN the sweeper, a worker (port=None) that calls prices
+    sweeper = am.sweeper
+    membership = sweeper.membership
+    node = am.properties(membership.virtual_node)  # type: ignore[attr-defined]
+    # THEN its virtual node listens on nothing and needs no discovery, and reaches prices
+    assert "Listeners" not in node["Spec"] or node["Spec"]["Listeners"] == []
+    assert "ServiceDiscovery" not in node["Spec"]
+    (backend,) = node["Spec"]["Backends"]
+    assert backend["VirtualService"]["VirtualServiceName"] == "prices.trading.local"
+    # AND nobody can call it: no router, route, virtual service or Cloud Map service
+    assert membership.virtual_service is None  # type: ignore[attr-defined]
+    assert membership.discovery is None  # type: ignore[attr-defined]
+    routers = of_type(am.template, "AWS::AppMesh::VirtualRouter")
+    assert not [k for k in routers if k.startswith("Sweeper")]
+    # AND its task's proxy redirects no app port, its outbound calls only
+    task = am.properties(sweeper.task_definition)
+    properties = {
+        p["Name"]: p["Value"] for p in task["ProxyConfiguration"]["ProxyConfigurationProperties"]
+    }
+    assert "AppPorts" not in properties or properties["AppPorts"] == ""
+    (app,) = [c for c in task["ContainerDefinitions"] if c["Name"] == "sweeper"]
+    assert "PortMappings" not in app or app["PortMappings"] == []
