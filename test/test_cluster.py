@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 from conftest import ClusterStacks
+
+from trading_constructs import TradingCluster, TradingClusterProps
+from trading_constructs._props import field_docs
 
 
 def resources(template: Template, kind: str) -> dict[str, Any]:
@@ -245,3 +250,20 @@ def test_services_are_created_after_the_clusters_capacity_providers(
     for service in services.values():
         # THEN none is created before the providers are associated with the cluster
         assert association in service["DependsOn"]
+
+
+def test_every_prop_is_declared_once_in_tradingclusterprops() -> None:
+    # GIVEN the props' fields, each with its type, default and documentation
+    fields = {f.name: f for f in dataclasses.fields(TradingClusterProps)}
+    # THEN the construct takes exactly those, keyword-only, with the same defaults
+    parameters = list(inspect.signature(TradingCluster.__init__).parameters.values())
+    assert [p.name for p in parameters[:3]] == ["self", "scope", "id"]
+    assert {p.name: p.default for p in parameters[3:]} == {
+        name: field.default for name, field in fields.items()
+    }
+    assert {p.kind for p in parameters[3:]} == {inspect.Parameter.KEYWORD_ONLY}
+    # AND every field is documented, and its documentation is the construct's
+    docs = field_docs(TradingClusterProps)
+    assert sorted(docs) == sorted(fields)
+    for name in fields:
+        assert f":param {name}: " in (TradingCluster.__init__.__doc__ or "")

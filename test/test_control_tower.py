@@ -467,6 +467,7 @@ _MUTUAL_TLS_SERVICES = (
     "RingY",
     "RingX",
     "Audit",
+    "Sweeper",
 )
 ACKNOWLEDGED_CONSTRUCTS: set[Finding] = {
     # edge.py, as in the example: the access-log bucket, plain HTTP without a certificate and
@@ -489,7 +490,7 @@ ACKNOWLEDGED_CONSTRUCTS: set[Finding] = {
     ),
     *(
         ("CT.CLOUDWATCH.PR.2", f"AppMesh/{service}/Observability/{group}/Resource")
-        for service in ("Prices", "Orders")
+        for service in ("Prices", "Orders", "Sweeper")
         for group in (f"{service}Logs", "EnvoyLogs")
     ),
     *(
@@ -506,6 +507,7 @@ ACKNOWLEDGED_CONSTRUCTS: set[Finding] = {
             "Prices/BlueTaskDefinition",
             "Prices/GreenTaskDefinition",
             "Orders/TaskDefinition",
+            "Sweeper/TaskDefinition",
         )
     ),
     # mesh/certificates.py: the init container, and the trigger provider

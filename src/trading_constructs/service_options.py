@@ -30,8 +30,8 @@ APP_USER = "10001"
 # A user as ECS takes it: a name or id, optionally with a group (user, user:group, uid:gid).
 _USER = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?"
 _ROOT_USERS = ("root", "0")
-# Fargate allows up to 20 bind mounts in a task; the mesh's own sidecars take at most two.
 MAX_SCRATCH_PATHS = 16
+"""A bound of ours on scratch directories: an image that needs more should write to fewer."""
 # Ports the mesh proxies keep for themselves: Envoy's ingress, egress and admin ports.
 _RESERVED_PORTS = (15000, 15001, 9901)
 _SERVICE_NAME = r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?"
@@ -133,8 +133,9 @@ class ContainerOptions:
             acknowledged as such; under the Control Tower profile (CT.ECS.PR.3) it is
             reported. Default: '10001' (a user no image's files belong to).
         scratch_paths: Absolute directories mounted as empty, writable task-local volumes
-            (Fargate bind mounts, at most 16 and 200 GiB with the task's ephemeral storage),
-            each once and none of them ``/``. Default: none.
+            (Fargate bind mounts, which share the task's ephemeral storage, 20 GiB unless the
+            task definition asks for more), at most 16, each once and none of them ``/``.
+            Default: none.
     """
 
     user: str = APP_USER
