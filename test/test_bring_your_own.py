@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aws_cdk import Acknowledgment, App, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -23,7 +24,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from cfnlint.api import lint
 from conftest import CDK_CONTEXT, ENV, SynthesizedApp, synthesize
-from construct_support import of_type
+from construct_support import dashboard_body, of_type
 
 from examples.trading_platform.app import add_compliance_checks
 from trading_constructs import (
@@ -299,3 +300,20 @@ def test_cfn_lint_finds_nothing_in_the_consumer_app() -> None:
     consumer = consumer_app()
     findings = [str(m) for m in lint(json.dumps(consumer.template), regions=["us-east-1"])]
     assert findings == []
+
+
+def test_a_service_connect_worker_has_no_proxy_5xx_but_its_errors_are_on_the_dashboard() -> None:
+    consumer = consumer_app()
+    # GIVEN the worker, whose Service Connect proxy serves nothing
+    with pytest.raises(ValueError, match="worker: no proxy 5xx metric"):
+        consumer.worker.metric_proxy_5xx()
+    assert consumer.worker.observability.proxy_5xx_metrics == []
+    # THEN its errors widget shows its error logs alone, and the web service's its 5xx too
+    (dashboard,) = of_type(consumer.template, "AWS::CloudWatch::Dashboard").values()
+    errors = {
+        widget["properties"]["title"]: widget["properties"]["metrics"]
+        for widget in dashboard_body(dashboard)["widgets"]
+        if widget["properties"].get("title", "").endswith(": errors")
+    }
+    assert len(errors["worker: errors"]) == 1
+    assert len(errors["web: errors"]) == 2

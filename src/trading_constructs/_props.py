@@ -81,8 +81,11 @@ def _param_lines(props_type: type) -> str:
 
 
 def _signature(init: Callable[..., None], props_type: type) -> inspect.Signature:
-    """``(self, scope, id, *, <each field with its default>)``."""
-    own = list(inspect.signature(init).parameters.values())[:3]
+    """``(self, scope, id, /, *, <each field with its default>)``."""
+    own = [
+        parameter.replace(kind=inspect.Parameter.POSITIONAL_ONLY)
+        for parameter in list(inspect.signature(init).parameters.values())[:3]
+    ]
     fields = [
         inspect.Parameter(
             field.name,

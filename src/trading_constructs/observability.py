@@ -205,7 +205,10 @@ class ServiceObservability(Construct):
     def proxy_5xx(self) -> cloudwatch.IMetric:
         """5xx responses of the service's mesh proxy, summed over 5 minutes."""
         if self._proxy_5xx is None:
-            raise ValueError(f"{self._service_name}: it has joined no mesh yet")
+            raise ValueError(
+                f"{self._service_name}: no proxy 5xx metric (it has joined no mesh yet, or it "
+                "is a Service Connect worker, whose proxy serves nothing)"
+            )
         return self._proxy_5xx
 
     @property
