@@ -292,6 +292,7 @@ def test_an_adopted_ecs_cluster_of_the_app_gets_the_fargate_capacity_providers()
         "Network",
         availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
         nat_gateways=1,
+        restrict_default_security_group=False,
     )
     vpc.add_flow_log("FlowLog")
     team = ecs.Cluster(stack, "TeamCluster", vpc=vpc)
