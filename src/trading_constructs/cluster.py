@@ -22,6 +22,7 @@ from ._validation import (
     Problems,
     check_items,
     check_key,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
@@ -284,7 +285,7 @@ def _validate(
     check_type(owner, "vpc_options", vpc_options, VpcOptions)
     check_type(owner, "capacity", capacity, CapacityStrategy)
     check_type(owner, "container_insights", container_insights, ecs.ContainerInsights)
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_removal_policy(owner, removal_policy)
     check_type(owner, "mesh", mesh, Mesh)
     problems = Problems(owner)
     subscriptions = check_items(

@@ -41,6 +41,7 @@ from ._validation import (
     CERTIFICATE,
     HOSTED_ZONE,
     Problems,
+    check_removal_policy,
     check_type,
     construct_owner,
     is_token,
@@ -812,7 +813,7 @@ def _validate(
     check_type(owner, "service", service, MeshedFargateService)
     check_type(owner, "domain", domain, DomainOptions)
     check_type(owner, "health", health, TargetHealthOptions)
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_removal_policy(owner, removal_policy)
     problems = Problems(owner)
     if cluster is None or service is None:
         problems.note("cluster and service are required")

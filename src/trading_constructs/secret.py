@@ -29,11 +29,14 @@ if typing.TYPE_CHECKING:
 
 from ._validation import (
     SECRET,
+    SECRET_ATTACHMENT_TARGET,
     SECURITY_GROUP,
     VPC,
     InvalidPropType,
     Problems,
+    check_argument,
     check_key,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
@@ -433,7 +436,7 @@ def _check_db_secret(
     rotation = rotation or DbRotation.single_user()
     check_type(owner, "engine", engine, DbEngine)
     check_type(owner, "log_retention", log_retention, logs.RetentionDays)
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_removal_policy(owner, removal_policy)
     problems = Problems(owner)
     _check_placement(
         problems,
@@ -837,6 +840,9 @@ class RotatingDbSecret(Construct):
 
         An RDS database built with ``rds.Credentials.from_secret(this.secret)`` has attached
         the secret already (its ``secret`` attribute); that attachment is used."""
+        check_argument(
+            f"RotatingDbSecret {self.node.path!r}", "target", target, SECRET_ATTACHMENT_TARGET
+        )
         existing = getattr(target, "secret", None)
         attachment: sm.ISecret = (
             existing
@@ -901,7 +907,7 @@ class ApiKeySecret(Construct):
         """
         owner = construct_owner("ApiKeySecret", scope.node.path, id)
         check_type(owner, "log_retention", log_retention, logs.RetentionDays)
-        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        check_removal_policy(owner, removal_policy)
         problems = Problems(owner)
         _check_placement(
             problems,

@@ -26,6 +26,8 @@ from ._validation import (
     SECRET,
     InvalidPropType,
     Problems,
+    check_argument,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
@@ -55,6 +57,7 @@ from .service_options import (
     ServiceSecret,
     check_service_props,
 )
+from .targets import check_target
 
 _HTTP = typing.cast(ecs.AppProtocol, ecs.AppProtocol.http)  # a jsii static property
 _ONE_MINUTE = Duration.minutes(1)
@@ -501,6 +504,9 @@ class MeshedFargateService(Construct):
 
     def wait_for(self, other: MeshedFargateService) -> None:
         """Start this service's tasks only after ``other``'s ECS services exist."""
+        check_argument(
+            f"MeshedFargateService {self.node.path!r}", "other", other, MeshedFargateService
+        )
         self.waits_for.append(other)
         for service in self.services.values():
             service.node.add_dependency(*other.services.values())
@@ -531,6 +537,15 @@ class MeshedFargateService(Construct):
         cycle, where CDK's own ``add_target`` would write the rules on the load balancer's
         side while the ECS service names its target group.
         """
+        check_target(
+            f"MeshedFargateService {self.node.path!r}",
+            target_group,
+            load_balancer,
+            alternate_target,
+            vpc=self.cluster.vpc,
+            blue_green=self.release.behind_load_balancer,
+            slots=len(self.services),
+        )
         if self._targeted:
             raise ValueError(
                 f"MeshedFargateService {self.node.path!r}: already a load balancer's target "
@@ -639,6 +654,7 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
         ("removal_policy", RemovalPolicy),
     ):
         check_type(owner, prop, props[prop], expected)
+    check_removal_policy(owner, props["removal_policy"])
     for required, allowed in (("image", "a ServiceImage"), ("cluster", "a TradingCluster")):
         if props[required] is None:
             raise InvalidPropType(f"{owner}: {required}=None is not allowed (allowed: {allowed})")

@@ -1,0 +1,104 @@
+"""What a load balancer's target group must be for a Fargate service to register in it.
+
+A target group of this app is read at synth (its CloudFormation resource says its target
+type, protocol and VPC, and its listeners say whether one forwards to it); an imported one
+is taken as given. Each check names the argument of ``attach_to_target_group`` to change,
+instead of leaving ECS or the load balancer to refuse the deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticloadbalancingv2 as elb
+from constructs import Dependable
+
+from ._validation import (
+    CONNECTABLE,
+    TARGET_GROUP,
+    Problems,
+    check_argument,
+    check_type,
+    is_token,
+)
+
+
+def check_target(
+    owner: str,
+    target_group: Any,
+    load_balancer: Any,
+    alternate_target: Any,
+    *,
+    vpc: ec2.IVpc,
+    blue_green: bool,
+    slots: int,
+) -> None:
+    """The arguments of ``attach_to_target_group``: their kinds, then what the group must be
+    for the service (``blue_green``: its release is ECS native blue/green; ``slots``: how
+    many ECS services it runs). A wrong kind raises at once, as a ``TypeError``."""
+    check_argument(owner, "target_group", target_group, TARGET_GROUP)
+    check_argument(owner, "load_balancer", load_balancer, CONNECTABLE)
+    check_type(owner, "alternate_target", alternate_target, ecs.AlternateTarget)
+    problems = Problems(owner)
+    if blue_green and alternate_target is None:
+        problems.add(
+            "alternate_target",
+            None,
+            "an aws_ecs.AlternateTarget naming the green target group: the service's release "
+            "is Release.blue_green(), which shifts traffic to it",
+        )
+    if slots > 1:
+        problems.note(
+            f"a service of {slots} slots (Release.weighted) cannot be a load balancer's target: "
+            "only its first slot would register (allowed: Release.rolling() or "
+            "Release.blue_green() for a service behind a load balancer)"
+        )
+    _check_group(problems, target_group, vpc)
+    problems.raise_if_any()
+
+
+def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
+    """A group of this app: IP targets (Fargate tasks have no instance), plain HTTP (the app
+    port speaks HTTP), in the service's VPC, forwarded to by a listener."""
+    resource = target_group.node.default_child
+    if not isinstance(resource, elb.CfnTargetGroup):
+        return  # imported: nothing is known at synth
+    shown = target_group.node.path
+    target_type = resource.target_type
+    if target_type is not None and not is_token(target_type) and target_type != "ip":
+        problems.add(
+            "target_group",
+            shown,
+            f"a group of target_type=TargetType.IP: Fargate tasks register by IP, not as "
+            f"{target_type!r} targets",
+        )
+    protocol = resource.protocol
+    if protocol is not None and not is_token(protocol) and protocol != "HTTP":
+        problems.add(
+            "target_group",
+            shown,
+            f"a group of protocol=ApplicationProtocol.HTTP: the service's port speaks plain "
+            f"HTTP, not {protocol}",
+        )
+    if _other_vpc(resource.vpc_id, vpc.vpc_id):
+        problems.add(
+            "target_group",
+            shown,
+            f"a group in the service's VPC {vpc.vpc_id!r} (this one is in {resource.vpc_id!r})",
+        )
+    if not Dependable.of(target_group.load_balancer_attached).dependency_roots:
+        problems.add(
+            "target_group",
+            shown,
+            "a group a listener already forwards to (add it to a listener or listener rule "
+            "first: ECS refuses a target group no load balancer uses)",
+        )
+
+
+def _other_vpc(group_vpc: str | None, service_vpc: str) -> bool:
+    """Whether two VPC ids are known to differ: both concrete, or both references."""
+    if group_vpc is None or group_vpc == service_vpc:
+        return False
+    return is_token(group_vpc) == is_token(service_vpc)
