@@ -13,6 +13,7 @@ constructs, instead of at deploy time.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 import weakref
@@ -242,6 +243,10 @@ class Problems:
             if concrete:
                 self.add(prop, value, "a concrete CIDR string; CDK splits it into subnets at synth")
             return
+        if isinstance(value, str) and "/" not in value:
+            # ipaddress reads a bare address as a /32; CDK and EC2 refuse it without a mask
+            self.add(prop, value, f"a CIDR with its mask, such as '{value}/32'")
+            return
         try:
             network = ipaddress.IPv4Network(value, strict=True)
         except (ValueError, TypeError):
@@ -287,6 +292,16 @@ class Problems:
             allowed += ", not a list of pairs (wrap it in dict(...))"
         self.add(prop, value, allowed)
         return {}
+
+    def encoded_size(self, prop: str, value: object, limit: int, why: str) -> None:
+        """A value whose JSON encoding fits in ``limit`` bytes (a token counts as its
+        placeholder): a size CloudFormation or the service would refuse at deploy time."""
+        try:
+            size = len(json.dumps(value, default=str).encode())
+        except (TypeError, ValueError):
+            return  # not data: its own check names it
+        if size > limit:
+            self.add(prop, f"<{size} bytes as JSON>", f"at most {limit} bytes: {why}")
 
     def concrete(self, prop: str, value: object, why: str) -> bool:
         """A value synthesis needs: a token is rejected, saying why."""

@@ -28,7 +28,6 @@ from ._validation import (
     construct_owner,
     environment_of,
     is_token,
-    region_of_arn,
     stack_region,
 )
 from .compliance import (
@@ -301,6 +300,9 @@ def _validate(
         _check_existing_vpc(problems, vpc)
     if key is not None:
         check_key(problems, scope, key)
+    if mesh is not None and mesh.tls_authority_arn is not None:
+        # A Private CA issues for Service Connect in its own region and partition only.
+        problems.at_home("mesh.tls_authority_arn", mesh.tls_authority_arn, scope)
     if cluster_name is not None:
         problems.pattern(
             "cluster_name",
@@ -336,12 +338,7 @@ def _check_subscriptions(
         problems.add("alarm_subscriptions", [t for _, t in pairs], "each subscription once")
     for subscription in subscriptions:
         if subscription.kind == "topic":
-            problems.in_region(
-                "alarm_subscriptions",
-                subscription.target,
-                region_of_arn(subscription.target),
-                scope,
-            )
+            problems.at_home("alarm_subscriptions", subscription.target, scope)
 
 
 def _check_az_region(problems: Problems, scope: Construct, azs: Sequence[str]) -> None:

@@ -59,6 +59,9 @@ from .service_options import (
 )
 from .targets import check_target
 
+TASK_DEFINITION_BYTES = 65_536
+"""ECS's limit on one task definition's size (Amazon ECS service quotas: 64 KiB)."""
+
 _HTTP = typing.cast(ecs.AppProtocol, ecs.AppProtocol.http)  # a jsii static property
 _ONE_MINUTE = Duration.minutes(1)
 
@@ -674,6 +677,19 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
     )
     # Service Connect checks the port at synth, and the health check command is written then.
     problems.concrete("port", props["port"], "the mesh and the health check use it at synth")
+    problems.encoded_size(
+        "environment",
+        environment,
+        TASK_DEFINITION_BYTES,
+        "a task definition is at most 64 KiB, its containers' environment included",
+    )
+    # The name becomes construct ids, hence logical ids: a token's placeholder would move them.
+    problems.concrete(
+        "name", props["name"], "the log groups' and secrets' logical ids derive from it"
+    )
+    hook = getattr(props["release"], "lifecycle_hook", None)
+    if hook is not None and hasattr(hook, "function_arn"):
+        problems.at_home("release.lifecycle_hook", hook.function_arn, props["scope"])
     for prop in ("public", "readonly_root_filesystem"):
         problems.boolean(prop, props[prop])
     _check_backends(problems, props["backends"], props["cluster"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elb
@@ -66,7 +67,9 @@ def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
     if not isinstance(resource, elb.CfnTargetGroup):
         return  # imported: nothing is known at synth
     shown = target_group.node.path
-    target_type = resource.target_type
+    stack = Stack.of(target_group)
+    # the L2 fills these lazily, as targets register: resolved, they say what it has now
+    target_type, protocol = stack.resolve(resource.target_type), stack.resolve(resource.protocol)
     if target_type is not None and not is_token(target_type) and target_type != "ip":
         problems.add(
             "target_group",
@@ -74,7 +77,6 @@ def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
             f"a group of target_type=TargetType.IP: Fargate tasks register by IP, not as "
             f"{target_type!r} targets",
         )
-    protocol = resource.protocol
     if protocol is not None and not is_token(protocol) and protocol != "HTTP":
         problems.add(
             "target_group",
@@ -82,7 +84,7 @@ def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
             f"a group of protocol=ApplicationProtocol.HTTP: the service's port speaks plain "
             f"HTTP, not {protocol}",
         )
-    if _other_vpc(resource.vpc_id, vpc.vpc_id):
+    if _other_vpc(target_group, resource.vpc_id, vpc.vpc_id):
         problems.add(
             "target_group",
             shown,
@@ -97,8 +99,11 @@ def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
         )
 
 
-def _other_vpc(group_vpc: str | None, service_vpc: str) -> bool:
-    """Whether two VPC ids are known to differ: both concrete, or both references."""
-    if group_vpc is None or group_vpc == service_vpc:
+def _other_vpc(target_group: Any, group_vpc: str | None, service_vpc: str) -> bool:
+    """Whether two VPC ids are known to differ: resolved in the group's stack (one VPC's id
+    is a reference to the same resource, through whichever token), unless one is concrete and
+    the other a reference, which synth cannot compare."""
+    if group_vpc is None or is_token(group_vpc) != is_token(service_vpc):
         return False
-    return is_token(group_vpc) == is_token(service_vpc)
+    stack = Stack.of(target_group)
+    return bool(stack.resolve(group_vpc) != stack.resolve(service_vpc))
