@@ -186,7 +186,8 @@ class Problems:
         if amount % 1:
             self.add(prop, value.to_human_string(), f"whole {_WHOLE_NAMES[unit]}")
         elif not low <= amount <= high:
-            self.add(prop, value.to_human_string(), f"{low} {unit} to {high} {unit}")
+            shown = f"{low} ms to {high} ms" if unit == "ms" else f"{low} to {high} {unit}"
+            self.add(prop, value.to_human_string(), shown)
 
     def int_range(self, prop: str, value: int | float, low: int, high: int) -> None:
         if is_token(value):
@@ -243,7 +244,7 @@ class Problems:
             if concrete:
                 self.add(prop, value, "a concrete CIDR string; CDK splits it into subnets at synth")
             return
-        if isinstance(value, str) and "/" not in value:
+        if isinstance(value, str) and "/" not in value and _is_address(value):
             # ipaddress reads a bare address as a /32; CDK and EC2 refuse it without a mask
             self.add(prop, value, f"a CIDR with its mask, such as '{value}/32'")
             return
@@ -412,6 +413,14 @@ def is_dependable(value: object) -> bool:
     try:
         Dependable.of(value)  # type: ignore[arg-type]
     except Exception:  # jsii raises a bare Exception for what is not an IDependable
+        return False
+    return True
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
         return False
     return True
 

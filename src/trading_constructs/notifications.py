@@ -67,7 +67,7 @@ class AlarmSubscription:
                 "topic_arn",
                 self.target,
                 _TOPIC_ARN,
-                "a standard SNS topic ARN (CloudWatch alarms cannot publish to a .fifo topic)",
+                "an SNS topic ARN of a standard topic (alarms cannot publish to a .fifo one)",
             )
         problems.raise_if_any()
 
