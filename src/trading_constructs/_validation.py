@@ -294,6 +294,24 @@ class Problems:
         self.add(prop, value, allowed)
         return {}
 
+    def at_most(self, prop: str, value: object, limit: object, why: str) -> None:
+        """A number no greater than another prop's (both skipped when either is a token or
+        not a number: their own checks name those)."""
+        numbers = [v for v in (value, limit) if isinstance(v, (int, float)) and not is_token(v)]
+        if len(numbers) == 2 and not isinstance(value, bool) and value > limit:  # type: ignore[operator]
+            self.add(prop, value, f"at most {limit}: {why}")
+
+    def metric_period(self, prop: str, value: object) -> None:
+        """A CloudWatch period: 1, 5, 10, 30 or a multiple of 60 seconds."""
+        if not isinstance(value, Duration):
+            self.add(prop, value, "an aws_cdk.Duration")
+            return
+        if value.is_unresolved():
+            return
+        seconds = value.to_seconds(integral=False)
+        if not (seconds in (1, 5, 10, 30) or (seconds >= 60 and seconds % 60 == 0)):
+            self.add(prop, value.to_human_string(), "1, 5, 10 or 30 seconds, or a multiple of 60")
+
     def encoded_size(self, prop: str, value: object, limit: int, why: str) -> None:
         """A value whose JSON encoding fits in ``limit`` bytes (a token counts as its
         placeholder): a size CloudFormation or the service would refuse at deploy time."""
@@ -411,7 +429,7 @@ def is_dependable(value: object) -> bool:
     if value is None or isinstance(value, (str, int, float, bool, list, tuple, dict)):
         return False
     try:
-        Dependable.of(value)  # type: ignore[arg-type]
+        Dependable.of(value)
     except Exception:  # jsii raises a bare Exception for what is not an IDependable
         return False
     return True

@@ -394,7 +394,7 @@ def _unique_names(
     if mesh_name is not None:
         # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
         where = "among the App Mesh meshes of an account and region"
-        names.append(("mesh", mesh_name, ("app-mesh", *env, mesh_name), where))
+        names.append(("mesh.mesh_name", mesh_name, ("app-mesh", *env, mesh_name), where))
     kind = getattr(mesh, "kind", None)
     if kind in _CACHE_PREFIXES:
         # Envoy comes through the cluster's pull-through cache, whose prefix is one per

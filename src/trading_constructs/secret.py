@@ -45,6 +45,7 @@ from ._validation import (
 )
 from .assets import API_KEY_ROTATION, POSTGRES_ROTATION
 from .compliance import acknowledge, ignore_redundant_depends_on, vpc_lambda_network_statement
+from .networks import check_function_subnets
 from .notifications import AlarmNotifications
 
 ROTATION_DAYS = 90
@@ -190,6 +191,8 @@ def _check_placement(
     problems.of_kind("vpc", vpc, VPC)
     if vpc_subnets is not None and not isinstance(vpc_subnets, ec2.SubnetSelection):
         problems.add("vpc_subnets", vpc_subnets, "an aws_ec2.SubnetSelection")
+    elif vpc_subnets is not None and hasattr(vpc, "vpc_id"):
+        check_function_subnets(problems, "vpc_subnets", vpc, vpc_subnets, service="secretsmanager")
     if security_groups is not None:
         groups = problems.sequence("security_groups", security_groups, "ISecurityGroup")
         for group in groups:

@@ -540,6 +540,11 @@ class MeshedFargateService(Construct):
         cycle, where CDK's own ``add_target`` would write the rules on the load balancer's
         side while the ECS service names its target group.
         """
+        if self._targeted:
+            raise ValueError(
+                f"MeshedFargateService {self.node.path!r}: already a load balancer's target "
+                "(allowed: one TradingEdge per service)"
+            )
         check_target(
             f"MeshedFargateService {self.node.path!r}",
             target_group,
@@ -549,11 +554,6 @@ class MeshedFargateService(Construct):
             blue_green=self.release.behind_load_balancer,
             slots=len(self.services),
         )
-        if self._targeted:
-            raise ValueError(
-                f"MeshedFargateService {self.node.path!r}: already a load balancer's target "
-                "(allowed: one TradingEdge per service)"
-            )
         self._targeted = True
         self.connections.allow_from(
             load_balancer, ec2.Port.tcp(self.port), "the public service's port only"
@@ -590,10 +590,12 @@ class MeshedFargateService(Construct):
 
     def metric_cpu_utilization(self, **props: typing.Any) -> cloudwatch.Metric:
         """Average CPU of the (blue) slot's tasks, percent, per minute by default."""
+        _check_metric_props(self, props)
         return self.service.metric_cpu_utilization(**{"period": _ONE_MINUTE, **props})
 
     def metric_memory_utilization(self, **props: typing.Any) -> cloudwatch.Metric:
         """Average memory of the (blue) slot's tasks, percent, per minute by default."""
+        _check_metric_props(self, props)
         return self.service.metric_memory_utilization(**{"period": _ONE_MINUTE, **props})
 
     def metric_running_tasks(self) -> list[cloudwatch.IMetric]:
@@ -694,7 +696,36 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
         problems.boolean(prop, props[prop])
     _check_backends(problems, props["backends"], props["cluster"])
     _check_names(problems, props)
+    _check_alarms_can_fire(problems, props)
     problems.raise_if_any()
+
+
+def _check_metric_props(service: MeshedFargateService, props: Mapping[str, typing.Any]) -> None:
+    """A period CloudWatch takes, named before CDK refuses it without the method's name."""
+    if "period" in props:
+        problems = Problems(f"MeshedFargateService {service.node.path!r}")
+        problems.metric_period("period", props["period"])
+        problems.raise_if_any()
+
+
+def _check_alarms_can_fire(problems: Problems, props: Mapping[str, typing.Any]) -> None:
+    """The tasks-below-desired alarm compares desired minus running tasks with its threshold:
+    above the most tasks the service can want, it never fires."""
+    thresholds, scaling, count = props["alarm_thresholds"], props["scaling"], props["desired_count"]
+    if thresholds is None:
+        return
+    most = (
+        count
+        if scaling is None and count is not None
+        else (scaling or ScalingOptions()).max_capacity
+    )
+    shown = "desired_count" if scaling is None and count is not None else "scaling.max_capacity"
+    problems.at_most(
+        "alarm_thresholds.tasks_below_desired",
+        thresholds.tasks_below_desired,
+        most,
+        f"the service wants at most {shown}={most} tasks, so a higher threshold never fires",
+    )
 
 
 def _check_backends(problems: Problems, backends: object, cluster: TradingCluster) -> None:
