@@ -366,6 +366,13 @@ class Problems:
         elif regional:
             self.in_region(prop, arn, region_of_arn(arn), scope)
 
+    def free_id(self, scope: IConstruct, id: object) -> None:
+        """An id no child of ``scope`` has yet: a factory that builds under ``scope`` would
+        otherwise fail inside the constructs library, naming neither its call nor the prop."""
+        if isinstance(id, str) and scope.node.try_find_child(id) is not None:
+            where = scope.node.path or "the app's root"
+            self.add("id", id, f"an id no other construct under {where!r} has")
+
     def dependable(self, prop: str, value: object) -> None:
         """Something a construct can depend on (a construct, a ``DependencyGroup``); None is
         left to the caller's default."""

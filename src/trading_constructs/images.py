@@ -235,6 +235,7 @@ class ServiceImage:
         owner = construct_owner("ServiceImage.from_asset", scope.node.path, id)
         stack = Stack.of(scope)
         problems = Problems(owner)
+        problems.free_id(scope, id)
         _check_asset(problems, directory, file, exclude, repository)
         _check_copier(problems, stack, vpc, key)
         problems.raise_if_any()
