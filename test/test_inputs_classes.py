@@ -294,6 +294,18 @@ BAD = [
         "public subnets",
     ),
     row(
+        "network-endpoints-in-a-vpc-imported-without-cidr",
+        lambda c, t: TradingCluster(
+            c.platform.stack_in("Imported"),
+            "Platform",
+            vpc=_imported_vpc(c),
+            namespace_name="imp.local",
+            interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
+        ),
+        "vpc",
+        "vpc_cidr_block",
+    ),
+    row(
         "network-cidr-without-mask",
         lambda c, t: TradingEdge(
             c.stack,

@@ -39,6 +39,7 @@ from .compliance import (
 )
 from .limits import watch_stack_limits
 from .mesh import APP_MESH, MUTUAL_TLS, Mesh, MeshBackend, MeshContext, ResiliencePolicy
+from .networks import check_vpc_cidr
 from .notifications import AlarmNotifications, AlarmSubscription
 from .repository import (
     DOCKER_HUB_CACHE_PREFIX,
@@ -314,6 +315,8 @@ def _validate(
     endpoints = check_items(
         problems, "interface_endpoints", interface_endpoints, ec2.InterfaceVpcEndpointAwsService
     )
+    if endpoints and vpc is not None and hasattr(vpc, "vpc_id"):
+        check_vpc_cidr(problems, "vpc", vpc, "interface_endpoints admit HTTPS from the VPC's CIDR")
     names = [endpoint.short_name for endpoint in endpoints]
     if len(set(names)) != len(names):
         problems.add("interface_endpoints", names, "each service at most once")

@@ -57,6 +57,19 @@ def check_function_subnets(
         )
 
 
+def check_vpc_cidr(problems: Problems, prop: str, vpc: ec2.IVpc, why: str) -> None:
+    """A VPC whose CIDR synth knows: an imported one without ``vpc_cidr_block`` fails inside
+    CDK, naming neither the prop nor the way to import it."""
+    try:
+        vpc.vpc_cidr_block  # noqa: B018 - reading it is the check
+    except RuntimeError:
+        problems.add(
+            prop,
+            f"{vpc.node.path} without a CIDR",
+            f"a VPC imported with vpc_cidr_block=... (ec2.Vpc.from_vpc_attributes): {why}",
+        )
+
+
 def _has_endpoint(vpc: ec2.IVpc, service: str) -> bool:
     """Whether the app has an interface endpoint of ``service`` in ``vpc``."""
     stack = Stack.of(vpc)
