@@ -122,9 +122,14 @@ def _listened(c: Context, group: elb.ApplicationTargetGroup) -> elb.ApplicationT
     return group
 
 
-def _attach(c: Context, group: Any, **props: Any) -> None:
+def _balancer_group(c: Context) -> ec2.SecurityGroup:
+    return ec2.SecurityGroup(c.stack, "BalancerGroup", vpc=c.platform.cluster.vpc)
+
+
+def _attach(c: Context, group: Any, **props: Any) -> MeshedFargateService:
     service = c.platform.service("Target")
-    service.attach_to_target_group(group, **{"load_balancer": c.platform.gateway, **props})
+    service.attach_to_target_group(group, **{"load_balancer": _balancer_group(c), **props})
+    return service
 
 
 def _imported_vpc(c: Context, **props: Any) -> ec2.IVpc:
@@ -403,15 +408,9 @@ BAD = [
         "the service's VPC",
     ),
     row(
-        "target-group-without-listener",
-        lambda c, t: _attach(c, _target_group(c)),
-        "target_group",
-        "a listener already forwards to",
-    ),
-    row(
         "target-blue-green-without-alternate",
         lambda c, t: c.public(release=Release.blue_green()).attach_to_target_group(
-            _listened(c, _target_group(c, port=8085)), load_balancer=c.platform.gateway
+            _listened(c, _target_group(c, port=8085)), load_balancer=_balancer_group(c)
         ),
         "alternate_target",
         "Release.blue_green()",
@@ -424,7 +423,7 @@ BAD = [
             elb.ApplicationTargetGroup.from_target_group_attributes(
                 c.stack, "Imported", target_group_arn=GROUP_ARN
             ),
-            load_balancer=c.platform.gateway,
+            load_balancer=_balancer_group(c),
         ),
         "Release.weighted",
         "only its first slot would register",
@@ -572,3 +571,21 @@ def test_two_names_differing_in_punctuation_get_their_own_certificates(context: 
     certificates = context.app_mesh.node.find_all()
     ids = {node.node.id for node in certificates if node.node.id.endswith("Certificate")}
     assert {"Feed_2Certificate", "Feed2Certificate"} <= ids
+
+
+def test_a_target_group_no_listener_uses_is_refused_at_synthesis(context: Context) -> None:
+    # GIVEN a service put behind a target group of this app that no listener forwards to
+    service = _attach(context, _target_group(context))
+    # WHEN the app is validated  THEN the service names the group and what it needs
+    (error,) = service.node.validate()
+    assert "target_group='Test/Group' is not allowed" in error
+    assert "a listener forwards to" in error
+
+
+def test_a_listener_added_after_the_attach_is_enough(context: Context) -> None:
+    # GIVEN a service attached first, its group put behind a listener afterwards
+    group = _target_group(context)
+    service = _attach(context, group)
+    _listened(context, group)
+    # WHEN the app is validated  THEN nothing is wrong
+    assert service.node.validate() == []

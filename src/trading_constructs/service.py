@@ -57,7 +57,7 @@ from .service_options import (
     ServiceSecret,
     check_service_props,
 )
-from .targets import check_target
+from .targets import NeedsListener, check_target
 
 TASK_DEFINITION_BYTES = 65_536
 """ECS's limit on one task definition's size (Amazon ECS service quotas: 64 KiB)."""
@@ -555,6 +555,9 @@ class MeshedFargateService(Construct):
             slots=len(self.services),
         )
         self._targeted = True
+        self.node.add_validation(
+            NeedsListener(f"MeshedFargateService {self.node.path!r}", target_group)
+        )
         self.connections.allow_from(
             load_balancer, ec2.Port.tcp(self.port), "the public service's port only"
         )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsii
 from aws_cdk import Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elb
-from constructs import Dependable
+from constructs import Dependable, IValidation
 
 from ._validation import (
     CONNECTABLE,
@@ -62,7 +63,8 @@ def check_target(
 
 def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
     """A group of this app: IP targets (Fargate tasks have no instance), plain HTTP (the app
-    port speaks HTTP), in the service's VPC, forwarded to by a listener."""
+    port speaks HTTP), in the service's VPC. Its listener may come later in the code, so that
+    is checked at synthesis (``NeedsListener``)."""
     resource = target_group.node.default_child
     if not isinstance(resource, elb.CfnTargetGroup):
         return  # imported: nothing is known at synth
@@ -90,13 +92,6 @@ def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
             shown,
             f"a group in the service's VPC {vpc.vpc_id!r} (this one is in {resource.vpc_id!r})",
         )
-    if not Dependable.of(target_group.load_balancer_attached).dependency_roots:
-        problems.add(
-            "target_group",
-            shown,
-            "a group a listener already forwards to (add it to a listener or listener rule "
-            "first: ECS refuses a target group no load balancer uses)",
-        )
 
 
 def _other_vpc(target_group: Any, group_vpc: str | None, service_vpc: str) -> bool:
@@ -107,3 +102,24 @@ def _other_vpc(target_group: Any, group_vpc: str | None, service_vpc: str) -> bo
         return False
     stack = Stack.of(target_group)
     return bool(stack.resolve(group_vpc) != stack.resolve(service_vpc))
+
+
+@jsii.implements(IValidation)
+class NeedsListener:
+    """At synthesis: a target group of this app that a listener forwards to. ECS refuses to
+    create a service whose target group no load balancer uses, at deploy time."""
+
+    def __init__(self, owner: str, target_group: elb.IApplicationTargetGroup) -> None:
+        self.owner, self.target_group = owner, target_group
+
+    def validate(self) -> list[str]:
+        group = self.target_group
+        if not isinstance(group.node.default_child, elb.CfnTargetGroup):
+            return []  # imported: its listeners are not known here
+        if Dependable.of(group.load_balancer_attached).dependency_roots:
+            return []
+        return [
+            f"{self.owner}: target_group={group.node.path!r} is not allowed (allowed: a group a "
+            "listener forwards to; add it to a listener or listener rule: ECS refuses a target "
+            "group no load balancer uses)"
+        ]
