@@ -90,7 +90,8 @@ def _check_group(problems: Problems, target_group: Any, vpc: ec2.IVpc) -> None:
         problems.add(
             "target_group",
             shown,
-            f"a group in the service's VPC {vpc.vpc_id!r} (this one is in {resource.vpc_id!r})",
+            f"a group in the service's VPC {vpc.node.path!r}, the cluster's (this one is in "
+            "another VPC)",
         )
 
 
