@@ -246,7 +246,7 @@ class Problems:
             return
         if isinstance(value, str) and "/" not in value and _is_address(value):
             # ipaddress reads a bare address as a /32; CDK and EC2 refuse it without a mask
-            self.add(prop, value, f"a CIDR with its mask, such as '{value}/32'")
+            self.add(prop, value, f"a CIDR with its mask, such as '{value}/{max_prefix}'")
             return
         try:
             network = ipaddress.IPv4Network(value, strict=True)
