@@ -13,6 +13,7 @@ constructs, instead of at deploy time.
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 import weakref
@@ -20,8 +21,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import Duration, Stack, Token
-from constructs import IConstruct
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk.region_info import RegionInfo
+from constructs import Dependable, IConstruct
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -86,6 +88,30 @@ HOSTED_ZONE = ObjectKind(
     "route53.HostedZone.from_hosted_zone_attributes(scope, id, hosted_zone_id=..., zone_name=...)",
     ("Z", "/hostedzone/"),
 )
+TARGET_GROUP = ObjectKind(
+    "target_group_arn",
+    "an aws_elasticloadbalancingv2.IApplicationTargetGroup",
+    "elb.ApplicationTargetGroup.from_target_group_attributes(scope, id, target_group_arn=arn)",
+)
+CONNECTABLE = ObjectKind(
+    "connections",
+    "an aws_ec2.IConnectable (the load balancer or its security group)",
+    "ec2.SecurityGroup.from_security_group_id(scope, id, 'sg-...')",
+    ("sg-",),
+)
+ALARM = ObjectKind(
+    "add_alarm_action",
+    "an aws_cloudwatch.Alarm",
+    "cloudwatch.Alarm.from_alarm_arn(scope, id, arn) cannot take actions: notify an Alarm "
+    "of this app",
+)
+SECRET_ATTACHMENT_TARGET = ObjectKind(
+    "as_secret_attachment_target",
+    "an aws_secretsmanager.ISecretAttachmentTarget (an aws_rds.DatabaseInstance or "
+    "DatabaseCluster)",
+    "rds.DatabaseInstance.from_database_instance_attributes(...) has no endpoint to attach: "
+    "attach the database of this app",
+)
 
 
 def is_token(value: object) -> bool:
@@ -141,16 +167,27 @@ class Problems:
 
     def seconds(self, prop: str, value: object, low: int, high: int) -> None:
         """A Duration of whole seconds within a range (ECS and scaling take whole seconds)."""
+        self.duration(prop, value, low, high, "seconds")
+
+    def millis(self, prop: str, value: object, low: int, high: int) -> None:
+        """A Duration of whole milliseconds within a range (Envoy and App Mesh timeouts)."""
+        self.duration(prop, value, low, high, "ms")
+
+    def duration(self, prop: str, value: object, low: int, high: int, unit: str) -> None:
+        """A Duration that is a whole number of ``unit`` ('ms', 'seconds', 'minutes') from
+        ``low`` to ``high``: a fraction would otherwise fail inside CDK's conversion, with no
+        prop named."""
         if not isinstance(value, Duration):
             self.add(prop, value, "an aws_cdk.Duration")
             return
         if value.is_unresolved():
             return
-        seconds = value.to_seconds(integral=False)
-        if seconds % 1:
-            self.add(prop, value.to_human_string(), "whole seconds")
-        elif not low <= seconds <= high:
-            self.add(prop, value.to_human_string(), f"{low} to {high} seconds")
+        amount = _DURATION_UNITS[unit](value)
+        if amount % 1:
+            self.add(prop, value.to_human_string(), f"whole {_WHOLE_NAMES[unit]}")
+        elif not low <= amount <= high:
+            shown = f"{low} ms to {high} ms" if unit == "ms" else f"{low} to {high} {unit}"
+            self.add(prop, value.to_human_string(), shown)
 
     def int_range(self, prop: str, value: int | float, low: int, high: int) -> None:
         if is_token(value):
@@ -207,6 +244,10 @@ class Problems:
             if concrete:
                 self.add(prop, value, "a concrete CIDR string; CDK splits it into subnets at synth")
             return
+        if isinstance(value, str) and "/" not in value and _is_address(value):
+            # ipaddress reads a bare address as a /32; CDK and EC2 refuse it without a mask
+            self.add(prop, value, f"a CIDR with its mask, such as '{value}/{max_prefix}'")
+            return
         try:
             network = ipaddress.IPv4Network(value, strict=True)
         except (ValueError, TypeError):
@@ -253,6 +294,34 @@ class Problems:
         self.add(prop, value, allowed)
         return {}
 
+    def at_most(self, prop: str, value: object, limit: object, why: str) -> None:
+        """A number no greater than another prop's (both skipped when either is a token or
+        not a number: their own checks name those)."""
+        numbers = [v for v in (value, limit) if isinstance(v, (int, float)) and not is_token(v)]
+        if len(numbers) == 2 and not isinstance(value, bool) and value > limit:  # type: ignore[operator]
+            self.add(prop, value, f"at most {limit}: {why}")
+
+    def metric_period(self, prop: str, value: object) -> None:
+        """A CloudWatch period: 1, 5, 10, 30 or a multiple of 60 seconds."""
+        if not isinstance(value, Duration):
+            self.add(prop, value, "an aws_cdk.Duration")
+            return
+        if value.is_unresolved():
+            return
+        seconds = value.to_seconds(integral=False)
+        if not (seconds in (1, 5, 10, 30) or (seconds >= 60 and seconds % 60 == 0)):
+            self.add(prop, value.to_human_string(), "1, 5, 10 or 30 seconds, or a multiple of 60")
+
+    def encoded_size(self, prop: str, value: object, limit: int, why: str) -> None:
+        """A value whose JSON encoding fits in ``limit`` bytes (a token counts as its
+        placeholder): a size CloudFormation or the service would refuse at deploy time."""
+        try:
+            size = len(json.dumps(value, default=str).encode())
+        except (TypeError, ValueError):
+            return  # not data: its own check names it
+        if size > limit:
+            self.add(prop, f"<{size} bytes as JSON>", f"at most {limit} bytes: {why}")
+
     def concrete(self, prop: str, value: object, why: str) -> bool:
         """A value synthesis needs: a token is rejected, saying why."""
         if is_token(value):
@@ -279,6 +348,106 @@ class Problems:
         if region is None or home is None or region == home:
             return
         self.add(prop, shown, f"one in the stack's region {home} (this one is in {region})")
+
+    def at_home(self, prop: str, arn: object, scope: IConstruct, *, regional: bool = True) -> None:
+        """An ARN of the stack's partition (``aws``, ``aws-cn``, ``aws-us-gov``...) and, for a
+        regional resource, of its region: IAM, KMS and the services that call each other never
+        cross a partition, and most never cross a region. Skipped where synth knows neither."""
+        partition = partition_of_arn(arn)
+        home_region = stack_region(scope)
+        home = _partition_of_region(home_region)
+        if partition is not None and home is not None and partition != home:
+            self.add(
+                prop,
+                arn,
+                f"an ARN of the stack's partition {home!r} (region {home_region}); this one is "
+                f"of {partition!r}",
+            )
+        elif regional:
+            self.in_region(prop, arn, region_of_arn(arn), scope)
+
+    def free_id(self, scope: IConstruct, id: object) -> None:
+        """An id no child of ``scope`` has yet: a factory that builds under ``scope`` would
+        otherwise fail inside the constructs library, naming neither its call nor the prop."""
+        if isinstance(id, str) and scope.node.try_find_child(id) is not None:
+            where = scope.node.path or "the app's root"
+            self.add("id", id, f"an id no other construct under {where!r} has")
+
+    def dependable(self, prop: str, value: object) -> None:
+        """Something a construct can depend on (a construct, a ``DependencyGroup``); None is
+        left to the caller's default."""
+        if value is not None and not is_dependable(value):
+            self.add(
+                prop,
+                value,
+                "a construct or constructs.DependencyGroup (an IDependable), not its name",
+            )
+
+    def argument(self, prop: str, value: object, kind: ObjectKind | type) -> bool:
+        """A method argument of ``kind`` (None too is wrong here: it has no default)."""
+        if isinstance(kind, ObjectKind):
+            return self.of_kind(prop, value, kind)
+        if isinstance(value, kind):
+            return True
+        self.add(prop, value, f"a {kind.__name__}")
+        return False
+
+
+_DURATION_UNITS = {
+    "ms": lambda d: d.to_milliseconds(integral=False),
+    "seconds": lambda d: d.to_seconds(integral=False),
+    "minutes": lambda d: d.to_minutes(integral=False),
+}
+_WHOLE_NAMES = {"ms": "milliseconds", "seconds": "seconds", "minutes": "minutes"}
+
+# The removal policies every resource type takes; SNAPSHOT is only for the types that keep
+# a snapshot (RDS, EBS, ElastiCache, Neptune, Redshift, DocumentDB): CloudFormation refuses it
+# on a repository, key, log group, secret or bucket.
+REMOVAL_POLICIES = (
+    RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    RemovalPolicy.RETAIN,
+    RemovalPolicy.DESTROY,
+)
+
+
+def check_removal_policy(owner: str, value: object) -> None:
+    """A removal policy every resource of the construct supports: its type, then no
+    SNAPSHOT (none of our stateful resources can be snapshotted)."""
+    check_type(owner, "removal_policy", value, RemovalPolicy)
+    if value is not None and value not in REMOVAL_POLICIES:
+        names = ", ".join(f"RemovalPolicy.{p.name}" for p in REMOVAL_POLICIES)
+        raise ValueError(
+            f"{owner}: removal_policy=RemovalPolicy.{getattr(value, 'name', value)} is not "
+            f"allowed (allowed: {names}; the repositories, keys, log groups and secrets it "
+            "keeps cannot be snapshotted)"
+        )
+
+
+def check_argument(owner: str, prop: str, value: object, kind: ObjectKind | type) -> None:
+    """A method's argument of the right kind, checked before it reaches jsii (where a wrong
+    type fails as a SerializationError) or Python (an AttributeError), neither naming it."""
+    problems = Problems(owner)
+    if not problems.argument(prop, value, kind):
+        raise InvalidPropType(f"{owner}: {problems.problems[0]}")
+
+
+def is_dependable(value: object) -> bool:
+    """Whether a construct can depend on it (a construct, a dependency group)."""
+    if value is None or isinstance(value, (str, int, float, bool, list, tuple, dict)):
+        return False
+    try:
+        Dependable.of(value)
+    except Exception:  # jsii raises a bare Exception for what is not an IDependable
+        return False
+    return True
+
+
+def _is_address(value: str) -> bool:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def check_type(owner: str, prop: str, value: Any, expected: type | tuple[type, ...]) -> None:
@@ -317,6 +486,24 @@ def region_of_arn(arn: object) -> str | None:
     return parts[3]
 
 
+def partition_of_arn(arn: object) -> str | None:
+    """The partition field of a concrete ARN (None for a token or not an ARN)."""
+    if not isinstance(arn, str) or is_token(arn):
+        return None
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or not parts[1]:
+        return None
+    return parts[1]
+
+
+def _partition_of_region(region: str | None) -> str | None:
+    """The partition of a known region (None for a region CDK does not know)."""
+    if region is None:
+        return None
+    partition = RegionInfo.get(region).partition
+    return str(partition) if partition else None
+
+
 def region_of(resource: Any, arn_attribute: str) -> str | None:
     """Where a resource lives, if synth knows: its ARN's region, else its environment's."""
     region = region_of_arn(getattr(resource, arn_attribute, None))
@@ -332,7 +519,10 @@ def check_key(problems: Problems, scope: IConstruct, key: Any, prop: str = "key"
     Developer Guide, Multi-Region keys), so a key ARN of another region is a mistake."""
     if problems.of_kind(prop, key, KEY):
         shown = key.key_arn if not is_token(key.key_arn) else key.node.path
-        problems.in_region(prop, shown, region_of(key, "key_arn"), scope)
+        before = len(problems.problems)
+        problems.at_home(prop, key.key_arn, scope, regional=False)
+        if len(problems.problems) == before:
+            problems.in_region(prop, shown, region_of(key, "key_arn"), scope)
 
 
 # -- names AWS keeps unique, claimed across one app --------------------------------------

@@ -34,12 +34,12 @@ from ._validation import (
     Problems,
     check_items,
     check_key,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
     environment_of,
     is_token,
-    region_of_arn,
     stack_region,
 )
 from .compliance import (
@@ -51,6 +51,7 @@ from .compliance import (
 )
 from .limits import watch_stack_limits
 from .mesh import APP_MESH, MUTUAL_TLS, Mesh, MeshBackend, MeshContext, ResiliencePolicy
+from .networks import check_vpc_cidr
 from .notifications import TOPIC, AlarmNotifications, AlarmSubscription
 from .repository import (
     DOCKER_HUB_CACHE_PREFIX,
@@ -367,7 +368,7 @@ class TradingClusterProps:
         check_type(owner, "vpc_options", self.vpc_options, VpcOptions)
         check_type(owner, "capacity", self.capacity, CapacityStrategy)
         check_type(owner, "container_insights", self.container_insights, ecs.ContainerInsights)
-        check_type(owner, "removal_policy", self.removal_policy, RemovalPolicy)
+        check_removal_policy(owner, self.removal_policy)
         check_type(owner, "mesh", self.mesh, Mesh)
         problems = Problems(owner)
         subscriptions = check_items(
@@ -400,6 +401,10 @@ class TradingClusterProps:
             self.interface_endpoints,
             ec2.InterfaceVpcEndpointAwsService,
         )
+        if endpoints and self.vpc is not None and hasattr(self.vpc, "vpc_id"):
+            check_vpc_cidr(
+                problems, "vpc", self.vpc, "interface_endpoints admit HTTPS from the VPC's CIDR"
+            )
         names = [endpoint.short_name for endpoint in endpoints]
         if len(set(names)) != len(names):
             problems.add("interface_endpoints", names, "each service at most once")
@@ -454,12 +459,13 @@ def _check_in_app(scope: Construct, owner: str, props: TradingClusterProps) -> N
         if subscription.kind == "topic":
             # An alarm action's topic must be in the alarm's region (PutMetricAlarm rejects
             # another with "Invalid region <r> specified. Only <alarm region> is supported").
-            problems.in_region(
-                "alarm_subscriptions",
-                subscription.target,
-                region_of_arn(subscription.target),
-                scope,
-            )
+            problems.at_home("alarm_subscriptions", subscription.target, scope)
+    if props.alarm_topic is not None:
+        problems.at_home("alarm_topic", props.alarm_topic.topic_arn, scope)
+    mesh = props.mesh
+    if mesh is not None and mesh.tls_authority_arn is not None:
+        # A Private CA issues for Service Connect in its own region and partition only.
+        problems.at_home("mesh.tls_authority_arn", mesh.tls_authority_arn, scope)
     if props.vpc_options is not None and props.vpc_options.availability_zones is not None:
         _check_az_region(problems, scope, props.vpc_options.availability_zones)
     for prop, value, name_key, where in _unique_names(scope, props):
@@ -513,7 +519,7 @@ def _unique_names(
     if mesh_name is not None:
         # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
         where = "among the App Mesh meshes of an account and region"
-        names.append(("mesh", mesh_name, ("app-mesh", *env, mesh_name), where))
+        names.append(("mesh.mesh_name", mesh_name, ("app-mesh", *env, mesh_name), where))
     kind = getattr(mesh, "kind", None)
     if kind in _CACHE_PREFIXES:
         # Envoy comes through the cluster's pull-through cache, whose prefix is one per

@@ -41,7 +41,9 @@ from ._validation import (
     CERTIFICATE,
     HOSTED_ZONE,
     Problems,
+    check_removal_policy,
     check_type,
+    claim,
     construct_owner,
     is_token,
     region_of,
@@ -133,7 +135,8 @@ class DomainOptions:
         problems.dns_name("domain_name", self.domain_name)
         zone_given = problems.of_kind("hosted_zone", self.hosted_zone, HOSTED_ZONE)
         if zone_given and not problems.problems and not is_token(self.domain_name):
-            zone = self.hosted_zone.zone_name
+            # a zone name may be written with its root dot: 'example.com.' holds api.example.com
+            zone = self.hosted_zone.zone_name.rstrip(".")
             if not is_token(zone) and not (
                 self.domain_name == zone or self.domain_name.endswith(f".{zone}")
             ):
@@ -228,6 +231,8 @@ class TradingEdge(Construct):
         patterns = _routed_paths(path_patterns, service)
         ingress_cidrs, test_cidrs = _listed(ingress_cidrs), _listed(test_cidrs)
         super().__init__(scope, id)
+        if domain is not None:
+            claim(self, domain_key(domain))
         watch_stack_limits(self)
         self.service = service
         blue_green = service.release.behind_load_balancer
@@ -812,7 +817,7 @@ def _validate(
     check_type(owner, "service", service, MeshedFargateService)
     check_type(owner, "domain", domain, DomainOptions)
     check_type(owner, "health", health, TargetHealthOptions)
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_removal_policy(owner, removal_policy)
     problems = Problems(owner)
     if cluster is None or service is None:
         problems.note("cluster and service are required")
@@ -841,6 +846,17 @@ def _validate(
         problems.in_region("certificate", shown, region_of(certificate, "certificate_arn"), scope)
     if certificate is not None and domain is not None:
         problems.note("certificate and domain were both given (allowed: one of them)")
+    if domain is not None:
+        # a second alias record of one name in one zone fails the deployment
+        problems.unique(
+            "domain", domain.domain_name, scope, domain_key(domain), "in its hosted zone"
+        )
+    if cluster is not None and not cluster.vpc.public_subnets:
+        problems.add(
+            "cluster",
+            f"{cluster.vpc.node.path} without public subnets",
+            "a cluster whose VPC has public subnets: the load balancer is internet-facing",
+        )
     ingress = _strings(problems, "ingress_cidrs", ingress_cidrs, "IPv4 CIDRs")
     tests = _strings(problems, "test_cidrs", test_cidrs, "IPv4 CIDRs")
     if not blue_green and tests:
@@ -855,6 +871,14 @@ def _validate(
     if not problems.problems:
         _check_security_groups(problems, scope, service, ingress, tests, certificate or domain)
     problems.raise_if_any()
+
+
+def domain_key(domain: DomainOptions) -> tuple[object, ...]:
+    """The registry key of a domain's alias record: its zone (by id, or by construct when
+    the id is a token) and its name, without the root dot."""
+    zone = domain.hosted_zone
+    zone_id = zone.node.path if is_token(zone.hosted_zone_id) else zone.hosted_zone_id
+    return ("alias record", zone_id, domain.domain_name.rstrip("."))
 
 
 def _strings(problems: Problems, prop: str, values: object, what: str) -> list[str] | None:

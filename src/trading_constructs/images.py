@@ -99,6 +99,7 @@ class ServiceImage:
         problems = Problems(owner)
         _check_scanned(problems, repository)
         reference = _check_reference(problems, tag, digest)
+        problems.dependable("ready_after", ready_after)
         problems.raise_if_any()
         self._repository: ScannedRepository | None = repository
         self._tag, self._digest, self._ready_after = tag, digest, ready_after
@@ -234,6 +235,7 @@ class ServiceImage:
         owner = construct_owner("ServiceImage.from_asset", scope.node.path, id)
         stack = Stack.of(scope)
         problems = Problems(owner)
+        problems.free_id(scope, id)
         _check_asset(problems, directory, file, exclude, repository)
         _check_copier(problems, stack, vpc, key)
         problems.raise_if_any()

@@ -20,13 +20,25 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as sns_subscriptions
 from constructs import Construct
 
-from ._validation import ObjectKind, Problems, check_items, check_key, construct_owner
+from ._validation import (
+    ALARM,
+    ObjectKind,
+    Problems,
+    check_argument,
+    check_items,
+    check_key,
+    construct_owner,
+)
 
-_EMAIL = r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+"
 TOPIC = ObjectKind(
     "topic_arn", "an aws_sns.ITopic", "sns.Topic.from_topic_arn(scope, id, arn)", ("arn:aws:sns:",)
 )
-_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?"
+# An address, not a URI: SNS takes the bare address (a 'mailto:' would be read as its local part
+# and never delivered), so no colon; an alarm cannot publish to a FIFO topic (SNS FIFO topics
+# take only SQS subscriptions and publishers that give a message group id, which CloudWatch
+# does not), so a standard topic only.
+_EMAIL = r"[^@\s:]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+"
+_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}"
 
 
 @dataclass(frozen=True)
@@ -48,9 +60,19 @@ class AlarmSubscription:
         problems = Problems("AlarmSubscription")
         problems.one_of("kind", self.kind, ("email", "topic"))
         if self.kind == "email":
-            problems.pattern("email", self.target, _EMAIL, "an email address")
+            problems.pattern(
+                "email",
+                self.target,
+                _EMAIL,
+                "an email address such as 'ops@example.com' (no 'mailto:')",
+            )
         elif self.kind == "topic":
-            problems.pattern("topic_arn", self.target, _TOPIC_ARN, "an SNS topic ARN")
+            problems.pattern(
+                "topic_arn",
+                self.target,
+                _TOPIC_ARN,
+                "an SNS topic ARN of a standard topic (alarms cannot publish to a .fifo one)",
+            )
         problems.raise_if_any()
 
     @staticmethod
@@ -165,5 +187,6 @@ class AlarmNotifications(Construct):
 
     def notify(self, alarm: cloudwatch.Alarm) -> None:
         """Send the alarm's ALARM and OK transitions to every destination."""
+        check_argument(f"AlarmNotifications {self.node.path!r}", "alarm", alarm, ALARM)
         alarm.add_alarm_action(*self.actions)
         alarm.add_ok_action(*self.actions)

@@ -18,6 +18,7 @@ from constructs import Construct
 from ._validation import (
     Problems,
     check_key,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
@@ -301,7 +302,7 @@ def _check_repository(
     removal_policy: RemovalPolicy,
 ) -> list[tuple[object, ...]]:
     """Every prop of a ScannedRepository, checked together; the registry keys of its name."""
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_removal_policy(owner, removal_policy)
     problems = Problems(owner)
     check_key(problems, scope, key)
     unique = registry_names(scope, "ecr-repository", repository_name)

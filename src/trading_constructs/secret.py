@@ -29,11 +29,14 @@ if typing.TYPE_CHECKING:
 
 from ._validation import (
     SECRET,
+    SECRET_ATTACHMENT_TARGET,
     SECURITY_GROUP,
     VPC,
     InvalidPropType,
     Problems,
+    check_argument,
     check_key,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
@@ -42,6 +45,7 @@ from ._validation import (
 )
 from .assets import API_KEY_ROTATION, POSTGRES_ROTATION
 from .compliance import acknowledge, ignore_redundant_depends_on, vpc_lambda_network_statement
+from .networks import check_function_subnets
 from .notifications import AlarmNotifications
 
 ROTATION_DAYS = 90
@@ -187,6 +191,8 @@ def _check_placement(
     problems.of_kind("vpc", vpc, VPC)
     if vpc_subnets is not None and not isinstance(vpc_subnets, ec2.SubnetSelection):
         problems.add("vpc_subnets", vpc_subnets, "an aws_ec2.SubnetSelection")
+    elif vpc_subnets is not None and hasattr(vpc, "vpc_id"):
+        check_function_subnets(problems, "vpc_subnets", vpc, vpc_subnets, service="secretsmanager")
     if security_groups is not None:
         groups = problems.sequence("security_groups", security_groups, "ISecurityGroup")
         for group in groups:
@@ -433,7 +439,7 @@ def _check_db_secret(
     rotation = rotation or DbRotation.single_user()
     check_type(owner, "engine", engine, DbEngine)
     check_type(owner, "log_retention", log_retention, logs.RetentionDays)
-    check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+    check_removal_policy(owner, removal_policy)
     problems = Problems(owner)
     _check_placement(
         problems,
@@ -837,6 +843,9 @@ class RotatingDbSecret(Construct):
 
         An RDS database built with ``rds.Credentials.from_secret(this.secret)`` has attached
         the secret already (its ``secret`` attribute); that attachment is used."""
+        check_argument(
+            f"RotatingDbSecret {self.node.path!r}", "target", target, SECRET_ATTACHMENT_TARGET
+        )
         existing = getattr(target, "secret", None)
         attachment: sm.ISecret = (
             existing
@@ -901,7 +910,7 @@ class ApiKeySecret(Construct):
         """
         owner = construct_owner("ApiKeySecret", scope.node.path, id)
         check_type(owner, "log_retention", log_retention, logs.RetentionDays)
-        check_type(owner, "removal_policy", removal_policy, RemovalPolicy)
+        check_removal_policy(owner, removal_policy)
         problems = Problems(owner)
         _check_placement(
             problems,

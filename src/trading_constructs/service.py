@@ -26,6 +26,8 @@ from ._validation import (
     SECRET,
     InvalidPropType,
     Problems,
+    check_argument,
+    check_removal_policy,
     check_type,
     claim,
     construct_owner,
@@ -55,6 +57,10 @@ from .service_options import (
     ServiceSecret,
     check_service_props,
 )
+from .targets import NeedsListener, check_target
+
+TASK_DEFINITION_BYTES = 65_536
+"""ECS's limit on one task definition's size (Amazon ECS service quotas: 64 KiB)."""
 
 _HTTP = typing.cast(ecs.AppProtocol, ecs.AppProtocol.http)  # a jsii static property
 _ONE_MINUTE = Duration.minutes(1)
@@ -535,6 +541,9 @@ class MeshedFargateService(Construct):
 
     def wait_for(self, other: MeshedFargateService) -> None:
         """Start this service's tasks only after ``other``'s ECS services exist."""
+        check_argument(
+            f"MeshedFargateService {self.node.path!r}", "other", other, MeshedFargateService
+        )
         self.waits_for.append(other)
         for service in self.services.values():
             service.node.add_dependency(*other.services.values())
@@ -575,7 +584,19 @@ class MeshedFargateService(Construct):
                 f"MeshedFargateService {self.node.path!r}: a worker (port=None) listens on "
                 "nothing (allowed: a service with a port and public=True)"
             )
+        check_target(
+            f"MeshedFargateService {self.node.path!r}",
+            target_group,
+            load_balancer,
+            alternate_target,
+            vpc=self.cluster.vpc,
+            blue_green=self.release.behind_load_balancer,
+            slots=len(self.services),
+        )
         self._targeted = True
+        self.node.add_validation(
+            NeedsListener(f"MeshedFargateService {self.node.path!r}", target_group)
+        )
         self.connections.allow_from(
             load_balancer, ec2.Port.tcp(self.port), "the public service's port only"
         )
@@ -611,10 +632,12 @@ class MeshedFargateService(Construct):
 
     def metric_cpu_utilization(self, **props: typing.Any) -> cloudwatch.Metric:
         """Average CPU of the (blue) slot's tasks, percent, per minute by default."""
+        _check_metric_props(self, props)
         return self.service.metric_cpu_utilization(**{"period": _ONE_MINUTE, **props})
 
     def metric_memory_utilization(self, **props: typing.Any) -> cloudwatch.Metric:
         """Average memory of the (blue) slot's tasks, percent, per minute by default."""
+        _check_metric_props(self, props)
         return self.service.metric_memory_utilization(**{"period": _ONE_MINUTE, **props})
 
     def metric_running_tasks(self) -> list[cloudwatch.IMetric]:
@@ -679,6 +702,7 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
         ("removal_policy", RemovalPolicy),
     ):
         check_type(owner, prop, props[prop], expected)
+    check_removal_policy(owner, props["removal_policy"])
     for required, allowed in (("image", "a ServiceImage"), ("cluster", "a TradingCluster")):
         if props[required] is None:
             raise InvalidPropType(f"{owner}: {required}=None is not allowed (allowed: {allowed})")
@@ -698,11 +722,25 @@ def _validate(owner: str, props: Mapping[str, typing.Any]) -> None:
     )
     # Service Connect checks the port at synth, and the health check command is written then.
     problems.concrete("port", props["port"], "the mesh and the health check use it at synth")
+    problems.encoded_size(
+        "environment",
+        environment,
+        TASK_DEFINITION_BYTES,
+        "a task definition is at most 64 KiB, its containers' environment included",
+    )
+    # The name becomes construct ids, hence logical ids: a token's placeholder would move them.
+    problems.concrete(
+        "name", props["name"], "the log groups' and secrets' logical ids derive from it"
+    )
+    hook = getattr(props["release"], "lifecycle_hook", None)
+    if hook is not None and hasattr(hook, "function_arn"):
+        problems.at_home("release.lifecycle_hook", hook.function_arn, props["scope"])
     for prop in ("public", "readonly_root_filesystem"):
         problems.boolean(prop, props[prop])
     _check_worker(problems, props)
     _check_backends(problems, props["backends"], props["cluster"])
     _check_names(problems, props)
+    _check_alarms_can_fire(problems, props)
     problems.raise_if_any()
 
 
@@ -737,6 +775,34 @@ def _refuse_workers(problems: Problems, prop: str, services: list[MeshedFargateS
                 f"services with a port; {service.node.path!r} is a worker (port=None), "
                 "which listens on nothing and so cannot be called",
             )
+
+
+def _check_metric_props(service: MeshedFargateService, props: Mapping[str, typing.Any]) -> None:
+    """A period CloudWatch takes, named before CDK refuses it without the method's name."""
+    if "period" in props:
+        problems = Problems(f"MeshedFargateService {service.node.path!r}")
+        problems.metric_period("period", props["period"])
+        problems.raise_if_any()
+
+
+def _check_alarms_can_fire(problems: Problems, props: Mapping[str, typing.Any]) -> None:
+    """The tasks-below-desired alarm compares desired minus running tasks with its threshold:
+    above the most tasks the service can want, it never fires."""
+    thresholds, scaling, count = props["alarm_thresholds"], props["scaling"], props["desired_count"]
+    if thresholds is None:
+        return
+    most = (
+        count
+        if scaling is None and count is not None
+        else (scaling or ScalingOptions()).max_capacity
+    )
+    shown = "desired_count" if scaling is None and count is not None else "scaling.max_capacity"
+    problems.at_most(
+        "alarm_thresholds.tasks_below_desired",
+        thresholds.tasks_below_desired,
+        most,
+        f"the service wants at most {shown}={most} tasks, so a higher threshold never fires",
+    )
 
 
 def _check_backends(problems: Problems, backends: object, cluster: TradingCluster) -> None:

@@ -69,8 +69,15 @@ CERT_INIT_MEMORY_MIB = 32
 
 def certificate_id(service: str) -> str:
     """The construct id of a service's certificate secret: 'order-book' -> 'OrderBookCertificate'.
-    Two names can give one id ('a-1b', 'a1b'), and 'ca' gives the CA's: services check theirs."""
-    return "".join(p.capitalize() for p in service.split("-")) + "Certificate"
+    A hyphen before a letter becomes the capital, one before anything else an underscore
+    ('feed-2' -> 'Feed_2Certificate', 'feed2' -> 'Feed2Certificate'), so two service names
+    never share an id; only 'ca' gives the CA's, and services check theirs."""
+    first, *rest = service.split("-")
+    return (
+        first.capitalize()
+        + "".join(p.capitalize() if p[:1].isalpha() else f"_{p}" for p in rest)
+        + "Certificate"
+    )
 
 
 @jsii.implements(IStableStringProducer)

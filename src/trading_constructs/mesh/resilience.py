@@ -54,10 +54,9 @@ APP_MESH_NOTE = (
 
 
 def _duration(problems: Problems, prop: str, value: Duration, low_ms: int, high_ms: int) -> None:
-    if not isinstance(value, Duration):
-        problems.add(prop, value, "an aws_cdk.Duration")
-    elif not value.is_unresolved() and not low_ms <= value.to_milliseconds() <= high_ms:
-        problems.add(prop, value.to_human_string(), f"{low_ms} ms to {high_ms} ms")
+    """Envoy and App Mesh take whole milliseconds: a fraction is named here, not left to
+    fail in CDK's conversion."""
+    problems.millis(prop, value, low_ms, high_ms)
 
 
 @dataclass(frozen=True, kw_only=True)
