@@ -1129,7 +1129,7 @@ def test_a_blue_green_service_gets_the_alternate_target_group_and_both_rules(
 def test_blue_green_listeners_only_forward_every_path_to_the_service(
     blue_green: BlueGreenPlatform,
 ) -> None:
-    # GIVEN a service released blue/green behind an edge (issue 17): ECS native blue/green does
+    # GIVEN a service released blue/green behind an edge: ECS native blue/green does
     # not support listeners whose rules mix forward and fixed-response actions
     edge = blue_green.edge
     blue, green = (blue_green.ref(group) for group in edge.target_groups)

@@ -101,7 +101,7 @@ PATTERN = "starting with '/' (or a wildcard)"
         ),
         case(
             # a blue/green edge forwards every path: ECS native blue/green does not support a
-            # listener whose rules mix forward and fixed-response actions (issue 17)
+            # listener whose rules mix forward and fixed-response actions
             "path-patterns-with-blue-green",
             {"blue_green": True, "path_patterns": ["/a/*/*", "/b/*/*", "/c/*/*"]},
             bad("path_patterns", ["/a/*/*", "/b/*/*", "/c/*/*"], "None with blue/green"),
