@@ -16,7 +16,7 @@ import pytest
 from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
-from validation_support import bad, case, seconds
+from validation_support import bad, case, refused, seconds
 
 from trading_constructs import (
     AlarmThresholds,
@@ -110,51 +110,53 @@ VARIABLE = "variable names of letters, digits and underscores"
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        case("name-upper-case", {"name": "Orders"}, bad("name", "Orders", NAME)),
-        case("name-leading-digit", {"name": "1orders"}, bad("name", "1orders", NAME)),
-        case("name-leading-hyphen", {"name": "-orders"}, bad("name", "-orders", NAME)),
-        case("name-trailing-hyphen", {"name": "orders-"}, bad("name", "orders-", NAME)),
-        case("name-underscore", {"name": "order_book"}, bad("name", "order_book", NAME)),
-        case("name-dot", {"name": "orders.v1"}, bad("name", "orders.v1", NAME)),
-        case("name-empty", {"name": ""}, bad("name", "", NAME)),
-        case("name-33-chars", {"name": "a" * 33}, bad("name", "a" * 33, NAME)),
-        case("name-none", {"name": None}, bad("name", None, NAME)),
-        case("port-1023", {"port": 1023}, bad("port", 1023, PORT)),
-        case("port-0", {"port": 0}, bad("port", 0, PORT)),
-        case("port-65536", {"port": 65536}, bad("port", 65536, PORT)),
-        case("port-bool", {"port": True}, bad("port", True, PORT)),
-        case("port-float", {"port": 8080.0}, bad("port", 8080.0, PORT)),
-        case("port-envoy-ingress", {"port": 15000}, bad("port", 15000, RESERVED)),
-        case("port-envoy-egress", {"port": 15001}, bad("port", 15001, RESERVED)),
-        case("port-envoy-admin", {"port": 9901}, bad("port", 9901, RESERVED)),
-        case("cpu-300", {"cpu": 300}, bad("cpu", 300, CPU)),
-        case("cpu-128", {"cpu": 128, "memory_mib": 512}, bad("cpu", 128, CPU)),
-        case("cpu-32768", {"cpu": 32768}, bad("cpu", 32768, CPU)),
-        case("cpu-string", {"cpu": "512"}, bad("cpu", "512", CPU)),
-        case(
-            "memory-above-256-cpu",
-            {"cpu": 256, "memory_mib": 4096},
-            bad("memory_mib", 4096, "with cpu=256: 512, 1024, 2048"),
+        refused(NAME, id="name-upper-case", name="Orders"),
+        refused(NAME, id="name-leading-digit", name="1orders"),
+        refused(NAME, id="name-leading-hyphen", name="-orders"),
+        refused(NAME, id="name-trailing-hyphen", name="orders-"),
+        refused(NAME, id="name-underscore", name="order_book"),
+        refused(NAME, id="name-dot", name="orders.v1"),
+        refused(NAME, id="name-empty", name=""),
+        refused(NAME, id="name-33-chars", name="a" * 33),
+        refused(NAME, id="name-none", name=None),
+        refused(PORT, id="port-1023", port=1023),
+        refused(PORT, id="port-0", port=0),
+        refused(PORT, id="port-65536", port=65536),
+        refused(PORT, id="port-bool", port=True),
+        refused(PORT, id="port-float", port=8080.0),
+        refused(RESERVED, id="port-envoy-ingress", port=15000),
+        refused(RESERVED, id="port-envoy-egress", port=15001),
+        refused(RESERVED, id="port-envoy-admin", port=9901),
+        refused(CPU, id="cpu-300", cpu=300),
+        refused(CPU, id="cpu-128", cpu=128, memory_mib=512),
+        refused(CPU, id="cpu-32768", cpu=32768),
+        refused(CPU, id="cpu-string", cpu="512"),
+        refused(
+            "with cpu=256: 512, 1024, 2048", id="memory-above-256-cpu", memory_mib=4096, cpu=256
         ),
-        case(
-            "memory-off-the-256-cpu-sizes",
-            {"cpu": 256, "memory_mib": 1536},
-            bad("memory_mib", 1536, "with cpu=256: 512, 1024, 2048"),
+        refused(
+            "with cpu=256: 512, 1024, 2048",
+            id="memory-off-the-256-cpu-sizes",
+            memory_mib=1536,
+            cpu=256,
         ),
-        case(
-            "memory-below-1024-cpu",
-            {"cpu": 1024, "memory_mib": 1024},
-            bad("memory_mib", 1024, "with cpu=1024: 2048 to 8192 in steps of 1024"),
+        refused(
+            "with cpu=1024: 2048 to 8192 in steps of 1024",
+            id="memory-below-1024-cpu",
+            memory_mib=1024,
+            cpu=1024,
         ),
-        case(
-            "memory-off-step-8192-cpu",
-            {"cpu": 8192, "memory_mib": 18432},
-            bad("memory_mib", 18432, "with cpu=8192: 16384 to 61440 in steps of 4096"),
+        refused(
+            "with cpu=8192: 16384 to 61440 in steps of 4096",
+            id="memory-off-step-8192-cpu",
+            memory_mib=18432,
+            cpu=8192,
         ),
-        case(
-            "memory-above-16384-cpu",
-            {"cpu": 16384, "memory_mib": 131072},
-            bad("memory_mib", 131072, "with cpu=16384: 32768 to 122880 in steps of 8192"),
+        refused(
+            "with cpu=16384: 32768 to 122880 in steps of 8192",
+            id="memory-above-16384-cpu",
+            memory_mib=131072,
+            cpu=16384,
         ),
         case(
             "scaling-and-desired-count",
@@ -164,20 +166,12 @@ VARIABLE = "variable names of letters, digits and underscores"
                 "count, or desired_count with scaling=None)"
             ),
         ),
-        case("desired-count-0", {"desired_count": 0}, bad("desired_count", 0, COUNT)),
-        case("desired-count-negative", {"desired_count": -1}, bad("desired_count", -1, COUNT)),
-        case("desired-count-1001", {"desired_count": 1001}, bad("desired_count", 1001, COUNT)),
-        case(
-            "log-retention-31",
-            {"log_retention_days": 31},
-            bad("log_retention_days", 31, RETENTION),
-        ),
-        case("log-retention-0", {"log_retention_days": 0}, bad("log_retention_days", 0, "1, 3")),
-        case(
-            "log-retention-3650",
-            {"log_retention_days": 3650},
-            bad("log_retention_days", 3650, "3288, 3653"),
-        ),
+        refused(COUNT, id="desired-count-0", desired_count=0),
+        refused(COUNT, id="desired-count-negative", desired_count=-1),
+        refused(COUNT, id="desired-count-1001", desired_count=1001),
+        refused(RETENTION, id="log-retention-31", log_retention_days=31),
+        refused("1, 3", id="log-retention-0", log_retention_days=0),
+        refused("3288, 3653", id="log-retention-3650", log_retention_days=3650),
         case(
             "env-name-leading-digit",
             {"environment": {"1PORT": "8080"}},
@@ -229,15 +223,14 @@ VARIABLE = "variable names of letters, digits and underscores"
             re.escape("secrets['API_KEY']=<aws_cdk.aws_secretsmanager.Secret object at ")
             + r".*\(allowed: a ServiceSecret\)",
         ),
-        case(
-            "backend-is-a-name",
-            {"backends": ["orders"]},
-            bad("backends", "orders", "MeshedFargateService instances"),
+        refused(
+            "MeshedFargateService instances",
+            id="backend-is-a-name",
+            shown="orders",
+            backends=["orders"],
         ),
-        case(
-            "backend-is-none",
-            {"backends": [None]},
-            bad("backends", None, "MeshedFargateService instances"),
+        refused(
+            "MeshedFargateService instances", id="backend-is-none", shown=None, backends=[None]
         ),
         case(
             "backend-is-the-cluster",
@@ -266,42 +259,30 @@ def test_bad_service_props(
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        case("cluster-name", {"cluster": "Platform"}, bad("cluster", "Platform", "TradingCluster")),
+        refused("TradingCluster", id="cluster-name", cluster="Platform"),
         case(
             "cluster-ecs-cluster",
             lambda p: {"cluster": p.cluster.cluster},
             re.escape("cluster=<aws_cdk.aws_ecs.Cluster object at ")
             + r".*\(allowed: TradingCluster\)",
         ),
-        case("cluster-none", {"cluster": None}, bad("cluster", None, "a TradingCluster")),
-        case("image-uri", {"image": "orders:v1"}, bad("image", "orders:v1", "ServiceImage")),
+        refused("a TradingCluster", id="cluster-none", cluster=None),
+        refused("ServiceImage", id="image-uri", image="orders:v1"),
         case(
             "image-repository",
             lambda p: {"image": p.repository},
             re.escape("image=<trading_constructs.repository.ScannedRepository object at ")
             + r".*\(allowed: ServiceImage\)",
         ),
-        case("image-none", {"image": None}, bad("image", None, "a ServiceImage")),
-        case(
-            "health-check-dict",
-            {"health_check": {"path": "/ready"}},
-            bad("health_check", {"path": "/ready"}, "HealthCheckOptions"),
-        ),
-        case(
-            "scaling-dict",
-            {"scaling": {"min_capacity": 1}},
-            bad("scaling", {"min_capacity": 1}, "ScalingOptions"),
-        ),
+        refused("a ServiceImage", id="image-none", image=None),
+        refused("HealthCheckOptions", id="health-check-dict", health_check={"path": "/ready"}),
+        refused("ScalingOptions", id="scaling-dict", scaling={"min_capacity": 1}),
         case(
             "scaling-custom-metric",
             {"scaling": CustomMetricTarget(metric_name="InFlight", target=10)},
             r"scaling=CustomMetricTarget\(.*\(allowed: ScalingOptions\)",
         ),
-        case(
-            "capacity-dict",
-            {"capacity": {"spot_weight": 1}},
-            bad("capacity", {"spot_weight": 1}, "CapacityStrategy"),
-        ),
+        refused("CapacityStrategy", id="capacity-dict", capacity={"spot_weight": 1}),
         case(
             "resilience-retry-options",
             {"resilience": RetryOptions()},
@@ -312,21 +293,9 @@ def test_bad_service_props(
             {"resilience": Mesh.service_connect()},
             r"resilience=Mesh\(.*ResiliencePolicy",
         ),
-        case(
-            "alarm-thresholds-dict",
-            {"alarm_thresholds": {"error_logs": 5}},
-            bad("alarm_thresholds", {"error_logs": 5}, "AlarmThresholds"),
-        ),
-        case(
-            "removal-policy-string",
-            {"removal_policy": "retain"},
-            bad("removal_policy", "retain", "RemovalPolicy"),
-        ),
-        case(
-            "removal-policy-bool",
-            {"removal_policy": True},
-            bad("removal_policy", True, "RemovalPolicy"),
-        ),
+        refused("AlarmThresholds", id="alarm-thresholds-dict", alarm_thresholds={"error_logs": 5}),
+        refused("RemovalPolicy", id="removal-policy-string", removal_policy="retain"),
+        refused("RemovalPolicy", id="removal-policy-bool", removal_policy=True),
     ],
 )
 def test_service_wrong_types_are_type_errors(
@@ -505,72 +474,52 @@ PATH = "an absolute URL path"
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("path-relative", {"path": "health"}, bad("path", "health", PATH)),
-        case("path-empty", {"path": ""}, bad("path", "", PATH)),
-        case("path-space", {"path": "/health check"}, bad("path", "/health check", PATH)),
-        case("path-query", {"path": "/health?full=1"}, bad("path", "/health?full=1", PATH)),
-        case("path-1025-chars", {"path": "/" + "a" * 1024}, bad("path", "/" + "a" * 1024, PATH)),
-        case("path-none", {"path": None}, bad("path", None, PATH)),
-        case(
-            "command-string",
-            {"command": "curl -f localhost"},
-            bad("command", "curl -f localhost", COMMAND),
-        ),
-        case("command-alone", {"command": ["CMD"]}, bad("command", ["CMD"], COMMAND)),
-        case("command-empty", {"command": []}, bad("command", [], COMMAND)),
-        case(
-            "command-no-cmd",
-            {"command": ["curl", "-f", "localhost"]},
-            bad("command", ["curl", "-f", "localhost"], COMMAND),
-        ),
+        refused(PATH, id="path-relative", path="health"),
+        refused(PATH, id="path-empty", path=""),
+        refused(PATH, id="path-space", path="/health check"),
+        refused(PATH, id="path-query", path="/health?full=1"),
+        refused(PATH, id="path-1025-chars", path="/" + "a" * 1024),
+        refused(PATH, id="path-none", path=None),
+        refused(COMMAND, id="command-string", command="curl -f localhost"),
+        refused(COMMAND, id="command-alone", command=["CMD"]),
+        refused(COMMAND, id="command-empty", command=[]),
+        refused(COMMAND, id="command-no-cmd", command=["curl", "-f", "localhost"]),
         # a shell would run these characters, and ; or & would chain another command
-        case("path-semicolon", {"path": "/health;reboot"}, bad("path", "/health;reboot", PATH)),
-        case("path-dollar", {"path": "/h$(id)"}, bad("path", "/h$(id)", PATH)),
-        case("path-ampersand", {"path": "/a&b"}, bad("path", "/a&b", PATH)),
-        case("path-bad-escape", {"path": "/a%zz"}, bad("path", "/a%zz", PATH)),
+        refused(PATH, id="path-semicolon", path="/health;reboot"),
+        refused(PATH, id="path-dollar", path="/h$(id)"),
+        refused(PATH, id="path-ampersand", path="/a&b"),
+        refused(PATH, id="path-bad-escape", path="/a%zz"),
         # an empty command counts as healthy whatever the app does
-        case(
-            "command-shell-empty",
-            {"command": ["CMD-SHELL", " "]},
-            bad("command", ["CMD-SHELL", " "], COMMAND),
+        refused(COMMAND, id="command-shell-empty", command=["CMD-SHELL", " "]),
+        refused(COMMAND, id="command-cmd-empty", command=["CMD", ""]),
+        refused(COMMAND, id="command-shell-two-strings", command=["CMD-SHELL", "curl", "-f"]),
+        refused(COMMAND, id="command-lower-case", command=["cmd-shell", "exit 0"]),
+        refused("5 to 300", id="interval-4s", shown="4 seconds", interval=seconds(4)),
+        refused(
+            "5 to 300 seconds",
+            id="interval-301s",
+            shown="5 minutes 1 second",
+            interval=seconds(301),
         ),
-        case("command-cmd-empty", {"command": ["CMD", ""]}, bad("command", ["CMD", ""], COMMAND)),
-        case(
-            "command-shell-two-strings",
-            {"command": ["CMD-SHELL", "curl", "-f"]},
-            bad("command", ["CMD-SHELL", "curl", "-f"], COMMAND),
+        refused("an aws_cdk.Duration", id="interval-int", interval=15),
+        refused("2 to 60 seconds", id="timeout-1s", shown="1 second", timeout=seconds(1)),
+        refused(
+            "2 to 60 seconds",
+            id="timeout-61s",
+            shown="1 minute 1 second",
+            timeout=seconds(61),
+            interval=seconds(120),
         ),
-        case(
-            "command-lower-case",
-            {"command": ["cmd-shell", "exit 0"]},
-            bad("command", ["cmd-shell", "exit 0"], COMMAND),
+        refused(
+            "0 to 300 seconds",
+            id="start-period-301s",
+            shown="5 minutes 1 second",
+            start_period=seconds(301),
         ),
-        case("interval-4s", {"interval": seconds(4)}, bad("interval", "4 seconds", "5 to 300")),
-        case(
-            "interval-301s",
-            {"interval": seconds(301)},
-            bad("interval", "5 minutes 1 second", "5 to 300 seconds"),
-        ),
-        case("interval-int", {"interval": 15}, bad("interval", 15, "an aws_cdk.Duration")),
-        case("timeout-1s", {"timeout": seconds(1)}, bad("timeout", "1 second", "2 to 60 seconds")),
-        case(
-            "timeout-61s",
-            {"timeout": seconds(61), "interval": seconds(120)},
-            bad("timeout", "1 minute 1 second", "2 to 60 seconds"),
-        ),
-        case(
-            "start-period-301s",
-            {"start_period": seconds(301)},
-            bad("start_period", "5 minutes 1 second", "0 to 300 seconds"),
-        ),
-        case(
-            "start-period-string",
-            {"start_period": "20s"},
-            bad("start_period", "20s", "an aws_cdk.Duration"),
-        ),
-        case("retries-0", {"retries": 0}, bad("retries", 0, "an integer from 1 to 10")),
-        case("retries-11", {"retries": 11}, bad("retries", 11, "an integer from 1 to 10")),
-        case("retries-bool", {"retries": True}, bad("retries", True, "an integer from 1 to 10")),
+        refused("an aws_cdk.Duration", id="start-period-string", start_period="20s"),
+        refused("an integer from 1 to 10", id="retries-0", retries=0),
+        refused("an integer from 1 to 10", id="retries-11", retries=11),
+        refused("an integer from 1 to 10", id="retries-bool", retries=True),
         case(
             "timeout-equals-interval",
             {"interval": seconds(15), "timeout": seconds(15)},
@@ -650,11 +599,11 @@ COOLDOWN = "0 to 3600 seconds"
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("min-0", {"min_capacity": 0}, bad("min_capacity", 0, CAPACITY)),
-        case("min-1001", {"min_capacity": 1001}, bad("min_capacity", 1001, CAPACITY)),
-        case("min-bool", {"min_capacity": True}, bad("min_capacity", True, CAPACITY)),
-        case("max-0", {"max_capacity": 0}, bad("max_capacity", 0, CAPACITY)),
-        case("max-1001", {"max_capacity": 1001}, bad("max_capacity", 1001, CAPACITY)),
+        refused(CAPACITY, id="min-0", min_capacity=0),
+        refused(CAPACITY, id="min-1001", min_capacity=1001),
+        refused(CAPACITY, id="min-bool", min_capacity=True),
+        refused(CAPACITY, id="max-0", max_capacity=0),
+        refused(CAPACITY, id="max-1001", max_capacity=1001),
         case(
             "max-below-min",
             {"min_capacity": 5, "max_capacity": 4},
@@ -667,52 +616,30 @@ COOLDOWN = "0 to 3600 seconds"
             {"max_capacity": 1},
             re.escape("max_capacity=1 is below min_capacity=2"),
         ),
-        case("cpu-target-5", {"cpu_target_percent": 5}, bad("cpu_target_percent", 5, PERCENT)),
-        case("cpu-target-95", {"cpu_target_percent": 95}, bad("cpu_target_percent", 95, PERCENT)),
-        case(
-            "cpu-target-float",
-            {"cpu_target_percent": 60.5},
-            bad("cpu_target_percent", 60.5, PERCENT),
+        refused(PERCENT, id="cpu-target-5", cpu_target_percent=5),
+        refused(PERCENT, id="cpu-target-95", cpu_target_percent=95),
+        refused(PERCENT, id="cpu-target-float", cpu_target_percent=60.5),
+        refused(PERCENT, id="memory-target-5", memory_target_percent=5),
+        refused(PERCENT, id="memory-target-95", memory_target_percent=95),
+        refused(
+            COOLDOWN,
+            id="scale-out-cooldown-3601s",
+            shown="1 hour 1 second",
+            scale_out_cooldown=seconds(3601),
         ),
-        case(
-            "memory-target-5",
-            {"memory_target_percent": 5},
-            bad("memory_target_percent", 5, PERCENT),
+        refused(
+            COOLDOWN,
+            id="scale-in-cooldown-2h",
+            shown="2 hours",
+            scale_in_cooldown=Duration.hours(2),
         ),
-        case(
-            "memory-target-95",
-            {"memory_target_percent": 95},
-            bad("memory_target_percent", 95, PERCENT),
+        refused("an aws_cdk.Duration", id="scale-in-cooldown-int", scale_in_cooldown=300),
+        refused(
+            "a CustomMetricTarget or None",
+            id="custom-metric-dict",
+            custom_metric={"metric_name": "InFlight", "target": 10},
         ),
-        case(
-            "scale-out-cooldown-3601s",
-            {"scale_out_cooldown": seconds(3601)},
-            bad("scale_out_cooldown", "1 hour 1 second", COOLDOWN),
-        ),
-        case(
-            "scale-in-cooldown-2h",
-            {"scale_in_cooldown": Duration.hours(2)},
-            bad("scale_in_cooldown", "2 hours", COOLDOWN),
-        ),
-        case(
-            "scale-in-cooldown-int",
-            {"scale_in_cooldown": 300},
-            bad("scale_in_cooldown", 300, "an aws_cdk.Duration"),
-        ),
-        case(
-            "custom-metric-dict",
-            {"custom_metric": {"metric_name": "InFlight", "target": 10}},
-            bad(
-                "custom_metric",
-                {"metric_name": "InFlight", "target": 10},
-                "a CustomMetricTarget or None",
-            ),
-        ),
-        case(
-            "custom-metric-name",
-            {"custom_metric": "InFlight"},
-            bad("custom_metric", "InFlight", "a CustomMetricTarget or None"),
-        ),
+        refused("a CustomMetricTarget or None", id="custom-metric-name", custom_metric="InFlight"),
     ],
 )
 def test_bad_scaling_options(options: Props, message: str) -> None:
@@ -755,24 +682,20 @@ TARGET = "a number above 0"
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("namespace-aws-ecs", {"namespace": "AWS/ECS"}, bad("namespace", "AWS/ECS", NAMESPACE)),
-        case("namespace-aws", {"namespace": "AWS/"}, bad("namespace", "AWS/", NAMESPACE)),
-        case("namespace-empty", {"namespace": ""}, bad("namespace", "", NAMESPACE)),
-        case("namespace-256", {"namespace": "n" * 256}, bad("namespace", "n" * 256, NAMESPACE)),
-        case("statistic-avg", {"statistic": "avg"}, bad("statistic", "avg", STATISTIC)),
-        case("statistic-lower", {"statistic": "average"}, bad("statistic", "average", STATISTIC)),
-        case("statistic-p99", {"statistic": "p99"}, bad("statistic", "p99", STATISTIC)),
-        case("target-0", {"target": 0}, bad("target", 0, TARGET)),
-        case("target-negative", {"target": -5.5}, bad("target", -5.5, TARGET)),
-        case("target-bool", {"target": True}, bad("target", True, TARGET)),
-        case("target-string", {"target": "10"}, bad("target", "10", TARGET)),
-        case("name-empty", {"metric_name": ""}, bad("metric_name", "", "1 to 255 characters")),
-        case(
-            "name-256",
-            {"metric_name": "m" * 256},
-            bad("metric_name", "m" * 256, "1 to 255 characters"),
-        ),
-        case("name-none", {"metric_name": None}, bad("metric_name", None, "1 to 255 characters")),
+        refused(NAMESPACE, id="namespace-aws-ecs", namespace="AWS/ECS"),
+        refused(NAMESPACE, id="namespace-aws", namespace="AWS/"),
+        refused(NAMESPACE, id="namespace-empty", namespace=""),
+        refused(NAMESPACE, id="namespace-256", namespace="n" * 256),
+        refused(STATISTIC, id="statistic-avg", statistic="avg"),
+        refused(STATISTIC, id="statistic-lower", statistic="average"),
+        refused(STATISTIC, id="statistic-p99", statistic="p99"),
+        refused(TARGET, id="target-0", target=0),
+        refused(TARGET, id="target-negative", target=-5.5),
+        refused(TARGET, id="target-bool", target=True),
+        refused(TARGET, id="target-string", target="10"),
+        refused("1 to 255 characters", id="name-empty", metric_name=""),
+        refused("1 to 255 characters", id="name-256", metric_name="m" * 256),
+        refused("1 to 255 characters", id="name-none", metric_name=None),
     ],
 )
 def test_bad_custom_metric_target(options: Props, message: str) -> None:
@@ -797,51 +720,34 @@ TCP_EVENTS = "a list of connection-error"
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("max-retries-11", {"max_retries": 11}, bad("max_retries", 11, "from 0 to 10")),
-        case("max-retries-negative", {"max_retries": -1}, bad("max_retries", -1, "from 0 to 10")),
-        case(
-            "per-retry-timeout-0",
-            {"per_retry_timeout": Duration.millis(0)},
-            bad("per_retry_timeout", "0 millis", "1 ms to 300000 ms"),
+        refused("from 0 to 10", id="max-retries-11", max_retries=11),
+        refused("from 0 to 10", id="max-retries-negative", max_retries=-1),
+        refused(
+            "1 ms to 300000 ms",
+            id="per-retry-timeout-0",
+            shown="0 millis",
+            per_retry_timeout=Duration.millis(0),
         ),
-        case(
-            "per-retry-timeout-6min",
-            {"per_retry_timeout": Duration.minutes(6)},
-            bad("per_retry_timeout", "6 minutes", "1 ms to 300000 ms"),
+        refused(
+            "1 ms to 300000 ms",
+            id="per-retry-timeout-6min",
+            shown="6 minutes",
+            per_retry_timeout=Duration.minutes(6),
         ),
-        case(
-            "per-retry-timeout-int",
-            {"per_retry_timeout": 2},
-            bad("per_retry_timeout", 2, "an aws_cdk.Duration"),
+        refused("an aws_cdk.Duration", id="per-retry-timeout-int", per_retry_timeout=2),
+        refused(HTTP_EVENTS, id="http-event-unknown", http_retry_events=["5xx"]),
+        refused(HTTP_EVENTS, id="http-event-string", http_retry_events="server-error"),
+        refused(TCP_EVENTS, id="tcp-event-unknown", tcp_retry_events=["timeout"]),
+        refused(
+            "each event at most once",
+            id="http-event-twice",
+            shown=["server-error", "server-error"],
+            http_retry_events=("server-error", "server-error"),
         ),
-        case(
-            "http-event-unknown",
-            {"http_retry_events": ["5xx"]},
-            bad("http_retry_events", ["5xx"], HTTP_EVENTS),
-        ),
-        case(
-            "http-event-string",
-            {"http_retry_events": "server-error"},
-            bad("http_retry_events", "server-error", HTTP_EVENTS),
-        ),
-        case(
-            "tcp-event-unknown",
-            {"tcp_retry_events": ["timeout"]},
-            bad("tcp_retry_events", ["timeout"], TCP_EVENTS),
-        ),
-        case(
-            "http-event-twice",
-            {"http_retry_events": ("server-error", "server-error")},
-            bad("http_retry_events", ["server-error", "server-error"], "each event at most once"),
-        ),
-        case(
-            "tcp-event-twice",
-            {"tcp_retry_events": ["connection-error", "connection-error"]},
-            bad(
-                "tcp_retry_events",
-                ["connection-error", "connection-error"],
-                "each event at most once",
-            ),
+        refused(
+            "each event at most once",
+            id="tcp-event-twice",
+            tcp_retry_events=["connection-error", "connection-error"],
         ),
         case(
             "events-both-empty",
@@ -879,46 +785,34 @@ def test_retry_edges_pass(options: Props) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case(
-            "max-server-errors-0",
-            {"max_server_errors": 0},
-            bad("max_server_errors", 0, "from 1 to 1000"),
+        refused("from 1 to 1000", id="max-server-errors-0", max_server_errors=0),
+        refused("from 1 to 1000", id="max-server-errors-1001", max_server_errors=1001),
+        refused(
+            "1000 ms to 300000 ms",
+            id="interval-999ms",
+            shown="999 millis",
+            interval=Duration.millis(999),
         ),
-        case(
-            "max-server-errors-1001",
-            {"max_server_errors": 1001},
-            bad("max_server_errors", 1001, "from 1 to 1000"),
+        refused(
+            "1000 ms to 300000 ms",
+            id="interval-6min",
+            shown="6 minutes",
+            interval=Duration.minutes(6),
         ),
-        case(
-            "interval-999ms",
-            {"interval": Duration.millis(999)},
-            bad("interval", "999 millis", "1000 ms to 300000 ms"),
+        refused(
+            "1000 ms to 3600000 ms",
+            id="ejection-999ms",
+            shown="999 millis",
+            base_ejection_duration=Duration.millis(999),
         ),
-        case(
-            "interval-6min",
-            {"interval": Duration.minutes(6)},
-            bad("interval", "6 minutes", "1000 ms to 300000 ms"),
+        refused(
+            "1000 ms to 3600000 ms",
+            id="ejection-2h",
+            shown="2 hours",
+            base_ejection_duration=Duration.hours(2),
         ),
-        case(
-            "ejection-999ms",
-            {"base_ejection_duration": Duration.millis(999)},
-            bad("base_ejection_duration", "999 millis", "1000 ms to 3600000 ms"),
-        ),
-        case(
-            "ejection-2h",
-            {"base_ejection_duration": Duration.hours(2)},
-            bad("base_ejection_duration", "2 hours", "1000 ms to 3600000 ms"),
-        ),
-        case(
-            "ejection-percent-0",
-            {"max_ejection_percent": 0},
-            bad("max_ejection_percent", 0, "from 1 to 100"),
-        ),
-        case(
-            "ejection-percent-101",
-            {"max_ejection_percent": 101},
-            bad("max_ejection_percent", 101, "from 1 to 100"),
-        ),
+        refused("from 1 to 100", id="ejection-percent-0", max_ejection_percent=0),
+        refused("from 1 to 100", id="ejection-percent-101", max_ejection_percent=101),
     ],
 )
 def test_bad_outlier_options(options: Props, message: str) -> None:
@@ -929,27 +823,11 @@ def test_bad_outlier_options(options: Props, message: str) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("connections-0", {"max_connections": 0}, bad("max_connections", 0, "1 to 10000")),
-        case(
-            "connections-10001",
-            {"max_connections": 10_001},
-            bad("max_connections", 10_001, "1 to 10000"),
-        ),
-        case(
-            "pending-0",
-            {"max_pending_requests": 0},
-            bad("max_pending_requests", 0, "1 to 10000"),
-        ),
-        case(
-            "pending-10001",
-            {"max_pending_requests": 10_001},
-            bad("max_pending_requests", 10_001, "1 to 10000"),
-        ),
-        case(
-            "pending-bool",
-            {"max_pending_requests": True},
-            bad("max_pending_requests", True, "1 to 10000"),
-        ),
+        refused("1 to 10000", id="connections-0", max_connections=0),
+        refused("1 to 10000", id="connections-10001", max_connections=10_001),
+        refused("1 to 10000", id="pending-0", max_pending_requests=0),
+        refused("1 to 10000", id="pending-10001", max_pending_requests=10_001),
+        refused("1 to 10000", id="pending-bool", max_pending_requests=True),
     ],
 )
 def test_bad_connection_pool_options(options: Props, message: str) -> None:
@@ -980,36 +858,32 @@ def test_outlier_and_connection_pool_edges_pass() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case(
-            "retry-dict",
-            {"retry": {"max_retries": 1}},
-            bad("retry", {"max_retries": 1}, "RetryOptions"),
+        refused("RetryOptions", id="retry-dict", retry={"max_retries": 1}),
+        refused("OutlierOptions", id="outlier-string", outlier="strict"),
+        refused("ConnectionPoolOptions", id="connection-pool-int", connection_pool=256),
+        refused(
+            "1 ms to 3600000 ms",
+            id="per-request-timeout-0",
+            shown="0 millis",
+            per_request_timeout=Duration.millis(0),
         ),
-        case("outlier-string", {"outlier": "strict"}, bad("outlier", "strict", "OutlierOptions")),
-        case(
-            "connection-pool-int",
-            {"connection_pool": 256},
-            bad("connection_pool", 256, "ConnectionPoolOptions"),
+        refused(
+            "1 ms to 3600000 ms",
+            id="per-request-timeout-2h",
+            shown="2 hours",
+            per_request_timeout=Duration.hours(2),
         ),
-        case(
-            "per-request-timeout-0",
-            {"per_request_timeout": Duration.millis(0)},
-            bad("per_request_timeout", "0 millis", "1 ms to 3600000 ms"),
+        refused(
+            "1000 ms to 3600000 ms",
+            id="idle-timeout-999ms",
+            shown="999 millis",
+            idle_timeout=Duration.millis(999),
         ),
-        case(
-            "per-request-timeout-2h",
-            {"per_request_timeout": Duration.hours(2)},
-            bad("per_request_timeout", "2 hours", "1 ms to 3600000 ms"),
-        ),
-        case(
-            "idle-timeout-999ms",
-            {"idle_timeout": Duration.millis(999)},
-            bad("idle_timeout", "999 millis", "1000 ms to 3600000 ms"),
-        ),
-        case(
-            "idle-timeout-2h",
-            {"idle_timeout": Duration.hours(2)},
-            bad("idle_timeout", "2 hours", "1000 ms to 3600000 ms"),
+        refused(
+            "1000 ms to 3600000 ms",
+            id="idle-timeout-2h",
+            shown="2 hours",
+            idle_timeout=Duration.hours(2),
         ),
         case(
             "4-tries-of-5s-in-15s",
@@ -1096,49 +970,22 @@ MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("kind-istio", {"kind": "istio"}, bad("kind", "istio", KINDS)),
-        case("kind-camel-case", {"kind": "AppMesh"}, bad("kind", "AppMesh", KINDS)),
-        case("kind-underscore", {"kind": "service_connect"}, bad("kind", "service_connect", KINDS)),
-        case("kind-none", {"kind": None}, bad("kind", None, KINDS)),
-        case(
-            "envoy-without-v",
-            {"kind": "appmesh", "envoy_version": "1.29.12.1-prod"},
-            bad("envoy_version", "1.29.12.1-prod", ENVOY),
-        ),
-        case(
-            "envoy-without-prod",
-            {"kind": "appmesh", "envoy_version": "v1.29.12.1"},
-            bad("envoy_version", "v1.29.12.1", ENVOY),
-        ),
-        case(
-            "envoy-three-parts",
-            {"kind": "appmesh", "envoy_version": "v1.29.12-prod"},
-            bad("envoy_version", "v1.29.12-prod", ENVOY),
-        ),
-        case(
-            "envoy-latest",
-            {"kind": "appmesh", "envoy_version": "latest"},
-            bad("envoy_version", "latest", ENVOY),
-        ),
-        case(
-            "mesh-name-space",
-            {"kind": "appmesh", "mesh_name": "trading mesh"},
-            bad("mesh_name", "trading mesh", MESH_NAME),
-        ),
-        case(
-            "mesh-name-empty",
-            {"kind": "appmesh", "mesh_name": ""},
-            bad("mesh_name", "", MESH_NAME),
-        ),
-        case(
-            "mesh-name-256",
-            {"kind": "appmesh", "mesh_name": "m" * 256},
-            bad("mesh_name", "m" * 256, MESH_NAME),
-        ),
-        case(
-            "resilience-dict",
-            {"kind": "service-connect", "resilience": {"per_request_timeout": 15}},
-            bad("resilience", {"per_request_timeout": 15}, "a ResiliencePolicy"),
+        refused(KINDS, id="kind-istio", kind="istio"),
+        refused(KINDS, id="kind-camel-case", kind="AppMesh"),
+        refused(KINDS, id="kind-underscore", kind="service_connect"),
+        refused(KINDS, id="kind-none", kind=None),
+        refused(ENVOY, id="envoy-without-v", envoy_version="1.29.12.1-prod", kind="appmesh"),
+        refused(ENVOY, id="envoy-without-prod", envoy_version="v1.29.12.1", kind="appmesh"),
+        refused(ENVOY, id="envoy-three-parts", envoy_version="v1.29.12-prod", kind="appmesh"),
+        refused(ENVOY, id="envoy-latest", envoy_version="latest", kind="appmesh"),
+        refused(MESH_NAME, id="mesh-name-space", mesh_name="trading mesh", kind="appmesh"),
+        refused(MESH_NAME, id="mesh-name-empty", mesh_name="", kind="appmesh"),
+        refused(MESH_NAME, id="mesh-name-256", mesh_name="m" * 256, kind="appmesh"),
+        refused(
+            "a ResiliencePolicy",
+            id="resilience-dict",
+            resilience={"per_request_timeout": 15},
+            kind="service-connect",
         ),
     ],
 )
@@ -1180,24 +1027,12 @@ def test_mesh_edges_pass() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        case("error-logs-0", {"error_logs": 0}, bad("error_logs", 0, "from 1 to 100000")),
-        case(
-            "error-logs-100001",
-            {"error_logs": 100_001},
-            bad("error_logs", 100_001, "from 1 to 100000"),
-        ),
-        case("proxy-5xx-0", {"proxy_5xx": 0}, bad("proxy_5xx", 0, "from 1 to 100000")),
-        case("proxy-5xx-float", {"proxy_5xx": 2.5}, bad("proxy_5xx", 2.5, "from 1 to 100000")),
-        case(
-            "tasks-below-desired-0",
-            {"tasks_below_desired": 0},
-            bad("tasks_below_desired", 0, "from 1 to 1000"),
-        ),
-        case(
-            "tasks-below-desired-1001",
-            {"tasks_below_desired": 1001},
-            bad("tasks_below_desired", 1001, "from 1 to 1000"),
-        ),
+        refused("from 1 to 100000", id="error-logs-0", error_logs=0),
+        refused("from 1 to 100000", id="error-logs-100001", error_logs=100_001),
+        refused("from 1 to 100000", id="proxy-5xx-0", proxy_5xx=0),
+        refused("from 1 to 100000", id="proxy-5xx-float", proxy_5xx=2.5),
+        refused("from 1 to 1000", id="tasks-below-desired-0", tasks_below_desired=0),
+        refused("from 1 to 1000", id="tasks-below-desired-1001", tasks_below_desired=1001),
     ],
 )
 def test_bad_alarm_thresholds(options: Props, message: str) -> None:
