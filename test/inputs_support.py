@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_kms as kms
 
@@ -98,6 +99,21 @@ def tidy_after(platform: Platform) -> Iterator[None]:
         for child in list(stack.node.children):
             if child.node.id not in kept:
                 stack.node.try_remove_child(child.node.id)
+
+
+def platform_fixtures() -> tuple[Any, Any]:
+    """A module's ``platform`` (the shared one) and autouse ``tidy`` fixtures, in one line:
+    ``platform, tidy = platform_fixtures()``."""
+
+    @pytest.fixture(scope="module", name="platform")
+    def platform_fixture() -> Platform:
+        return shared_platform()
+
+    @pytest.fixture(autouse=True, name="tidy")
+    def tidy_fixture(platform: Platform) -> Iterator[None]:
+        yield from tidy_after(platform)
+
+    return platform_fixture, tidy_fixture
 
 
 def public_service(platform: Platform) -> MeshedFargateService:

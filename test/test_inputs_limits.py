@@ -6,27 +6,17 @@ with a raised quota says so in the context (``trading-constructs:quota:<name>``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_certificatemanager as acm
-from inputs_support import CERTIFICATE_ARN, ENV, Platform, shared_platform, tidy_after, unique_name
+from inputs_support import CERTIFICATE_ARN, ENV, Platform, platform_fixtures, unique_name
 from validation_support import bad
 
 from trading_constructs import MeshedFargateService, TradingEdge
 from trading_constructs.edge import _rules_of
 from trading_constructs.limits import quota
 
-
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
-
-
-@pytest.fixture(autouse=True)
-def tidy(platform: Platform) -> Iterator[None]:
-    yield from tidy_after(platform)
+platform, tidy = platform_fixtures()
 
 
 @pytest.mark.parametrize(
