@@ -10,13 +10,14 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
 from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
-from validation_support import bad, case, refused, seconds
+from validation_support import assert_refused, bad, case, options_refused, refused, seconds
 
 from trading_constructs import (
     AlarmThresholds,
@@ -471,9 +472,223 @@ COMMAND = "['CMD', '<program>', '<arg>', ...] or ['CMD-SHELL', '<command>'], non
 PATH = "an absolute URL path"
 
 
+def test_health_check_timeout_order_is_judged_only_once_the_ranges_pass() -> None:
+    # GIVEN an interval out of range and a timeout longer than it
+    with pytest.raises(ValueError) as raised:
+        HealthCheckOptions(interval=seconds(4), timeout=seconds(5))
+    # THEN only the range is reported: the order follows once the interval is fixed
+    assert str(raised.value) == (
+        "HealthCheckOptions: interval='4 seconds' is not allowed (allowed: 5 to 300 seconds)"
+    )
+
+
 @pytest.mark.parametrize(
-    ("options", "message"),
+    "options",
     [
+        {"interval": seconds(5), "timeout": seconds(2), "start_period": seconds(0), "retries": 1},
+        {
+            "interval": seconds(300),
+            "timeout": seconds(60),
+            "start_period": seconds(300),
+            "retries": 10,
+        },
+        {"interval": seconds(6), "timeout": seconds(5)},
+        {"path": "/"},
+        {"path": "/" + "a" * 1023},
+        {"path": "/v1/health-check_ready.~ok%20now"},
+        {"command": ["CMD", "true"]},
+        {"command": ("CMD-SHELL", "exit 0")},
+    ],
+    ids=[
+        "low",
+        "high",
+        "timeout-just-below-interval",
+        "root",
+        "1024-chars",
+        "unreserved-and-escapes",
+        "cmd",
+        "cmd-shell-tuple",
+    ],
+)
+def test_health_check_edges_pass(options: Props) -> None:
+    health = HealthCheckOptions(**options)
+    assert health.container_health_check(8080).command[0] in ("CMD", "CMD-SHELL")
+
+
+def test_the_default_health_check_runs_curl_without_a_shell() -> None:
+    health = HealthCheckOptions(path="/v1/ready")
+    command = health.container_health_check(8080).command
+    assert command == ["CMD", "curl", "-fs", "http://localhost:8080/v1/ready"]
+
+
+# -- ScalingOptions ------------------------------------------------------------------------
+
+CAPACITY = "an integer from 1 to 1000"
+PERCENT = "an integer from 10 to 90"
+COOLDOWN = "0 to 3600 seconds"
+
+
+def test_scaling_problems_are_reported_together() -> None:
+    with pytest.raises(ValueError) as raised:
+        ScalingOptions(min_capacity=0, cpu_target_percent=95, scale_in_cooldown=Duration.hours(2))
+    message = str(raised.value)
+    assert message.startswith("ScalingOptions: 3 invalid props:\n  - min_capacity=0")
+    # AND the capacity order is not judged while a capacity is out of range
+    assert "is below" not in message
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"min_capacity": 1, "max_capacity": 1},
+        {"min_capacity": 1000, "max_capacity": 1000},
+        {"cpu_target_percent": 10, "memory_target_percent": 90},
+        {"cpu_target_percent": 90, "memory_target_percent": 10},
+        {"scale_out_cooldown": seconds(0), "scale_in_cooldown": seconds(3600)},
+        {"custom_metric": CustomMetricTarget(metric_name="InFlight", target=0.001)},
+    ],
+    ids=["one-task", "most-tasks", "cpu-low", "cpu-high", "cooldowns", "custom-metric"],
+)
+def test_scaling_edges_pass(options: Props) -> None:
+    assert ScalingOptions(**options).max_capacity >= 1
+
+
+# -- CustomMetricTarget --------------------------------------------------------------------
+
+NAMESPACE = "not starting with 'AWS/' (reserved for AWS)"
+STATISTIC = "'Average', 'Sum', 'Maximum', 'Minimum', 'SampleCount'"
+TARGET = "a number above 0"
+
+
+@pytest.mark.parametrize("statistic", ["Average", "Sum", "Maximum", "Minimum", "SampleCount"])
+def test_every_target_tracking_statistic_passes(statistic: str) -> None:
+    target = CustomMetricTarget(
+        metric_name="m" * 255, target=1e-6, statistic=statistic, namespace="TradingPlatform/x"
+    )
+    assert target.metric("orders").statistic == statistic
+
+
+# -- RetryOptions --------------------------------------------------------------------------
+
+HTTP_EVENTS = "a list of server-error, gateway-error, client-error, stream-error"
+TCP_EVENTS = "a list of connection-error"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_retries": 0, "per_retry_timeout": Duration.millis(1)},
+        {"max_retries": 10, "per_retry_timeout": Duration.minutes(5)},
+        {"http_retry_events": ["server-error", "gateway-error", "client-error", "stream-error"]},
+        {"http_retry_events": (), "tcp_retry_events": ["connection-error"]},
+        {"http_retry_events": ["stream-error"], "tcp_retry_events": ()},
+    ],
+    ids=["fewest", "most", "every-http-event", "tcp-only", "http-only"],
+)
+def test_retry_edges_pass(options: Props) -> None:
+    assert RetryOptions(**options).max_retries in range(11)
+
+
+# -- OutlierOptions and ConnectionPoolOptions ----------------------------------------------
+
+
+def test_outlier_and_connection_pool_edges_pass() -> None:
+    OutlierOptions(
+        max_server_errors=1,
+        interval=seconds(1),
+        base_ejection_duration=seconds(1),
+        max_ejection_percent=1,
+    )
+    OutlierOptions(
+        max_server_errors=1000,
+        interval=Duration.minutes(5),
+        base_ejection_duration=Duration.hours(1),
+        max_ejection_percent=100,
+    )
+    ConnectionPoolOptions(max_connections=1, max_pending_requests=1)
+    ConnectionPoolOptions(max_connections=10_000, max_pending_requests=10_000)
+
+
+# -- ResiliencePolicy -------------------------------------------------------------------------
+
+
+def test_the_retry_budget_is_judged_only_once_the_timeouts_pass() -> None:
+    # GIVEN retries that do not fit, and an idle timeout out of range
+    with pytest.raises(ValueError) as raised:
+        ResiliencePolicy(
+            retry=RetryOptions(max_retries=3, per_retry_timeout=seconds(5)),
+            idle_timeout=Duration.millis(1),
+        )
+    # THEN the range comes alone
+    assert str(raised.value).startswith("ResiliencePolicy: idle_timeout='1 milli' is not allowed")
+
+
+@pytest.mark.parametrize(
+    ("max_retries", "per_retry_timeout", "per_request_timeout"),
+    [
+        pytest.param(2, seconds(5), seconds(15), id="3-tries-of-5s-in-15s"),
+        pytest.param(10, Duration.millis(1), Duration.millis(11), id="11-tries-of-1ms-in-11ms"),
+        pytest.param(0, Duration.minutes(5), Duration.minutes(5), id="one-try-of-5min"),
+        pytest.param(3, seconds(2), seconds(8), id="default-retries-in-8s"),
+        pytest.param(10, Duration.minutes(5), Duration.minutes(55), id="most-tries-in-55min"),
+    ],
+)
+def test_retries_that_exactly_fit_the_timeout_pass(
+    max_retries: int, per_retry_timeout: Duration, per_request_timeout: Duration
+) -> None:
+    retry = RetryOptions(max_retries=max_retries, per_retry_timeout=per_retry_timeout)
+    policy = ResiliencePolicy(retry=retry, per_request_timeout=per_request_timeout)
+    assert policy.retry is retry
+
+
+def test_resilience_edges_pass() -> None:
+    ResiliencePolicy(
+        retry=RetryOptions(max_retries=0, per_retry_timeout=Duration.millis(1)),
+        per_request_timeout=Duration.millis(1),
+        idle_timeout=seconds(1),
+    )
+    ResiliencePolicy(per_request_timeout=Duration.hours(1), idle_timeout=Duration.hours(1))
+
+
+# -- Mesh ----------------------------------------------------------------------------------
+
+KINDS = "'mutual-tls', 'service-connect', 'appmesh'"
+ENVOY = "an App Mesh Envoy release tag such as 'v1.29.12.1-prod'"
+MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
+
+
+@pytest.mark.parametrize("name", ["istio", "AppMesh", "app-mesh", "", "service_connect"])
+def test_an_unknown_mesh_name_is_an_error(name: str) -> None:
+    # The name comes from `-c mesh=...`, so the error names that context key
+    with pytest.raises(ValueError, match=f"^Mesh: {bad('mesh', name, KINDS)}\\)$"):
+        Mesh.from_name(name)
+
+
+def test_the_factories_validate_too() -> None:
+    with pytest.raises(ValueError, match=f"^Mesh: {bad('envoy_version', 'v1.29', ENVOY)}"):
+        Mesh.app_mesh(envoy_version="v1.29")
+    with pytest.raises(ValueError, match=f"^Mesh: {bad('mesh_name', 'a/b', MESH_NAME)}"):
+        Mesh.app_mesh(mesh_name="a/b")
+
+
+@pytest.mark.parametrize("name", ["appmesh", "service-connect"])
+def test_known_mesh_names_pass(name: str) -> None:
+    resilience = ResiliencePolicy(per_request_timeout=seconds(30))
+    mesh = Mesh.from_name(name, resilience=resilience)
+    assert (mesh.kind, mesh.resilience) == (name, resilience)
+
+
+def test_mesh_edges_pass() -> None:
+    mesh = Mesh.app_mesh(envoy_version="v10.0.0.0-prod", mesh_name="M_" + "m" * 253)
+    assert len(mesh.mesh_name or "") == 255
+    assert Mesh.app_mesh(mesh_name="a").mesh_name == "a"
+
+
+# -- AlarmThresholds -----------------------------------------------------------------------
+
+
+OPTIONS_REFUSED: dict[Any, list[Any]] = {
+    HealthCheckOptions: [
         refused(PATH, id="path-relative", path="health"),
         refused(PATH, id="path-empty", path=""),
         refused(PATH, id="path-space", path="/health check"),
@@ -534,71 +749,7 @@ PATH = "an absolute URL path"
             re.escape("timeout=20 seconds is not shorter than interval=10 seconds"),
         ),
     ],
-)
-def test_bad_health_check_options(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^HealthCheckOptions: {message}"):
-        HealthCheckOptions(**options)
-
-
-def test_health_check_timeout_order_is_judged_only_once_the_ranges_pass() -> None:
-    # GIVEN an interval out of range and a timeout longer than it
-    with pytest.raises(ValueError) as raised:
-        HealthCheckOptions(interval=seconds(4), timeout=seconds(5))
-    # THEN only the range is reported: the order follows once the interval is fixed
-    assert str(raised.value) == (
-        "HealthCheckOptions: interval='4 seconds' is not allowed (allowed: 5 to 300 seconds)"
-    )
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"interval": seconds(5), "timeout": seconds(2), "start_period": seconds(0), "retries": 1},
-        {
-            "interval": seconds(300),
-            "timeout": seconds(60),
-            "start_period": seconds(300),
-            "retries": 10,
-        },
-        {"interval": seconds(6), "timeout": seconds(5)},
-        {"path": "/"},
-        {"path": "/" + "a" * 1023},
-        {"path": "/v1/health-check_ready.~ok%20now"},
-        {"command": ["CMD", "true"]},
-        {"command": ("CMD-SHELL", "exit 0")},
-    ],
-    ids=[
-        "low",
-        "high",
-        "timeout-just-below-interval",
-        "root",
-        "1024-chars",
-        "unreserved-and-escapes",
-        "cmd",
-        "cmd-shell-tuple",
-    ],
-)
-def test_health_check_edges_pass(options: Props) -> None:
-    health = HealthCheckOptions(**options)
-    assert health.container_health_check(8080).command[0] in ("CMD", "CMD-SHELL")
-
-
-def test_the_default_health_check_runs_curl_without_a_shell() -> None:
-    health = HealthCheckOptions(path="/v1/ready")
-    command = health.container_health_check(8080).command
-    assert command == ["CMD", "curl", "-fs", "http://localhost:8080/v1/ready"]
-
-
-# -- ScalingOptions ------------------------------------------------------------------------
-
-CAPACITY = "an integer from 1 to 1000"
-PERCENT = "an integer from 10 to 90"
-COOLDOWN = "0 to 3600 seconds"
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    ScalingOptions: [
         refused(CAPACITY, id="min-0", min_capacity=0),
         refused(CAPACITY, id="min-1001", min_capacity=1001),
         refused(CAPACITY, id="min-bool", min_capacity=True),
@@ -641,47 +792,7 @@ COOLDOWN = "0 to 3600 seconds"
         ),
         refused("a CustomMetricTarget or None", id="custom-metric-name", custom_metric="InFlight"),
     ],
-)
-def test_bad_scaling_options(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^ScalingOptions: {message}"):
-        ScalingOptions(**options)
-
-
-def test_scaling_problems_are_reported_together() -> None:
-    with pytest.raises(ValueError) as raised:
-        ScalingOptions(min_capacity=0, cpu_target_percent=95, scale_in_cooldown=Duration.hours(2))
-    message = str(raised.value)
-    assert message.startswith("ScalingOptions: 3 invalid props:\n  - min_capacity=0")
-    # AND the capacity order is not judged while a capacity is out of range
-    assert "is below" not in message
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"min_capacity": 1, "max_capacity": 1},
-        {"min_capacity": 1000, "max_capacity": 1000},
-        {"cpu_target_percent": 10, "memory_target_percent": 90},
-        {"cpu_target_percent": 90, "memory_target_percent": 10},
-        {"scale_out_cooldown": seconds(0), "scale_in_cooldown": seconds(3600)},
-        {"custom_metric": CustomMetricTarget(metric_name="InFlight", target=0.001)},
-    ],
-    ids=["one-task", "most-tasks", "cpu-low", "cpu-high", "cooldowns", "custom-metric"],
-)
-def test_scaling_edges_pass(options: Props) -> None:
-    assert ScalingOptions(**options).max_capacity >= 1
-
-
-# -- CustomMetricTarget --------------------------------------------------------------------
-
-NAMESPACE = "not starting with 'AWS/' (reserved for AWS)"
-STATISTIC = "'Average', 'Sum', 'Maximum', 'Minimum', 'SampleCount'"
-TARGET = "a number above 0"
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    partial(CustomMetricTarget, metric_name="InFlight", target=10): [
         refused(NAMESPACE, id="namespace-aws-ecs", namespace="AWS/ECS"),
         refused(NAMESPACE, id="namespace-aws", namespace="AWS/"),
         refused(NAMESPACE, id="namespace-empty", namespace=""),
@@ -697,29 +808,7 @@ TARGET = "a number above 0"
         refused("1 to 255 characters", id="name-256", metric_name="m" * 256),
         refused("1 to 255 characters", id="name-none", metric_name=None),
     ],
-)
-def test_bad_custom_metric_target(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^CustomMetricTarget: {message}"):
-        CustomMetricTarget(**{"metric_name": "InFlight", "target": 10, **options})
-
-
-@pytest.mark.parametrize("statistic", ["Average", "Sum", "Maximum", "Minimum", "SampleCount"])
-def test_every_target_tracking_statistic_passes(statistic: str) -> None:
-    target = CustomMetricTarget(
-        metric_name="m" * 255, target=1e-6, statistic=statistic, namespace="TradingPlatform/x"
-    )
-    assert target.metric("orders").statistic == statistic
-
-
-# -- RetryOptions --------------------------------------------------------------------------
-
-HTTP_EVENTS = "a list of server-error, gateway-error, client-error, stream-error"
-TCP_EVENTS = "a list of connection-error"
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    RetryOptions: [
         refused("from 0 to 10", id="max-retries-11", max_retries=11),
         refused("from 0 to 10", id="max-retries-negative", max_retries=-1),
         refused(
@@ -758,33 +847,7 @@ TCP_EVENTS = "a list of connection-error"
             ),
         ),
     ],
-)
-def test_bad_retry_options(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^RetryOptions: {message}"):
-        RetryOptions(**options)
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"max_retries": 0, "per_retry_timeout": Duration.millis(1)},
-        {"max_retries": 10, "per_retry_timeout": Duration.minutes(5)},
-        {"http_retry_events": ["server-error", "gateway-error", "client-error", "stream-error"]},
-        {"http_retry_events": (), "tcp_retry_events": ["connection-error"]},
-        {"http_retry_events": ["stream-error"], "tcp_retry_events": ()},
-    ],
-    ids=["fewest", "most", "every-http-event", "tcp-only", "http-only"],
-)
-def test_retry_edges_pass(options: Props) -> None:
-    assert RetryOptions(**options).max_retries in range(11)
-
-
-# -- OutlierOptions and ConnectionPoolOptions ----------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    OutlierOptions: [
         refused("from 1 to 1000", id="max-server-errors-0", max_server_errors=0),
         refused("from 1 to 1000", id="max-server-errors-1001", max_server_errors=1001),
         refused(
@@ -814,50 +877,14 @@ def test_retry_edges_pass(options: Props) -> None:
         refused("from 1 to 100", id="ejection-percent-0", max_ejection_percent=0),
         refused("from 1 to 100", id="ejection-percent-101", max_ejection_percent=101),
     ],
-)
-def test_bad_outlier_options(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^OutlierOptions: {message}"):
-        OutlierOptions(**options)
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    ConnectionPoolOptions: [
         refused("1 to 10000", id="connections-0", max_connections=0),
         refused("1 to 10000", id="connections-10001", max_connections=10_001),
         refused("1 to 10000", id="pending-0", max_pending_requests=0),
         refused("1 to 10000", id="pending-10001", max_pending_requests=10_001),
         refused("1 to 10000", id="pending-bool", max_pending_requests=True),
     ],
-)
-def test_bad_connection_pool_options(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^ConnectionPoolOptions: {message}"):
-        ConnectionPoolOptions(**options)
-
-
-def test_outlier_and_connection_pool_edges_pass() -> None:
-    OutlierOptions(
-        max_server_errors=1,
-        interval=seconds(1),
-        base_ejection_duration=seconds(1),
-        max_ejection_percent=1,
-    )
-    OutlierOptions(
-        max_server_errors=1000,
-        interval=Duration.minutes(5),
-        base_ejection_duration=Duration.hours(1),
-        max_ejection_percent=100,
-    )
-    ConnectionPoolOptions(max_connections=1, max_pending_requests=1)
-    ConnectionPoolOptions(max_connections=10_000, max_pending_requests=10_000)
-
-
-# -- ResiliencePolicy -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    ResiliencePolicy: [
         refused("RetryOptions", id="retry-dict", retry={"max_retries": 1}),
         refused("OutlierOptions", id="outlier-string", outlier="strict"),
         refused("ConnectionPoolOptions", id="connection-pool-int", connection_pool=256),
@@ -916,60 +943,7 @@ def test_outlier_and_connection_pool_edges_pass() -> None:
             re.escape("retry: 2 tries of per_retry_timeout=501 millis need 1002 ms"),
         ),
     ],
-)
-def test_bad_resilience_policy(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^ResiliencePolicy: {message}"):
-        ResiliencePolicy(**options)
-
-
-def test_the_retry_budget_is_judged_only_once_the_timeouts_pass() -> None:
-    # GIVEN retries that do not fit, and an idle timeout out of range
-    with pytest.raises(ValueError) as raised:
-        ResiliencePolicy(
-            retry=RetryOptions(max_retries=3, per_retry_timeout=seconds(5)),
-            idle_timeout=Duration.millis(1),
-        )
-    # THEN the range comes alone
-    assert str(raised.value).startswith("ResiliencePolicy: idle_timeout='1 milli' is not allowed")
-
-
-@pytest.mark.parametrize(
-    ("max_retries", "per_retry_timeout", "per_request_timeout"),
-    [
-        pytest.param(2, seconds(5), seconds(15), id="3-tries-of-5s-in-15s"),
-        pytest.param(10, Duration.millis(1), Duration.millis(11), id="11-tries-of-1ms-in-11ms"),
-        pytest.param(0, Duration.minutes(5), Duration.minutes(5), id="one-try-of-5min"),
-        pytest.param(3, seconds(2), seconds(8), id="default-retries-in-8s"),
-        pytest.param(10, Duration.minutes(5), Duration.minutes(55), id="most-tries-in-55min"),
-    ],
-)
-def test_retries_that_exactly_fit_the_timeout_pass(
-    max_retries: int, per_retry_timeout: Duration, per_request_timeout: Duration
-) -> None:
-    retry = RetryOptions(max_retries=max_retries, per_retry_timeout=per_retry_timeout)
-    policy = ResiliencePolicy(retry=retry, per_request_timeout=per_request_timeout)
-    assert policy.retry is retry
-
-
-def test_resilience_edges_pass() -> None:
-    ResiliencePolicy(
-        retry=RetryOptions(max_retries=0, per_retry_timeout=Duration.millis(1)),
-        per_request_timeout=Duration.millis(1),
-        idle_timeout=seconds(1),
-    )
-    ResiliencePolicy(per_request_timeout=Duration.hours(1), idle_timeout=Duration.hours(1))
-
-
-# -- Mesh ----------------------------------------------------------------------------------
-
-KINDS = "'mutual-tls', 'service-connect', 'appmesh'"
-ENVOY = "an App Mesh Envoy release tag such as 'v1.29.12.1-prod'"
-MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    Mesh: [
         refused(KINDS, id="kind-istio", kind="istio"),
         refused(KINDS, id="kind-camel-case", kind="AppMesh"),
         refused(KINDS, id="kind-underscore", kind="service_connect"),
@@ -988,45 +962,7 @@ MESH_NAME = "1 to 255 of A-Z a-z 0-9 _ -"
             kind="service-connect",
         ),
     ],
-)
-def test_bad_mesh(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^Mesh: {message}"):
-        Mesh(**options)
-
-
-@pytest.mark.parametrize("name", ["istio", "AppMesh", "app-mesh", "", "service_connect"])
-def test_an_unknown_mesh_name_is_an_error(name: str) -> None:
-    # The name comes from `-c mesh=...`, so the error names that context key
-    with pytest.raises(ValueError, match=f"^Mesh: {bad('mesh', name, KINDS)}\\)$"):
-        Mesh.from_name(name)
-
-
-def test_the_factories_validate_too() -> None:
-    with pytest.raises(ValueError, match=f"^Mesh: {bad('envoy_version', 'v1.29', ENVOY)}"):
-        Mesh.app_mesh(envoy_version="v1.29")
-    with pytest.raises(ValueError, match=f"^Mesh: {bad('mesh_name', 'a/b', MESH_NAME)}"):
-        Mesh.app_mesh(mesh_name="a/b")
-
-
-@pytest.mark.parametrize("name", ["appmesh", "service-connect"])
-def test_known_mesh_names_pass(name: str) -> None:
-    resilience = ResiliencePolicy(per_request_timeout=seconds(30))
-    mesh = Mesh.from_name(name, resilience=resilience)
-    assert (mesh.kind, mesh.resilience) == (name, resilience)
-
-
-def test_mesh_edges_pass() -> None:
-    mesh = Mesh.app_mesh(envoy_version="v10.0.0.0-prod", mesh_name="M_" + "m" * 253)
-    assert len(mesh.mesh_name or "") == 255
-    assert Mesh.app_mesh(mesh_name="a").mesh_name == "a"
-
-
-# -- AlarmThresholds -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    AlarmThresholds: [
         refused("from 1 to 100000", id="error-logs-0", error_logs=0),
         refused("from 1 to 100000", id="error-logs-100001", error_logs=100_001),
         refused("from 1 to 100000", id="proxy-5xx-0", proxy_5xx=0),
@@ -1034,10 +970,17 @@ def test_mesh_edges_pass() -> None:
         refused("from 1 to 1000", id="tasks-below-desired-0", tasks_below_desired=0),
         refused("from 1 to 1000", id="tasks-below-desired-1001", tasks_below_desired=1001),
     ],
-)
-def test_bad_alarm_thresholds(options: Props, message: str) -> None:
-    with pytest.raises(ValueError, match=f"^AlarmThresholds: {message}"):
-        AlarmThresholds(**options)
+}
+"""What each options class refuses: a row's props over valid ones, and the words of the
+message (after ``<Class>: ``)."""
+
+
+@options_refused(OPTIONS_REFUSED)
+def test_bad_options(options_class: Any, options: dict[str, Any], message: str) -> None:
+    # GIVEN an options class and props that break one of its rules
+    # WHEN it is built  THEN it refuses them, naming the class, the prop, the value and
+    # what is allowed
+    assert_refused(options_class, options, message)
 
 
 def test_alarm_threshold_edges_pass() -> None:

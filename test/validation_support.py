@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -40,6 +41,32 @@ def refused(
     prop, value = next(iter(props.items()))
     message = bad(prop, value if shown is _SHOWN_AS_GIVEN else shown, allowed)
     return pytest.param(props, message, id=id)
+
+
+def owner_name(owner: Any) -> str:
+    """The class an options row is given to, as its messages name it (a ``functools.partial``
+    of the class, holding valid values of the other props, is named as the class)."""
+    name: str = getattr(owner, "__name__", None) or owner.func.__name__
+    return name
+
+
+def options_refused(tables: Mapping[Any, Sequence[Any]]) -> Any:
+    """One parametrize over the bad-input tables of several options classes: each row
+    (``refused(...)``, ``case(...)`` or ``(props, message)``) becomes ``(class, props,
+    message)``, its id prefixed with the class's name."""
+    rows = []
+    for owner, table in tables.items():
+        for index, row in enumerate(table):
+            values = getattr(row, "values", row)
+            id = f"{owner_name(owner)}-{getattr(row, 'id', None) or index}"
+            rows.append(pytest.param(owner, *values, id=id))
+    return pytest.mark.parametrize(("options_class", "options", "message"), rows)
+
+
+def assert_refused(options_class: Any, options: dict[str, Any], message: str) -> None:
+    """The class refuses ``options`` with an error of ``<Class>: <message>``."""
+    with pytest.raises(ValueError, match=f"^{owner_name(options_class)}: {message}"):
+        options_class(**options)
 
 
 def seconds(n: int) -> Duration:
