@@ -709,28 +709,12 @@ OPTIONS_REFUSED: dict[Any, list[Any]] = {
         refused(COMMAND, id="command-cmd-empty", command=["CMD", ""]),
         refused(COMMAND, id="command-shell-two-strings", command=["CMD-SHELL", "curl", "-f"]),
         refused(COMMAND, id="command-lower-case", command=["cmd-shell", "exit 0"]),
-        refused("5 to 300", id="interval-4s", shown="4 seconds", interval=seconds(4)),
-        refused(
-            "5 to 300 seconds",
-            id="interval-301s",
-            shown="5 minutes 1 second",
-            interval=seconds(301),
-        ),
+        refused("5 to 300", id="interval-4s", interval=seconds(4)),
+        refused("5 to 300 seconds", id="interval-301s", interval=seconds(301)),
         refused("an aws_cdk.Duration", id="interval-int", interval=15),
-        refused("2 to 60 seconds", id="timeout-1s", shown="1 second", timeout=seconds(1)),
-        refused(
-            "2 to 60 seconds",
-            id="timeout-61s",
-            shown="1 minute 1 second",
-            timeout=seconds(61),
-            interval=seconds(120),
-        ),
-        refused(
-            "0 to 300 seconds",
-            id="start-period-301s",
-            shown="5 minutes 1 second",
-            start_period=seconds(301),
-        ),
+        refused("2 to 60 seconds", id="timeout-1s", timeout=seconds(1)),
+        refused("2 to 60 seconds", id="timeout-61s", timeout=seconds(61), interval=seconds(120)),
+        refused("0 to 300 seconds", id="start-period-301s", start_period=seconds(301)),
         refused("an aws_cdk.Duration", id="start-period-string", start_period="20s"),
         refused("an integer from 1 to 10", id="retries-0", retries=0),
         refused("an integer from 1 to 10", id="retries-11", retries=11),
@@ -772,18 +756,8 @@ OPTIONS_REFUSED: dict[Any, list[Any]] = {
         refused(PERCENT, id="cpu-target-float", cpu_target_percent=60.5),
         refused(PERCENT, id="memory-target-5", memory_target_percent=5),
         refused(PERCENT, id="memory-target-95", memory_target_percent=95),
-        refused(
-            COOLDOWN,
-            id="scale-out-cooldown-3601s",
-            shown="1 hour 1 second",
-            scale_out_cooldown=seconds(3601),
-        ),
-        refused(
-            COOLDOWN,
-            id="scale-in-cooldown-2h",
-            shown="2 hours",
-            scale_in_cooldown=Duration.hours(2),
-        ),
+        refused(COOLDOWN, id="scale-out-cooldown-3601s", scale_out_cooldown=seconds(3601)),
+        refused(COOLDOWN, id="scale-in-cooldown-2h", scale_in_cooldown=Duration.hours(2)),
         refused("an aws_cdk.Duration", id="scale-in-cooldown-int", scale_in_cooldown=300),
         refused(
             "a CustomMetricTarget or None",
@@ -812,16 +786,10 @@ OPTIONS_REFUSED: dict[Any, list[Any]] = {
         refused("from 0 to 10", id="max-retries-11", max_retries=11),
         refused("from 0 to 10", id="max-retries-negative", max_retries=-1),
         refused(
-            "1 ms to 300000 ms",
-            id="per-retry-timeout-0",
-            shown="0 millis",
-            per_retry_timeout=Duration.millis(0),
+            "1 ms to 300000 ms", id="per-retry-timeout-0", per_retry_timeout=Duration.millis(0)
         ),
         refused(
-            "1 ms to 300000 ms",
-            id="per-retry-timeout-6min",
-            shown="6 minutes",
-            per_retry_timeout=Duration.minutes(6),
+            "1 ms to 300000 ms", id="per-retry-timeout-6min", per_retry_timeout=Duration.minutes(6)
         ),
         refused("an aws_cdk.Duration", id="per-retry-timeout-int", per_retry_timeout=2),
         refused(HTTP_EVENTS, id="http-event-unknown", http_retry_events=["5xx"]),
@@ -850,29 +818,15 @@ OPTIONS_REFUSED: dict[Any, list[Any]] = {
     OutlierOptions: [
         refused("from 1 to 1000", id="max-server-errors-0", max_server_errors=0),
         refused("from 1 to 1000", id="max-server-errors-1001", max_server_errors=1001),
-        refused(
-            "1000 ms to 300000 ms",
-            id="interval-999ms",
-            shown="999 millis",
-            interval=Duration.millis(999),
-        ),
-        refused(
-            "1000 ms to 300000 ms",
-            id="interval-6min",
-            shown="6 minutes",
-            interval=Duration.minutes(6),
-        ),
+        refused("1000 ms to 300000 ms", id="interval-999ms", interval=Duration.millis(999)),
+        refused("1000 ms to 300000 ms", id="interval-6min", interval=Duration.minutes(6)),
         refused(
             "1000 ms to 3600000 ms",
             id="ejection-999ms",
-            shown="999 millis",
             base_ejection_duration=Duration.millis(999),
         ),
         refused(
-            "1000 ms to 3600000 ms",
-            id="ejection-2h",
-            shown="2 hours",
-            base_ejection_duration=Duration.hours(2),
+            "1000 ms to 3600000 ms", id="ejection-2h", base_ejection_duration=Duration.hours(2)
         ),
         refused("from 1 to 100", id="ejection-percent-0", max_ejection_percent=0),
         refused("from 1 to 100", id="ejection-percent-101", max_ejection_percent=101),
@@ -889,29 +843,15 @@ OPTIONS_REFUSED: dict[Any, list[Any]] = {
         refused("OutlierOptions", id="outlier-string", outlier="strict"),
         refused("ConnectionPoolOptions", id="connection-pool-int", connection_pool=256),
         refused(
-            "1 ms to 3600000 ms",
-            id="per-request-timeout-0",
-            shown="0 millis",
-            per_request_timeout=Duration.millis(0),
+            "1 ms to 3600000 ms", id="per-request-timeout-0", per_request_timeout=Duration.millis(0)
         ),
         refused(
-            "1 ms to 3600000 ms",
-            id="per-request-timeout-2h",
-            shown="2 hours",
-            per_request_timeout=Duration.hours(2),
+            "1 ms to 3600000 ms", id="per-request-timeout-2h", per_request_timeout=Duration.hours(2)
         ),
         refused(
-            "1000 ms to 3600000 ms",
-            id="idle-timeout-999ms",
-            shown="999 millis",
-            idle_timeout=Duration.millis(999),
+            "1000 ms to 3600000 ms", id="idle-timeout-999ms", idle_timeout=Duration.millis(999)
         ),
-        refused(
-            "1000 ms to 3600000 ms",
-            id="idle-timeout-2h",
-            shown="2 hours",
-            idle_timeout=Duration.hours(2),
-        ),
+        refused("1000 ms to 3600000 ms", id="idle-timeout-2h", idle_timeout=Duration.hours(2)),
         case(
             "4-tries-of-5s-in-15s",
             {"retry": RetryOptions(max_retries=3, per_retry_timeout=seconds(5))},

@@ -32,14 +32,17 @@ def refused(
     allowed: str, /, *, id: str | None = None, shown: object = _SHOWN_AS_GIVEN, **props: Any
 ) -> Any:
     """One row of a bad-input table: ``props`` (over valid ones) are refused, and the message
-    names the first of them, its value (or ``shown``, where the message writes it otherwise,
-    as ``'5 minutes'`` for a Duration) and the words of what is ``allowed``.
+    names the first of them, its value (a Duration as ``'5 minutes'``; or ``shown``, where the
+    message writes it otherwise) and the words of what is ``allowed``.
 
     ``refused(PORT, port=0)`` stands for ``case("port-0"…, {"port": 0}, bad("port", 0, PORT))``:
     a table of them reads as the rules it checks, one line each.
     """
     prop, value = next(iter(props.items()))
-    message = bad(prop, value if shown is _SHOWN_AS_GIVEN else shown, allowed)
+    if shown is _SHOWN_AS_GIVEN:
+        # a Duration is named as people read it, as the library's messages do
+        shown = value.to_human_string() if isinstance(value, Duration) else value
+    message = bad(prop, shown, allowed)
     return pytest.param(props, message, id=id)
 
 
