@@ -16,7 +16,13 @@ import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_kms as kms
 
-from trading_constructs import MeshedFargateService, ScannedRepository, ServiceImage, TradingCluster
+from trading_constructs import (
+    MeshedFargateService,
+    ScannedRepository,
+    ServiceImage,
+    TradingCluster,
+    TradingEdge,
+)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -51,6 +57,11 @@ class Platform:
         """A service on the cluster: valid props, but for those given."""
         defaults = {"cluster": self.cluster, "image": self.image, "port": 8080}
         return MeshedFargateService(self.stack, id, **{**defaults, "name": unique_name(), **props})
+
+    def edge(self, **props: Any) -> TradingEdge:
+        """An edge in front of the gateway: valid props, but for those given."""
+        defaults = {"cluster": self.cluster, "service": self.gateway}
+        return TradingEdge(self.stack, "Edge", **{**defaults, **props})
 
     def stack_in(self, id: str, region: str = REGION) -> Stack:
         """Another stack of the app (kept for the module)."""
@@ -101,19 +112,26 @@ def tidy_after(platform: Platform) -> Iterator[None]:
                 stack.node.try_remove_child(child.node.id)
 
 
-def platform_fixtures() -> tuple[Any, Any]:
-    """A module's ``platform`` (the shared one) and autouse ``tidy`` fixtures, in one line:
-    ``platform, tidy = platform_fixtures()``."""
+def platform_fixture() -> Any:
+    """A module's ``platform`` fixture, the shared one: ``platform = platform_fixture()`` (for
+    a module whose ``tidy`` waits for fixtures of its own)."""
 
     @pytest.fixture(scope="module", name="platform")
     def platform_fixture() -> Platform:
         return shared_platform()
 
+    return platform_fixture
+
+
+def platform_fixtures() -> tuple[Any, Any]:
+    """A module's ``platform`` (the shared one) and autouse ``tidy`` fixtures, in one line:
+    ``platform, tidy = platform_fixtures()``."""
+
     @pytest.fixture(autouse=True, name="tidy")
     def tidy_fixture(platform: Platform) -> Iterator[None]:
         yield from tidy_after(platform)
 
-    return platform_fixture, tidy_fixture
+    return platform_fixture(), tidy_fixture
 
 
 def public_service(platform: Platform) -> MeshedFargateService:

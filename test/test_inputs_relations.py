@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from inputs_support import Platform, public_service, shared_platform, tidy_after
+from inputs_support import Platform, platform_fixture, public_service, tidy_after
 from validation_support import bad, refused
 
 from trading_constructs import Mesh, MeshedFargateService, Release, TradingCluster, TradingEdge
@@ -28,9 +28,7 @@ class Neighbours:
     blue_green: MeshedFargateService
 
 
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
+platform = platform_fixture()
 
 
 @pytest.fixture(scope="module")
