@@ -53,7 +53,7 @@ class Platform:
     gateway: MeshedFargateService
     """A public service, for an edge to front."""
 
-    def service(self, id: str, **props: Any) -> MeshedFargateService:
+    def service(self, id: str = "Svc", **props: Any) -> MeshedFargateService:
         """A service on the cluster: valid props, but for those given."""
         defaults = {"cluster": self.cluster, "image": self.image, "port": 8080}
         return MeshedFargateService(self.stack, id, **{**defaults, "name": unique_name(), **props})

@@ -6,10 +6,8 @@ No test synthesizes: each checks what the constructor or the options class does 
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -17,6 +15,7 @@ import pytest
 from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
+from inputs_support import Platform, platform_fixtures
 from validation_support import assert_refused, bad, case, options_refused, refused, seconds
 
 from trading_constructs import (
@@ -44,52 +43,21 @@ Props = dict[str, Any]
 # -- the platform services are built on ---------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Platform:
-    """One cluster, repository and secret that every service test builds on."""
-
-    stack: Stack
-    cluster: TradingCluster
-    repository: ScannedRepository
-    image: ServiceImage
-    secret: sm.Secret
-
-    def base(self) -> Props:
-        """Valid props of a service but its name: each test overrides the one it is about."""
-        return {"cluster": self.cluster, "image": self.image, "port": 8080}
-
-
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    # One cluster for the module (~0.3 s each): a failing service adds nothing to the tree,
-    # since validation runs before Construct.__init__, and `build` removes the ones that pass.
-    stack = Stack(App(), "Test", env=Environment(region="us-east-1"))
-    cluster = TradingCluster(stack, "Platform")  # Service Connect, the default mesh
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    secret = sm.Secret(stack, "ApiKey", encryption_key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
-    return Platform(stack, cluster, repository, image, secret)
-
-
-_service_numbers = itertools.count(1)
+platform, tidy = platform_fixtures()
+"""The shared platform (a Service Connect cluster): a failing service adds nothing to the tree,
+since validation runs before Construct.__init__, and ``tidy`` removes what a test adds."""
 
 
 @pytest.fixture
-def build(platform: Platform) -> Iterator[Callable[..., MeshedFargateService]]:
-    """Build a service on the shared platform; whatever a test adds is removed after it."""
-    before = {child.node.id for child in platform.stack.node.children}
+def build(platform: Platform) -> Callable[..., MeshedFargateService]:
+    """Build a service on the shared platform: valid props (and a name of its own) but for
+    those given."""
+    return platform.service
 
-    def make(id: str = "Svc", **props: Any) -> MeshedFargateService:
-        # Each service gets a name no other service on the shared cluster has.
-        name = f"svc{next(_service_numbers)}"
-        return MeshedFargateService(
-            platform.stack, id, **{**platform.base(), "name": name, **props}
-        )
 
-    yield make
-    for child in list(platform.stack.node.children):
-        if child.node.id not in before:
-            platform.stack.node.try_remove_child(child.node.id)
+def api_key(platform: Platform) -> sm.Secret:
+    """A secret of the test's own (removed after it, with the rest of what it adds)."""
+    return sm.Secret(platform.stack, "ApiKey", encryption_key=platform.cluster.key)
 
 
 def resolve_props(props: Props | Callable[[Platform], Props], platform: Platform) -> Props:
@@ -106,6 +74,12 @@ CPU = "256, 512, 1024, 2048, 4096, 8192, 16384"
 COUNT = "an integer from 1 to 1000"
 RETENTION = "1, 3, 5, 7, 14, 30, 60, 90"
 VARIABLE = "variable names of letters, digits and underscores"
+
+
+def bad_variable(id: str, environment: dict[str, str]) -> Any:
+    """A row: the one variable of ``environment`` has a name ECS refuses."""
+    (name,) = environment
+    return case(id, {"environment": environment}, bad("environment/secrets", name, VARIABLE))
 
 
 @pytest.mark.parametrize(
@@ -173,41 +147,21 @@ VARIABLE = "variable names of letters, digits and underscores"
         refused(RETENTION, id="log-retention-31", log_retention_days=31),
         refused("1, 3", id="log-retention-0", log_retention_days=0),
         refused("3288, 3653", id="log-retention-3650", log_retention_days=3650),
-        case(
-            "env-name-leading-digit",
-            {"environment": {"1PORT": "8080"}},
-            bad("environment/secrets", "1PORT", VARIABLE),
-        ),
-        case(
-            "env-name-hyphen",
-            {"environment": {"LOG-LEVEL": "info"}},
-            bad("environment/secrets", "LOG-LEVEL", VARIABLE),
-        ),
-        case(
-            "env-name-space",
-            {"environment": {"LOG LEVEL": "info"}},
-            bad("environment/secrets", "LOG LEVEL", VARIABLE),
-        ),
-        case(
-            "env-name-empty",
-            {"environment": {"": "info"}},
-            bad("environment/secrets", "", VARIABLE),
-        ),
-        case(
-            "env-name-256-chars",
-            {"environment": {"V" * 256: "1"}},
-            bad("environment/secrets", "V" * 256, VARIABLE),
-        ),
+        bad_variable("env-name-leading-digit", {"1PORT": "8080"}),
+        bad_variable("env-name-hyphen", {"LOG-LEVEL": "info"}),
+        bad_variable("env-name-space", {"LOG LEVEL": "info"}),
+        bad_variable("env-name-empty", {"": "info"}),
+        bad_variable("env-name-256-chars", {"V" * 256: "1"}),
         case(
             "secret-name-hyphen",
-            lambda p: {"secrets": {"api-key": ServiceSecret(secret=p.secret)}},
+            lambda p: {"secrets": {"api-key": ServiceSecret(secret=api_key(p))}},
             bad("environment/secrets", "api-key", VARIABLE),
         ),
         case(
             "env-and-secret-clash",
             lambda p: {
                 "environment": {"API_KEY": "not-a-secret", "LOG_LEVEL": "info"},
-                "secrets": {"API_KEY": ServiceSecret(secret=p.secret)},
+                "secrets": {"API_KEY": ServiceSecret(secret=api_key(p))},
             },
             bad("secrets", ["API_KEY"], "names not also set in environment"),
         ),
@@ -220,7 +174,7 @@ VARIABLE = "variable names of letters, digits and underscores"
         ),
         case(
             "secret-is-an-unwrapped-isecret",
-            lambda p: {"secrets": {"API_KEY": p.secret}},
+            lambda p: {"secrets": {"API_KEY": api_key(p)}},
             re.escape("secrets['API_KEY']=<aws_cdk.aws_secretsmanager.Secret object at ")
             + r".*\(allowed: a ServiceSecret\)",
         ),
@@ -450,11 +404,12 @@ def test_variables_secrets_and_backends_at_their_edges_pass(
     platform: Platform, build: Callable[..., MeshedFargateService]
 ) -> None:
     backend = build("Backend", name="orders", port=9090)
+    secret = api_key(platform)
     service = build(
         environment={"_PRIVATE": "1", "V" * 255: "x", "logLevel": "info"},
         secrets={
-            "API_KEY": ServiceSecret(secret=platform.secret),
-            "DB_PASSWORD": ServiceSecret(secret=platform.secret, field="password"),
+            "API_KEY": ServiceSecret(secret=secret),
+            "DB_PASSWORD": ServiceSecret(secret=secret, field="password"),
         },
         backends=[backend],
         health_check=HealthCheckOptions(path="/ready"),
