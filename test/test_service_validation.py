@@ -16,7 +16,7 @@ from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 from inputs_support import Platform, platform_fixtures
-from validation_support import assert_refused, bad, case, options_refused, refused, seconds
+from validation_support import assert_refused, bad, case, options_refused, refused, seconds, walk
 
 from trading_constructs import (
     AlarmThresholds,
@@ -64,7 +64,7 @@ def resolve_props(props: Props | Callable[[Platform], Props], platform: Platform
     return props(platform) if callable(props) else props
 
 
-# -- MeshedFargateService: values ----------------------------------------------------------
+# -- MeshedFargateService: values and types ------------------------------------------------
 
 SERVICE = "^MeshedFargateService 'Test/Svc': "
 NAME = "1 to 32 lower-case letters, digits and hyphens, starting with a letter"
@@ -82,9 +82,8 @@ def bad_variable(id: str, environment: dict[str, str]) -> Any:
     return case(id, {"environment": environment}, bad("environment/secrets", name, VARIABLE))
 
 
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
+SERVICE_REFUSED: dict[Any, list[Any]] = {
+    ValueError: [
         refused(NAME, id="name-upper-case", name="Orders"),
         refused(NAME, id="name-leading-digit", name="1orders"),
         refused(NAME, id="name-leading-hyphen", name="-orders"),
@@ -194,26 +193,7 @@ def bad_variable(id: str, environment: dict[str, str]) -> Any:
             + r".*\(allowed: MeshedFargateService instances\)",
         ),
     ],
-)
-def test_bad_service_props(
-    platform: Platform,
-    build: Callable[..., MeshedFargateService],
-    props: Props | Callable[[Platform], Props],
-    message: str,
-) -> None:
-    # WHEN one prop breaks a rule  THEN it alone is named, with what is allowed
-    with pytest.raises(ValueError, match=f"{SERVICE}{message}"):
-        build(**resolve_props(props, platform))
-    # AND nothing was added to the tree: the checks run before the construct exists
-    assert platform.stack.node.try_find_child("Svc") is None
-
-
-# -- MeshedFargateService: types -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
+    TypeError: [
         refused("TradingCluster", id="cluster-name", cluster="Platform"),
         case(
             "cluster-ecs-cluster",
@@ -252,16 +232,24 @@ def test_bad_service_props(
         refused("RemovalPolicy", id="removal-policy-string", removal_policy="retain"),
         refused("RemovalPolicy", id="removal-policy-bool", removal_policy=True),
     ],
-)
-def test_service_wrong_types_are_type_errors(
+}
+"""What a service refuses, by the error it raises: a wrong type is a TypeError, named before
+jsii would fail on it; a bad value of the right type is a ValueError."""
+
+
+@walk(SERVICE_REFUSED, "error")
+def test_bad_service_props(
     platform: Platform,
     build: Callable[..., MeshedFargateService],
+    error: type[Exception],
     props: Props | Callable[[Platform], Props],
     message: str,
 ) -> None:
-    # WHEN a prop is of the wrong type  THEN a TypeError names it, before jsii fails on it
-    with pytest.raises(TypeError, match=f"{SERVICE}{message}"):
+    # GIVEN the shared platform  WHEN a service gets one prop that breaks a rule
+    # THEN the error names that prop alone, with what is allowed
+    with pytest.raises(error, match=f"{SERVICE}{message}"):
         build(**resolve_props(props, platform))
+    # AND nothing was added to the tree: the checks run before the construct exists
     assert platform.stack.node.try_find_child("Svc") is None
 
 

@@ -53,17 +53,22 @@ def owner_name(owner: Any) -> str:
     return name
 
 
-def options_refused(tables: Mapping[Any, Sequence[Any]]) -> Any:
-    """One parametrize over the bad-input tables of several options classes: each row
-    (``refused(...)``, ``case(...)`` or ``(props, message)``) becomes ``(class, props,
-    message)``, its id prefixed with the class's name."""
+def walk(tables: Mapping[Any, Sequence[Any]], key: str, names: str = "props, message") -> Any:
+    """One parametrize over several bad-input tables, keyed by what tells them apart (an
+    options class, an error class): each row (``refused(...)``, ``case(...)`` or a tuple)
+    becomes ``(key, *row)``, its id prefixed with the key's name."""
     rows = []
     for owner, table in tables.items():
         for index, row in enumerate(table):
             values = getattr(row, "values", row)
             id = f"{owner_name(owner)}-{getattr(row, 'id', None) or index}"
             rows.append(pytest.param(owner, *values, id=id))
-    return pytest.mark.parametrize(("options_class", "options", "message"), rows)
+    return pytest.mark.parametrize(f"{key}, {names}", rows)
+
+
+def options_refused(tables: Mapping[Any, Sequence[Any]]) -> Any:
+    """``walk`` over the tables of options classes: ``(options_class, options, message)``."""
+    return walk(tables, "options_class", "options, message")
 
 
 def assert_refused(options_class: Any, options: dict[str, Any], message: str) -> None:
