@@ -22,7 +22,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk.assertions import Template
-from validation_support import bad, case, refused, seconds
+from validation_support import bad, case, refused, seconds, walk
 
 from trading_constructs import (
     DomainOptions,
@@ -118,7 +118,7 @@ def tidy(platform: Platform) -> Iterator[None]:
             platform.stack.node.try_remove_child(child.node.id)
 
 
-# -- TradingEdge: values -------------------------------------------------------------------
+# -- TradingEdge: values and types ---------------------------------------------------------
 
 EDGE = "^TradingEdge 'Test/Edge': "
 PATTERN = "1 to 128 of A-Z a-z 0-9 _-.$/~\"'@:+?*&"
@@ -129,9 +129,57 @@ DAYS = "an integer from 1 to 3650"
 SIX = [f"/p{i}/*" for i in range(6)]
 
 
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
+@pytest.mark.parametrize("port", [80, 443])
+def test_test_port_80_and_443_are_out_of_range_and_taken(platform: Platform, port: int) -> None:
+    # 80 and 443 are the production listeners' ports, below the test listener's range
+    expected = f"{EDGE}{bad('test_port', port, PORT)}\\)$"
+    with pytest.raises(ValueError, match=expected):
+        platform.edge(service=platform.bg, test_port=port)
+    assert platform.stack.node.try_find_child("Edge") is None
+
+
+def test_a_service_with_traffic_slots_cannot_sit_behind_an_edge(app_mesh: AppMeshPlatform) -> None:
+    # GIVEN a public App Mesh service with weighted blue and green slots
+    # WHEN a TradingEdge fronts it  THEN it points to ECS blue/green instead
+    message = bad(
+        "service",
+        "slots",
+        "a single-slot service (Release.rolling() or Release.blue_green()); weighted slots "
+        "are routed by the mesh, not by a load balancer",
+    )
+    with pytest.raises(ValueError, match=f"^TradingEdge 'Mesh/Edge': {message}\\)$"):
+        TradingEdge(app_mesh.stack, "Edge", cluster=app_mesh.cluster, service=app_mesh.slots)
+    assert app_mesh.stack.node.try_find_child("Edge") is None
+
+
+def test_all_problems_of_one_edge_come_in_one_error(platform: Platform) -> None:
+    # WHEN one call breaks seven rules
+    with pytest.raises(ValueError) as raised:
+        platform.edge(
+            service=platform.orders,
+            path_patterns=["/a b", "/x", "/x"],
+            ingress_cidrs=["anywhere"],
+            test_port=70000,
+            deregistration_delay=seconds(7200),
+            access_log_days=0,
+        )
+    # THEN one error lists them all, in the order of the props
+    first, *problems = str(raised.value).splitlines()
+    assert first == "TradingEdge 'Test/Edge': 7 invalid props:"
+    assert [p.split(" is not allowed")[0] for p in problems] == [
+        "  - path_patterns='/a b'",
+        "  - path_patterns=['/a b', '/x', '/x']",
+        "  - service='orders'",
+        "  - ingress_cidrs/test_cidrs='anywhere'",
+        "  - test_port=70000",
+        "  - deregistration_delay='2 hours'",
+        "  - access_log_days=0",
+    ]
+    assert platform.stack.node.try_find_child("Edge") is None
+
+
+EDGE_REFUSED: dict[Any, list[Any]] = {
+    ValueError: [
         case(
             "service-not-public",
             lambda p: {"service": p.orders},
@@ -226,70 +274,7 @@ SIX = [f"/p{i}/*" for i in range(6)]
         refused(DAYS, id="access-log-days-float", access_log_days=90.0),
         refused(DAYS, id="access-log-days-bool", access_log_days=True),
     ],
-)
-def test_bad_edge_props(platform: Platform, props: Any, message: str) -> None:
-    # WHEN one prop breaks a rule  THEN it alone is named, with what is allowed
-    with pytest.raises(ValueError, match=f"{EDGE}{message}"):
-        platform.edge(**(props(platform) if callable(props) else props))
-    # AND nothing was added to the tree: the checks run before the construct exists
-    assert platform.stack.node.try_find_child("Edge") is None
-
-
-@pytest.mark.parametrize("port", [80, 443])
-def test_test_port_80_and_443_are_out_of_range_and_taken(platform: Platform, port: int) -> None:
-    # 80 and 443 are the production listeners' ports, below the test listener's range
-    expected = f"{EDGE}{bad('test_port', port, PORT)}\\)$"
-    with pytest.raises(ValueError, match=expected):
-        platform.edge(service=platform.bg, test_port=port)
-    assert platform.stack.node.try_find_child("Edge") is None
-
-
-def test_a_service_with_traffic_slots_cannot_sit_behind_an_edge(app_mesh: AppMeshPlatform) -> None:
-    # GIVEN a public App Mesh service with weighted blue and green slots
-    # WHEN a TradingEdge fronts it  THEN it points to ECS blue/green instead
-    message = bad(
-        "service",
-        "slots",
-        "a single-slot service (Release.rolling() or Release.blue_green()); weighted slots "
-        "are routed by the mesh, not by a load balancer",
-    )
-    with pytest.raises(ValueError, match=f"^TradingEdge 'Mesh/Edge': {message}\\)$"):
-        TradingEdge(app_mesh.stack, "Edge", cluster=app_mesh.cluster, service=app_mesh.slots)
-    assert app_mesh.stack.node.try_find_child("Edge") is None
-
-
-def test_all_problems_of_one_edge_come_in_one_error(platform: Platform) -> None:
-    # WHEN one call breaks seven rules
-    with pytest.raises(ValueError) as raised:
-        platform.edge(
-            service=platform.orders,
-            path_patterns=["/a b", "/x", "/x"],
-            ingress_cidrs=["anywhere"],
-            test_port=70000,
-            deregistration_delay=seconds(7200),
-            access_log_days=0,
-        )
-    # THEN one error lists them all, in the order of the props
-    first, *problems = str(raised.value).splitlines()
-    assert first == "TradingEdge 'Test/Edge': 7 invalid props:"
-    assert [p.split(" is not allowed")[0] for p in problems] == [
-        "  - path_patterns='/a b'",
-        "  - path_patterns=['/a b', '/x', '/x']",
-        "  - service='orders'",
-        "  - ingress_cidrs/test_cidrs='anywhere'",
-        "  - test_port=70000",
-        "  - deregistration_delay='2 hours'",
-        "  - access_log_days=0",
-    ]
-    assert platform.stack.node.try_find_child("Edge") is None
-
-
-# -- TradingEdge: types --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("props", "message"),
-    [
+    TypeError: [
         refused("TradingCluster", id="cluster-name", cluster="Platform"),
         case(
             "cluster-ecs-cluster",
@@ -315,11 +300,20 @@ def test_all_problems_of_one_edge_come_in_one_error(platform: Platform) -> None:
         refused("RemovalPolicy", id="removal-policy-string", removal_policy="retain"),
         refused("RemovalPolicy", id="removal-policy-bool", removal_policy=False),
     ],
-)
-def test_edge_wrong_types_are_type_errors(platform: Platform, props: Any, message: str) -> None:
-    # WHEN a prop is of the wrong type  THEN a TypeError names it, before jsii fails on it
-    with pytest.raises(TypeError, match=f"{EDGE}{message}"):
+}
+"""What an edge refuses, by the error it raises: a wrong type is a TypeError, named before jsii
+would fail on it; a bad value of the right type is a ValueError."""
+
+
+@walk(EDGE_REFUSED, "error")
+def test_bad_edge_props(
+    platform: Platform, error: type[Exception], props: Any, message: str
+) -> None:
+    # GIVEN the platform's public gateway  WHEN an edge gets one prop that breaks a rule
+    # THEN the error names that prop alone, with what is allowed
+    with pytest.raises(error, match=f"{EDGE}{message}"):
         platform.edge(**(props(platform) if callable(props) else props))
+    # AND nothing was added to the tree: the checks run before the construct exists
     assert platform.stack.node.try_find_child("Edge") is None
 
 
