@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 from inputs_support import Platform, platform_fixtures
@@ -30,8 +30,6 @@ from trading_constructs import (
     ResiliencePolicy,
     RetryOptions,
     ScalingOptions,
-    ScannedRepository,
-    ServiceImage,
     ServiceSecret,
     TradingCluster,
 )
@@ -924,12 +922,15 @@ def test_fractional_seconds_are_value_errors(build_options: Callable[[], object]
 
 
 @pytest.mark.parametrize("mtls", [True, False], ids=["mutual-tls", "no-tls"])
-def test_calling_a_public_service_inside_app_mesh_needs_its_plain_listener(mtls: bool) -> None:
-    # GIVEN an App Mesh platform and a public service (its listener takes the ALB's plain HTTP)
-    stack = Stack(App(), "Mesh", env=Environment(region="us-east-1"))
+def test_calling_a_public_service_inside_app_mesh_needs_its_plain_listener(
+    platform: Platform, mtls: bool
+) -> None:
+    # GIVEN an App Mesh platform (a stack of the shared app, removed after the test) and a
+    # public service (its listener takes the ALB's plain HTTP)
+    stack = platform.stack_in("Mesh")
     mesh = Mesh.app_mesh() if mtls else Mesh.app_mesh(mtls=None)
     cluster = TradingCluster(stack, "Platform", mesh=mesh)
-    image = ServiceImage(repository=ScannedRepository(stack, "Repo", key=cluster.key), tag="v1")
+    image = platform.image
     gateway = MeshedFargateService(
         stack, "Gw", cluster=cluster, name="gw", port=8082, image=image, public=True
     )
