@@ -82,12 +82,20 @@ def shared_platform() -> Platform:
     return _shared[0]
 
 
+def cluster_with_image(
+    stack: Stack, **cluster_props: Any
+) -> tuple[TradingCluster, ScannedRepository, ServiceImage]:
+    """A cluster (``cluster_props`` over the defaults), a repository encrypted with its key,
+    and the image ``v1`` of that repository: what every service of a test stack needs."""
+    cluster = TradingCluster(stack, "Platform", **cluster_props)
+    repository = ScannedRepository(stack, "Repo", key=cluster.key)
+    return cluster, repository, ServiceImage(repository=repository, tag="v1")
+
+
 def build_platform() -> Platform:
     app = App()
     stack = Stack(app, "Test", env=ENV)
-    cluster = TradingCluster(stack, "Platform")
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack)
     gateway = MeshedFargateService(
         stack, "Gateway", cluster=cluster, name="gateway", image=image, port=8080, public=True
     )

@@ -22,7 +22,8 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk.assertions import Template
-from validation_support import bad, case, refused, seconds, walk
+from inputs_support import cluster_with_image
+from validation_support import bad, case, problem_lines, refused, seconds, walk
 
 from trading_constructs import (
     DomainOptions,
@@ -84,9 +85,7 @@ class Platform:
 @pytest.fixture(scope="module")
 def platform() -> Platform:
     stack = Stack(App(), "Test", env=ENV)
-    cluster = TradingCluster(stack, "Platform")  # Service Connect, the default mesh
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack)  # Service Connect, the default mesh
 
     def service(id: str, name: str, **props: Any) -> MeshedFargateService:
         return MeshedFargateService(
@@ -164,9 +163,9 @@ def test_all_problems_of_one_edge_come_in_one_error(platform: Platform) -> None:
             access_log_days=0,
         )
     # THEN one error lists them all, in the order of the props
-    first, *problems = str(raised.value).splitlines()
+    first, problems = problem_lines(raised.value)
     assert first == "TradingEdge 'Test/Edge': 7 invalid props:"
-    assert [p.split(" is not allowed")[0] for p in problems] == [
+    assert problems == [
         "  - path_patterns='/a b'",
         "  - path_patterns=['/a b', '/x', '/x']",
         "  - service='orders'",
@@ -851,9 +850,9 @@ def test_bad_dashboard(platform: Platform, props: Any, message: str) -> None:
 def test_dashboard_problems_are_reported_together(platform: Platform) -> None:
     with pytest.raises(ValueError) as raised:
         PlatformDashboard(platform.stack, "Dashboard", services=[], edge=1, dashboard_name="a b")
-    first, *problems = str(raised.value).splitlines()
+    first, problems = problem_lines(raised.value)
     assert first == "PlatformDashboard 'Test/Dashboard': 3 invalid props:"
-    assert [p.split(" is not allowed")[0] for p in problems] == [
+    assert problems == [
         "  - services=[]",
         "  - edge=1",
         "  - dashboard_name='a b'",
@@ -892,9 +891,7 @@ LONG_PATTERN = "/" + "x" * 126 + "*"  # 128 characters, the most a rule takes
 @pytest.fixture(scope="module")
 def blue_green() -> BlueGreenPlatform:
     stack = Stack(App(), "BlueGreen", env=ENV)
-    cluster = TradingCluster(stack, "Platform")
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, _, image = cluster_with_image(stack)
     api = MeshedFargateService(
         stack,
         "Api",
@@ -1111,9 +1108,7 @@ class AppMeshPlatform:
 @pytest.fixture(scope="module")
 def app_mesh() -> AppMeshPlatform:
     stack = Stack(App(), "Mesh", env=ENV)
-    cluster = TradingCluster(stack, "Platform", mesh=Mesh.app_mesh())
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack, mesh=Mesh.app_mesh())
 
     def service(id: str, name: str, release: Release, **props: Any) -> MeshedFargateService:
         return MeshedFargateService(
@@ -1234,14 +1229,14 @@ def test_a_blue_green_service_without_an_edge_fails_at_synth() -> None:
     # GIVEN a public service released blue/green and no TradingEdge in front of it
     app = App()
     stack = Stack(app, "Lonely", env=ENV)
-    cluster = TradingCluster(stack, "Platform")
+    cluster, _, image = cluster_with_image(stack)
     MeshedFargateService(
         stack,
         "Gw",
         cluster=cluster,
         name="gw",
         port=8082,
-        image=ServiceImage(repository=ScannedRepository(stack, "Repo", key=cluster.key), tag="v1"),
+        image=image,
         public=True,
         release=Release.blue_green(),
     )

@@ -16,7 +16,16 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 from inputs_support import Platform, platform_fixtures
-from validation_support import assert_refused, bad, case, options_refused, refused, seconds, walk
+from validation_support import (
+    assert_refused,
+    bad,
+    case,
+    options_refused,
+    problem_lines,
+    refused,
+    seconds,
+    walk,
+)
 
 from trading_constructs import (
     AlarmThresholds,
@@ -278,9 +287,9 @@ def test_all_problems_of_one_service_come_in_one_error(
             backends=["orders"],
         )
     # THEN one error lists them all, in the order of the props
-    first, *problems = str(raised.value).splitlines()
+    first, problems = problem_lines(raised.value, " were both given")
     assert first == "MeshedFargateService 'Test/Svc': 8 invalid props:"
-    assert [p.split(" is not allowed")[0].split(" were both given")[0] for p in problems] == [
+    assert problems == [
         "  - name='Orders'",
         "  - port=15001",
         "  - memory_mib=512",

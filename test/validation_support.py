@@ -77,6 +77,15 @@ def assert_refused(options_class: Any, options: dict[str, Any], message: str) ->
         options_class(**options)
 
 
+def problem_lines(error: BaseException, *verdicts: str) -> tuple[str, list[str]]:
+    """An error that lists all problems of one call: its first line, and each problem's line
+    up to its verdict (``" is not allowed"``, or any of ``verdicts``)."""
+    first, *problems = str(error).splitlines()
+    for verdict in (" is not allowed", *verdicts):
+        problems = [problem.split(verdict)[0] for problem in problems]
+    return first, problems
+
+
 def seconds(n: int) -> Duration:
     return Duration.seconds(n)
 
