@@ -128,6 +128,17 @@ DAYS = "an integer from 1 to 3650"
 SIX = [f"/p{i}/*" for i in range(6)]
 
 
+def bad_cidr(id: str, cidr: Any, test: bool = False) -> Any:
+    """A row: one range of ``ingress_cidrs`` (or of a blue/green edge's ``test_cidrs``) is
+    not an IPv4 CIDR block."""
+
+    def on_blue_green(p: Platform) -> Props:
+        return {"service": p.bg, "test_cidrs": [cidr]}
+
+    props = on_blue_green if test else {"ingress_cidrs": [cidr]}
+    return case(id, props, bad("ingress_cidrs/test_cidrs", cidr, CIDR))
+
+
 @pytest.mark.parametrize("port", [80, 443])
 def test_test_port_80_and_443_are_out_of_range_and_taken(platform: Platform, port: int) -> None:
     # 80 and 443 are the production listeners' ports, below the test listener's range
@@ -229,36 +240,12 @@ EDGE_REFUSED: dict[Any, list[Any]] = {
             },
             re.escape("certificate and domain were both given (allowed: one of them)") + "$",
         ),
-        case(
-            "ingress-cidr-word",
-            {"ingress_cidrs": ["internet"]},
-            bad("ingress_cidrs/test_cidrs", "internet", CIDR),
-        ),
-        case(
-            "ingress-cidr-host-bits",
-            {"ingress_cidrs": ["10.0.0.1/8"]},
-            bad("ingress_cidrs/test_cidrs", "10.0.0.1/8", CIDR),
-        ),
-        case(
-            "ingress-cidr-ipv6",
-            {"ingress_cidrs": ["::/0"]},
-            bad("ingress_cidrs/test_cidrs", "::/0", CIDR),
-        ),
-        case(
-            "ingress-cidr-octet-300",
-            {"ingress_cidrs": ["300.0.0.0/8"]},
-            bad("ingress_cidrs/test_cidrs", "300.0.0.0/8", CIDR),
-        ),
-        case(
-            "test-cidr-prefix-33",
-            lambda p: {"service": p.bg, "test_cidrs": ["10.0.0.0/33"]},
-            bad("ingress_cidrs/test_cidrs", "10.0.0.0/33", CIDR),
-        ),
-        case(
-            "test-cidr-none-entry",
-            lambda p: {"service": p.bg, "test_cidrs": [None]},
-            bad("ingress_cidrs/test_cidrs", None, CIDR),
-        ),
+        bad_cidr("ingress-cidr-word", "internet"),
+        bad_cidr("ingress-cidr-host-bits", "10.0.0.1/8"),
+        bad_cidr("ingress-cidr-ipv6", "::/0"),
+        bad_cidr("ingress-cidr-octet-300", "300.0.0.0/8"),
+        bad_cidr("test-cidr-prefix-33", "10.0.0.0/33", test=True),
+        bad_cidr("test-cidr-none-entry", None, test=True),
         refused(PORT, id="test-port-1023", test_port=1023),
         refused(PORT, id="test-port-65536", test_port=65536),
         refused(PORT, id="test-port-0", test_port=0),
@@ -784,6 +771,15 @@ SERVICES = "one or more MeshedFargateService"
 DASHBOARD_NAME = "1-255 of A-Za-z0-9-_"
 
 
+def bad_dashboard_name(id: str, name: str) -> Any:
+    """A row: a dashboard of the gateway named ``name``, which CloudWatch refuses."""
+
+    def props(p: Platform) -> Props:
+        return {"services": [p.gw], "dashboard_name": name}
+
+    return case(id, props, bad("dashboard_name", name, DASHBOARD_NAME))
+
+
 @pytest.mark.parametrize(
     ("props", "message"),
     [
@@ -817,26 +813,10 @@ DASHBOARD_NAME = "1-255 of A-Za-z0-9-_"
             r"edge=<trading_constructs\.service\.MeshedFargateService object at .*\(allowed: "
             r"a TradingEdge or None\)$",
         ),
-        case(
-            "dashboard-name-space",
-            lambda p: {"services": [p.gw], "dashboard_name": "trading platform"},
-            bad("dashboard_name", "trading platform", DASHBOARD_NAME),
-        ),
-        case(
-            "dashboard-name-slash",
-            lambda p: {"services": [p.gw], "dashboard_name": "trading/prod"},
-            bad("dashboard_name", "trading/prod", DASHBOARD_NAME),
-        ),
-        case(
-            "dashboard-name-empty",
-            lambda p: {"services": [p.gw], "dashboard_name": ""},
-            bad("dashboard_name", "", DASHBOARD_NAME),
-        ),
-        case(
-            "dashboard-name-256",
-            lambda p: {"services": [p.gw], "dashboard_name": "d" * 256},
-            bad("dashboard_name", "d" * 256, DASHBOARD_NAME),
-        ),
+        bad_dashboard_name("dashboard-name-space", "trading platform"),
+        bad_dashboard_name("dashboard-name-slash", "trading/prod"),
+        bad_dashboard_name("dashboard-name-empty", ""),
+        bad_dashboard_name("dashboard-name-256", "d" * 256),
     ],
 )
 def test_bad_dashboard(platform: Platform, props: Any, message: str) -> None:
