@@ -23,7 +23,17 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_route53 as route53
 from aws_cdk.assertions import Template
 from inputs_support import cluster_with_image
-from validation_support import bad, case, problem_lines, refused, seconds, walk
+from validation_support import (
+    ECS_CLUSTER,
+    FARGATE_SERVICE,
+    bad,
+    case,
+    problem_lines,
+    refused,
+    refused_held,
+    seconds,
+    walk,
+)
 
 from trading_constructs import (
     DomainOptions,
@@ -262,18 +272,20 @@ EDGE_REFUSED: dict[Any, list[Any]] = {
     ],
     TypeError: [
         refused("TradingCluster", id="cluster-name", cluster="Platform"),
-        case(
-            "cluster-ecs-cluster",
-            lambda p: {"cluster": p.cluster.cluster},
-            re.escape("cluster=<aws_cdk.aws_ecs.Cluster object at ")
-            + r".*\(allowed: TradingCluster\)$",
+        refused_held(
+            "TradingCluster",
+            ECS_CLUSTER,
+            id="cluster-ecs-cluster",
+            end="$",
+            cluster="cluster.cluster",
         ),
         refused("MeshedFargateService", id="service-name", service="gw"),
-        case(
-            "service-fargate-service",
-            lambda p: {"service": p.gw.service},
-            re.escape("service=<aws_cdk.aws_ecs.FargateService object at ")
-            + r".*\(allowed: MeshedFargateService\)$",
+        refused_held(
+            "MeshedFargateService",
+            FARGATE_SERVICE,
+            id="service-fargate-service",
+            end="$",
+            service="gw.service",
         ),
         refused("DomainOptions", id="domain-string", domain="api.example.com"),
         refused("DomainOptions", id="domain-dict", domain={"domain_name": "api.example.com"}),

@@ -17,12 +17,15 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_secretsmanager as sm
 from inputs_support import Platform, platform_fixtures
 from validation_support import (
+    ECS_CLUSTER,
+    SCANNED_REPOSITORY,
     assert_refused,
     bad,
     case,
     options_refused,
     problem_lines,
     refused,
+    refused_held,
     seconds,
     walk,
 )
@@ -202,20 +205,12 @@ SERVICE_REFUSED: dict[Any, list[Any]] = {
     ],
     TypeError: [
         refused("TradingCluster", id="cluster-name", cluster="Platform"),
-        case(
-            "cluster-ecs-cluster",
-            lambda p: {"cluster": p.cluster.cluster},
-            re.escape("cluster=<aws_cdk.aws_ecs.Cluster object at ")
-            + r".*\(allowed: TradingCluster\)",
+        refused_held(
+            "TradingCluster", ECS_CLUSTER, id="cluster-ecs-cluster", cluster="cluster.cluster"
         ),
         refused("a TradingCluster", id="cluster-none", cluster=None),
         refused("ServiceImage", id="image-uri", image="orders:v1"),
-        case(
-            "image-repository",
-            lambda p: {"image": p.repository},
-            re.escape("image=<trading_constructs.repository.ScannedRepository object at ")
-            + r".*\(allowed: ServiceImage\)",
-        ),
+        refused_held("ServiceImage", SCANNED_REPOSITORY, id="image-repository", image="repository"),
         refused("a ServiceImage", id="image-none", image=None),
         refused("HealthCheckOptions", id="health-check-dict", health_check={"path": "/ready"}),
         refused("ScalingOptions", id="scaling-dict", scaling={"min_capacity": 1}),

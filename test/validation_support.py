@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 from aws_cdk import Duration
+
+ECS_CLUSTER = "aws_cdk.aws_ecs.Cluster"
+FARGATE_SERVICE = "aws_cdk.aws_ecs.FargateService"
+SCANNED_REPOSITORY = "trading_constructs.repository.ScannedRepository"
+"""Objects a suite's platform holds, as a message shows them (``<... object at 0x...>``)."""
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -44,6 +50,19 @@ def refused(
         shown = value.to_human_string() if isinstance(value, Duration) else value
     message = bad(prop, shown, allowed)
     return pytest.param(props, message, id=id)
+
+
+def refused_held(allowed: str, held: str, /, *, id: str, end: str = "", **props: str) -> Any:
+    """A row whose bad value is an object the suite's platform holds: ``props`` map the prop
+    to the path of that object on the platform (``cluster="cluster.cluster"``, the aws-ecs
+    Cluster inside a TradingCluster); the message shows it as ``<held object at 0x...>``."""
+    ((prop, path),) = props.items()
+
+    def given(platform: Any) -> dict[str, Any]:
+        return {prop: operator.attrgetter(path)(platform)}
+
+    message = re.escape(f"{prop}=<{held} object at ") + rf".*\(allowed: {allowed}\){end}"
+    return pytest.param(given, message, id=id)
 
 
 def owner_name(owner: Any) -> str:
