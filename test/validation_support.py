@@ -41,8 +41,9 @@ def refused(
     names the first of them, its value (a Duration as ``'5 minutes'``; or ``shown``, where the
     message writes it otherwise) and the words of what is ``allowed``.
 
-    ``refused(PORT, port=0)`` stands for ``case("port-0"…, {"port": 0}, bad("port", 0, PORT))``:
-    a table of them reads as the rules it checks, one line each.
+    ``refused(PORT, id="port-0", port=0)`` stands for
+    ``case("port-0", {"port": 0}, bad("port", 0, PORT))``: a table of them reads as the rules
+    it checks, one line each.
     """
     prop, value = next(iter(props.items()))
     if shown is _SHOWN_AS_GIVEN:
@@ -66,8 +67,9 @@ def refused_held(allowed: str, held: str, /, *, id: str, end: str = "", **props:
 
 
 def owner_name(owner: Any) -> str:
-    """The class an options row is given to, as its messages name it (a ``functools.partial``
-    of the class, holding valid values of the other props, is named as the class)."""
+    """The name of a table's key (an options class, an error class) as messages and test ids
+    write it; a ``functools.partial`` of a class, holding valid values of the other props, is
+    named as the class."""
     name: str = getattr(owner, "__name__", None) or owner.func.__name__
     return name
 
