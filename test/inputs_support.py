@@ -12,10 +12,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_kms as kms
 
-from trading_constructs import MeshedFargateService, ScannedRepository, ServiceImage, TradingCluster
+from trading_constructs import (
+    MeshedFargateService,
+    ScannedRepository,
+    ServiceImage,
+    TradingCluster,
+    TradingEdge,
+)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -46,10 +53,15 @@ class Platform:
     gateway: MeshedFargateService
     """A public service, for an edge to front."""
 
-    def service(self, id: str, **props: Any) -> MeshedFargateService:
+    def service(self, id: str = "Svc", **props: Any) -> MeshedFargateService:
         """A service on the cluster: valid props, but for those given."""
         defaults = {"cluster": self.cluster, "image": self.image, "port": 8080}
         return MeshedFargateService(self.stack, id, **{**defaults, "name": unique_name(), **props})
+
+    def edge(self, **props: Any) -> TradingEdge:
+        """An edge in front of the gateway: valid props, but for those given."""
+        defaults = {"cluster": self.cluster, "service": self.gateway}
+        return TradingEdge(self.stack, "Edge", **{**defaults, **props})
 
     def stack_in(self, id: str, region: str = REGION) -> Stack:
         """Another stack of the app (kept for the module)."""
@@ -70,12 +82,20 @@ def shared_platform() -> Platform:
     return _shared[0]
 
 
+def cluster_with_image(
+    stack: Stack, **cluster_props: Any
+) -> tuple[TradingCluster, ScannedRepository, ServiceImage]:
+    """A cluster (``cluster_props`` over the defaults), a repository encrypted with its key,
+    and the image ``v1`` of that repository: what every service of a test stack needs."""
+    cluster = TradingCluster(stack, "Platform", **cluster_props)
+    repository = ScannedRepository(stack, "Repo", key=cluster.key)
+    return cluster, repository, ServiceImage(repository=repository, tag="v1")
+
+
 def build_platform() -> Platform:
     app = App()
     stack = Stack(app, "Test", env=ENV)
-    cluster = TradingCluster(stack, "Platform")
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack)
     gateway = MeshedFargateService(
         stack, "Gateway", cluster=cluster, name="gateway", image=image, port=8080, public=True
     )
@@ -98,6 +118,28 @@ def tidy_after(platform: Platform) -> Iterator[None]:
         for child in list(stack.node.children):
             if child.node.id not in kept:
                 stack.node.try_remove_child(child.node.id)
+
+
+def platform_fixture() -> Any:
+    """A module's ``platform`` fixture, the shared one: ``platform = platform_fixture()`` (for
+    a module whose ``tidy`` waits for fixtures of its own)."""
+
+    @pytest.fixture(scope="module", name="platform")
+    def platform_fixture() -> Platform:
+        return shared_platform()
+
+    return platform_fixture
+
+
+def platform_fixtures() -> tuple[Any, Any]:
+    """A module's ``platform`` (the shared one) and autouse ``tidy`` fixtures, in one line:
+    ``platform, tidy = platform_fixtures()``."""
+
+    @pytest.fixture(autouse=True, name="tidy")
+    def tidy_fixture(platform: Platform) -> Iterator[None]:
+        yield from tidy_after(platform)
+
+    return platform_fixture(), tidy_fixture
 
 
 def public_service(platform: Platform) -> MeshedFargateService:

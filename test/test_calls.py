@@ -195,7 +195,7 @@ def test_the_compliance_packs_find_nothing_in_mutual_pairs_and_rings(
 ) -> None:
     # GIVEN a mutual pair and a ring on Service Connect, whose earlier services are redeployed
     # by a custom resource, with AwsSolutions, NIST 800-53 R5 and PCI DSS 3.2.1 as the
-    # example runs them (issue 17: its inline policy broke NIST's and PCI's IAMNoInlinePolicy)
+    # example runs them (an inline policy would break NIST's and PCI's IAMNoInlinePolicy)
     mesh, multi = VARIANTS[variant]
     app = App(context=CDK_CONTEXT, outdir=str(tmp_path))
     add_compliance_checks(app)

@@ -1,4 +1,5 @@
-"""TradingCluster: what the synthesized template must hold (seed items 1 and 7, HA constraint)."""
+"""TradingCluster: what the synthesized template must hold (a VPC over three Availability Zones,
+flow logs, the cluster's capacity, namespace and key)."""
 
 from __future__ import annotations
 
@@ -218,7 +219,7 @@ def test_existing_vpc_is_used_not_replaced(cluster_stacks: ClusterStacks) -> Non
     )
 
 
-# -- created after the permissions they need (issue 17) ------------------------------------
+# -- created after the permissions they need -----------------------------------------------
 
 
 def _logical_ids(template: Template, kind: str) -> list[str]:

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk import App, Fn, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
+from validation_support import assert_refused, options_refused
 
 from trading_constructs import CapacityStrategy, TradingCluster, VpcOptions
 
@@ -18,9 +19,8 @@ def stack() -> Stack:
     return Stack(App(), "Test")
 
 
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+OPTIONS_REFUSED: dict[Any, list[Any]] = {
+    VpcOptions: [
         ({"cidr": "10.0.0.0/33"}, r"cidr='10.0.0.0/33'.*IPv4 CIDR block"),
         ({"cidr": "not-a-cidr"}, r"cidr='not-a-cidr'.*IPv4 CIDR block"),
         ({"cidr": "10.0.0.1/16"}, r"cidr='10.0.0.1/16'.*IPv4 CIDR block"),
@@ -47,16 +47,7 @@ def stack() -> Stack:
             r"subnet masks \[24, 16, 24\] must each be at least the VPC's prefix /20",
         ),
     ],
-)
-def test_bad_vpc_options(options: dict[str, Any], message: str) -> None:
-    # WHEN VpcOptions get a value AWS would reject  THEN the error names the prop and the rule
-    with pytest.raises(ValueError, match=f"^VpcOptions: {message}"):
-        VpcOptions(**options)
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
+    CapacityStrategy: [
         ({"fargate_base": -1}, r"fargate_base=-1.*from 0 to 100000"),
         ({"spot_base": 100_001}, r"spot_base=100001.*from 0 to 100000"),
         ({"fargate_weight": 1001}, r"fargate_weight=1001.*from 0 to 1000"),
@@ -70,10 +61,17 @@ def test_bad_vpc_options(options: dict[str, Any], message: str) -> None:
             r"fargate_weight=0 and spot_weight=0: .*at least one weight above 0",
         ),
     ],
-)
-def test_bad_capacity_strategy(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=f"^CapacityStrategy: {message}"):
-        CapacityStrategy(**options)
+}
+"""What each options class refuses: a row's props over valid ones, and the words of the
+message (after ``<Class>: ``)."""
+
+
+@options_refused(OPTIONS_REFUSED)
+def test_bad_options(options_class: Any, options: dict[str, Any], message: str) -> None:
+    # GIVEN an options class and props that break one of its rules
+    # WHEN it is built  THEN it refuses them, naming the class, the prop, the value and
+    # what is allowed
+    assert_refused(options_class, options, message)
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,7 @@ def test_a_repository_scans_on_push_keeps_the_last_10_images_and_never_moves_a_t
         "EncryptionConfiguration": {"EncryptionType": "KMS", "KmsKey": _key_arn(registry)},
         "ImageScanningConfiguration": {"ScanOnPush": True},
         "ImageTagMutability": "IMMUTABLE",
-        # a failed first create deletes it, maybe after images were copied in (issue 17)
+        # a failed first create deletes it, maybe after images were copied in
         "EmptyOnDelete": True,
     }
 

@@ -444,7 +444,7 @@ def test_the_secrets_stack_passes_the_deploy_readiness_rules(secrets: Secrets) -
     assert readiness_violations(secrets.template) == {}
 
 
-# -- a failing rotation is told (issue 17) -----------------------------------------------------
+# -- a failing rotation is told --------------------------------------------------------------
 
 
 def test_a_failing_rotation_alarms_on_the_platform_topic(secrets: Secrets) -> None:

@@ -1,4 +1,4 @@
-"""The edge and safe traffic (issue: ALB with path routing, mesh mTLS, blue/green, dashboard)."""
+"""The edge and safe traffic: the ALB with path routing, mesh mTLS, blue/green, the dashboard."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_blue_green_listener_forwards_every_path_to_api_gateway(
     example_template: Template,
 ) -> None:
     # GIVEN api-gateway released blue/green: ECS native blue/green does not support a listener
-    # whose rules mix forward and fixed-response actions (issue 17)
+    # whose rules mix forward and fixed-response actions
     (rule,) = (
         r
         for k, r in _of_type(example_template, "AWS::ElasticLoadBalancingV2::ListenerRule").items()
@@ -158,7 +158,7 @@ def test_access_log_bucket_encrypted_retained_expiring(example_template: Templat
     bucket = _one(_of_type(example_template, "AWS::S3::Bucket"), "EdgeAccessLogs")
     properties = bucket["Properties"]
     # kept even by a failed first create (the load balancer has written to it), under a
-    # generated name (issue 17, item 1)
+    # generated name
     assert bucket["DeletionPolicy"] == "Retain"
     assert "BucketName" not in properties
     assert properties["NotificationConfiguration"] == {

@@ -6,27 +6,17 @@ with a raised quota says so in the context (``trading-constructs:quota:<name>``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_certificatemanager as acm
-from inputs_support import CERTIFICATE_ARN, ENV, Platform, shared_platform, tidy_after, unique_name
+from inputs_support import CERTIFICATE_ARN, ENV, Platform, platform_fixtures, unique_name
 from validation_support import bad
 
-from trading_constructs import MeshedFargateService, TradingEdge
+from trading_constructs import MeshedFargateService
 from trading_constructs.edge import _rules_of
 from trading_constructs.limits import quota
 
-
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
-
-
-@pytest.fixture(autouse=True)
-def tidy(platform: Platform) -> Iterator[None]:
-    yield from tidy_after(platform)
+platform, tidy = platform_fixtures()
 
 
 @pytest.mark.parametrize(
@@ -47,13 +37,7 @@ def test_more_rules_than_a_load_balancer_takes_are_refused(platform: Platform) -
     patterns = [f"/p{i}" for i in range(501)]  # 101 rules of 5
     message = bad("path_patterns", "501 patterns", "patterns that fit 100 listener rules")
     with pytest.raises(ValueError, match=message + r".*they need 101"):
-        TradingEdge(
-            platform.stack,
-            "Edge",
-            cluster=platform.cluster,
-            service=platform.gateway,
-            path_patterns=patterns,
-        )
+        platform.edge(path_patterns=patterns)
 
 
 def test_more_inbound_rules_than_the_load_balancers_group_takes_are_refused(
@@ -70,14 +54,7 @@ def test_more_inbound_rules_than_the_load_balancers_group_takes_are_refused(
         "at most 60 inbound rules in the load balancer's security group",
     )
     with pytest.raises(ValueError, match=message):
-        TradingEdge(
-            platform.stack,
-            "Edge",
-            cluster=platform.cluster,
-            service=platform.gateway,
-            ingress_cidrs=cidrs,
-            certificate=certificate,
-        )
+        platform.edge(ingress_cidrs=cidrs, certificate=certificate)
 
 
 def test_a_call_beyond_the_security_group_quota_is_refused(platform: Platform) -> None:

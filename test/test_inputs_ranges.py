@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from validation_support import bad, case
+from validation_support import bad, refused
 
 from trading_constructs import CustomMetricTarget, VpcOptions
 
@@ -19,11 +19,11 @@ NAMESPACE = NAME + ", not starting with ':'"
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        case("name-all-spaces", {"metric_name": "   "}, bad("metric_name", "   ", NAME)),
-        case("name-tab", {"metric_name": "in\tflight"}, bad("metric_name", "in\tflight", NAME)),
-        case("name-not-ascii", {"metric_name": "débit"}, bad("metric_name", "débit", NAME)),
-        case("namespace-colon", {"namespace": ":Trading"}, bad("namespace", ":Trading", NAMESPACE)),
-        case("namespace-all-spaces", {"namespace": " "}, bad("namespace", " ", NAMESPACE)),
+        refused(NAME, id="name-all-spaces", metric_name="   "),
+        refused(NAME, id="name-tab", metric_name="in\tflight"),
+        refused(NAME, id="name-not-ascii", metric_name="débit"),
+        refused(NAMESPACE, id="namespace-colon", namespace=":Trading"),
+        refused(NAMESPACE, id="namespace-all-spaces", namespace=" "),
     ],
 )
 def test_bad_cloudwatch_names(props: dict[str, Any], message: str) -> None:

@@ -5,7 +5,6 @@ whenever both regions are known at synth; an environment-agnostic stack leaves i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,9 +16,8 @@ from inputs_support import (
     OTHER_CERTIFICATE_ARN,
     OTHER_KEY_ARN,
     Platform,
+    platform_fixtures,
     public_service,
-    shared_platform,
-    tidy_after,
 )
 from validation_support import bad, case
 
@@ -38,14 +36,7 @@ IN_US_EAST_1 = "one in the stack's region us-east-1 (this one is in eu-west-1)"
 TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:pager"
 
 
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
-
-
-@pytest.fixture(autouse=True)
-def tidy(platform: Platform) -> Iterator[None]:
-    yield from tidy_after(platform)
+platform, tidy = platform_fixtures()
 
 
 def other_key(platform: Platform) -> kms.IKey:

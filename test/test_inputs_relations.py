@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from inputs_support import Platform, public_service, shared_platform, tidy_after
-from validation_support import bad, case
+from inputs_support import Platform, platform_fixture, public_service, tidy_after
+from validation_support import bad, refused
 
 from trading_constructs import Mesh, MeshedFargateService, Release, TradingCluster, TradingEdge
 
@@ -28,9 +28,7 @@ class Neighbours:
     blue_green: MeshedFargateService
 
 
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
+platform = platform_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -91,30 +89,22 @@ PATTERN = "starting with '/' (or a wildcard)"
 @pytest.mark.parametrize(
     ("props", "message"),
     [
-        case(
-            "no-leading-slash", {"path_patterns": ["api/*"]}, bad("path_patterns", "api/*", PATTERN)
+        refused(PATTERN, id="no-leading-slash", shown="api/*", path_patterns=["api/*"]),
+        refused(
+            "at most 5 wildcards (* ?)",
+            id="six-wildcards-in-one-pattern",
+            shown="/a/*/*/*/*/*/?",
+            path_patterns=["/a/*/*/*/*/*/?"],
         ),
-        case(
-            "six-wildcards-in-one-pattern",
-            {"path_patterns": ["/a/*/*/*/*/*/?"]},
-            bad("path_patterns", "/a/*/*/*/*/*/?", "at most 5 wildcards (* ?)"),
+        refused(
+            "None with blue/green",
+            id="path-patterns-with-blue-green",
+            path_patterns=["/a/*/*", "/b/*/*", "/c/*/*"],
+            blue_green=True,
         ),
-        case(
-            # a blue/green edge forwards every path: ECS native blue/green does not support a
-            # listener whose rules mix forward and fixed-response actions (issue 17)
-            "path-patterns-with-blue-green",
-            {"blue_green": True, "path_patterns": ["/a/*/*", "/b/*/*", "/c/*/*"]},
-            bad("path_patterns", ["/a/*/*", "/b/*/*", "/c/*/*"], "None with blue/green"),
-        ),
-        case(
-            "no-ingress",
-            {"ingress_cidrs": []},
-            bad("ingress_cidrs", [], "at least one IPv4 CIDR, such as '0.0.0.0/0'"),
-        ),
-        case(
-            "the-same-cidr-twice",
-            {"ingress_cidrs": ["10.0.0.0/8", "10.0.0.0/8"]},
-            bad("ingress_cidrs", ["10.0.0.0/8", "10.0.0.0/8"], "each CIDR once"),
+        refused("at least one IPv4 CIDR, such as '0.0.0.0/0'", id="no-ingress", ingress_cidrs=[]),
+        refused(
+            "each CIDR once", id="the-same-cidr-twice", ingress_cidrs=["10.0.0.0/8", "10.0.0.0/8"]
         ),
     ],
 )

@@ -7,13 +7,13 @@ token, never as the huge number CDK encodes a number token as.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aws_cdk import Duration, Fn, Token
 from aws_cdk import aws_kms as kms
-from inputs_support import Platform, shared_platform, tidy_after
+from inputs_support import Platform, platform_fixtures
 from validation_support import case
 
 from trading_constructs import (
@@ -46,14 +46,7 @@ def strings(name: str) -> list[str]:
     return Token.as_list(Fn.import_value(name))
 
 
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
-
-
-@pytest.fixture(autouse=True)
-def tidy(platform: Platform) -> Iterator[None]:
-    yield from tidy_after(platform)
+platform, tidy = platform_fixtures()
 
 
 CONCRETE = r"is not allowed \(allowed: a concrete value, not a token: "

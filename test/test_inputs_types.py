@@ -9,12 +9,11 @@ Nothing here synthesizes: the checks run before ``Construct.__init__``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aws_cdk import aws_ec2 as ec2
-from inputs_support import CERTIFICATE_ARN, KEY_ARN, Platform, shared_platform, tidy_after
+from inputs_support import CERTIFICATE_ARN, KEY_ARN, Platform, platform_fixtures
 from validation_support import bad, case
 
 from trading_constructs import (
@@ -41,14 +40,7 @@ HOOK_ARN = "arn:aws:lambda:us-east-1:123456789012:function:hook"
 FROM_KEY_ARN = "kms.Key.from_key_arn(scope, id, arn)"
 
 
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
-
-
-@pytest.fixture(autouse=True)
-def tidy(platform: Platform) -> Iterator[None]:
-    yield from tidy_after(platform)
+platform, tidy = platform_fixtures()
 
 
 def build(platform: Platform, construct: str, props: dict[str, Any]) -> Any:

@@ -18,7 +18,14 @@ import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
-from inputs_support import REGION, Platform, shared_platform, tidy_after, unique_name
+from inputs_support import (
+    REGION,
+    Platform,
+    platform_fixture,
+    shared_platform,
+    tidy_after,
+    unique_name,
+)
 from validation_support import bad
 
 from trading_constructs import (
@@ -45,9 +52,7 @@ class Named:
     cluster: TradingCluster
 
 
-@pytest.fixture(scope="module")
-def platform() -> Platform:
-    return shared_platform()
+platform = platform_fixture()
 
 
 @pytest.fixture(scope="module")

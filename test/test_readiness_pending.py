@@ -1,4 +1,4 @@
-"""Readiness findings the library is being fixed for (issue 17), by rule. The tests that run
+"""Readiness findings the library is being fixed for, by rule. The tests that run
 the rules over the suite's apps (test_deploy_readiness.py) and README.md's (test_readme.py)
 report a pending rule's findings as expected failures (xfail, with the findings) instead of
 failures, and pass once the rule finds nothing: remove the entry then. Every other rule's

@@ -1,4 +1,4 @@
-"""Release pipeline (issue 12): the generated workflows lint clean, PyPI is reached only by
+"""Release pipeline: the generated workflows lint clean, PyPI is reached only by
 trusted publishing, and the artifacts hold what should ship.
 
 The consumer install test (the wheel in a clean virtualenv, a small app synthesized with it)
