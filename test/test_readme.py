@@ -12,6 +12,7 @@ to aws-cdk-lib needs it to exist there too.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from aws_cdk.cx_api import CloudAssembly
 from conftest import CDK_CONTEXT
 from test_readiness_pending import READINESS_PENDING
 
+from scripts import install_test
 from trading_constructs.readiness import check_assembly
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,3 +186,29 @@ def test_the_versions_a_consumer_needs_are_the_projects() -> None:
     assert f"CI tests {pythons[0]} to {pythons[-1]}" in quick_start
     assert re.search(rf"Node \d+ or {node_major}\b", quick_start)
     assert "jsii" in quick_start and "Node 20" in quick_start
+
+
+def test_no_block_leaves_a_context_lookup_to_the_cli(readme: dict[str, Ran]) -> None:
+    # GIVEN every app the README's blocks build, as written
+    for block in BLOCKS:
+        for assembly in readme[block.id].assemblies:
+            # THEN its assembly lists no missing context: `cdk synth` calls no AWS API for it
+            # (the CLI would look a missing value up, which needs credentials)
+            manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text())
+            assert manifest.get("missing", []) == [], f"README.md:{block.line} ({block.heading})"
+
+
+def test_the_cdk_json_for_a_stack_naming_its_account_answers_its_az_lookup() -> None:
+    # GIVEN the README's cdk.json for stacks that name their account (the consumer install
+    # test, scripts/install_test.py, synthesizes with it through the CDK CLI, no credentials)
+    context = install_test.readme_cdk_context()
+    # WHEN aws-cdk-lib names the AZ lookup of such a stack
+    stack = aws_cdk.Stack(
+        App(), "Trading", env=aws_cdk.Environment(account="123456789012", region="us-east-1")
+    )
+    # (the provider's name as the cloud assembly schema writes it: jsii gives Python the enum
+    # member's name, AVAILABILITY_ZONE_PROVIDER, not its value)
+    key = aws_cdk.ContextProvider.get_key(stack, provider="availability-zones").key
+    # THEN the README answers it, with three AZs of the region
+    assert context == {key: ["us-east-1a", "us-east-1b", "us-east-1c"]}
+    assert "python3 app.py" in README.split("```json", 1)[1].split("```", 1)[0]
