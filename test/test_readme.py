@@ -23,7 +23,7 @@ import aws_cdk
 import pytest
 from aws_cdk import App
 from aws_cdk.cx_api import CloudAssembly
-from conftest import CDK_CONTEXT
+from conftest import CDK_CONTEXT, SynthesizedApp
 from test_readiness_pending import READINESS_PENDING
 
 from scripts import install_test
@@ -212,3 +212,45 @@ def test_the_cdk_json_for_a_stack_naming_its_account_answers_its_az_lookup() -> 
     # THEN the README answers it, with three AZs of the region
     assert context == {key: ["us-east-1a", "us-east-1b", "us-east-1c"]}
     assert "python3 app.py" in README.split("```json", 1)[1].split("```", 1)[0]
+
+
+def test_the_inventory_counts_the_alarms_the_example_has(mutual_tls: SynthesizedApp) -> None:
+    # GIVEN the example as `cdk synth` builds it (the mutual-TLS mesh)
+    resources = mutual_tls.template("TradingPlatform").to_json()["Resources"].values()
+    alarms = sum(1 for r in resources if r["Type"] == "AWS::CloudWatch::Alarm")
+    tracking = sum(
+        1
+        for r in resources
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+        and r["Properties"]["PolicyType"] == "TargetTrackingScaling"
+        and not r["Properties"]["TargetTrackingScalingPolicyConfiguration"].get("DisableScaleIn")
+    )
+    # THEN the README's inventory counts them, and the two alarms Application Auto Scaling
+    # creates per target-tracking policy (scale out, scale in), and bills them
+    inventory = " ".join(README.split("### What a first deploy creates", 1)[1].split())
+    assert f"{alarms} alarms in the template" in inventory
+    assert f"{2 * tracking} more that Application Auto Scaling creates" in inventory
+    assert f"the {tracking} target-tracking policies" in inventory
+    assert f"| CloudWatch alarms | {alarms} alarms in the template" in README
+    assert f"+ {2 * tracking} target-tracking alarms" in README
+
+
+def test_the_services_a_stack_holds_are_the_benchmarks() -> None:
+    # GIVEN the benchmark's report: the platform stack's resources and what each added service
+    # costs on Service Connect (services reading a secret and calling each other)
+    report = (ROOT / "docs" / "benchmarks" / "REPORT.md").read_text()
+    platform = int(
+        re.search(r"^\| 1 x service-connect \| Platform \| 0 \| (\d+) \|", report, re.M)[1]
+    )
+    marginal = [
+        float(m)
+        for m in re.findall(
+            r"^\| service-connect \| \d+ \| \d+ \| [\d.]+ \| ([\d.]+) \|$", report, re.M
+        )
+    ]
+    # THEN the README's figures are the report's: how many such services fit in 500 resources
+    fit = round((500 - platform) / marginal[-1])
+    across = " ".join(README.split("## Platforms across stacks", 1)[1].split("```", 1)[0].split())
+    assert f"about {fit} on Service Connect" in across
+    assert f"{platform} resources, and {round(marginal[-1])} per service" in across
+    assert "few dozen" not in README
