@@ -69,6 +69,7 @@ def test_a_jsii_class_left_alone_hides_its_parameters() -> None:
         (Duration.seconds(300), "Duration.minutes(5)"),
         (Duration.hours(48), "Duration.days(2)"),
         (Duration.millis(250), "Duration.millis(250)"),
+        (Duration.seconds(0), "Duration.seconds(0)"),
         (trading_constructs.RetryOptions(), "RetryOptions()"),
         (trading_constructs.RetryOptions(max_retries=2), "RetryOptions(max_retries=2)"),
         ("trading.local", "'trading.local'"),

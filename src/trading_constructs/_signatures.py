@@ -41,7 +41,7 @@ def default_text(value: object) -> str:
     if isinstance(value, Duration):
         millis = int(value.to_milliseconds())
         for unit, size in _DURATION_UNITS:
-            if millis % size == 0:
+            if millis and millis % size == 0:
                 return f"Duration.{unit}({millis // size})"
         if millis % 1000 == 0:
             return f"Duration.seconds({millis // 1000})"
