@@ -337,8 +337,9 @@ package.exec(f"{VENV_BIN}/python scripts/check_dist.py {PYTHON_DIST_DIR}")
 install_test = project.add_task(
     "test:install",
     description=(
-        "Install the built wheel into clean virtualenvs (dependencies as uv.lock pins them, "
-        "then the lowest versions it declares) and synthesize a consumer app with each"
+        "Install the built wheel into clean virtualenvs (dependencies as uv.lock pins them with "
+        "every extra, then the lowest versions it declares, bare and with each extra) and "
+        "synthesize a consumer app with each through cdk synth, with no AWS credentials"
     ),
 )
 # The declared floor is a claim: aws-cdk-lib 2.269.0 is the first release the library works
