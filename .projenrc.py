@@ -68,12 +68,17 @@ def action(name: str) -> str:
 DEPS = [
     "aws-cdk-lib>=2.269.0,<3",
     "constructs>=10.5.1,<11",
-    # PostgreSQL driver (pure Python) bundled into the database rotation function at synth
-    "pg8000>=1.31.2,<2",
-    # ServiceImage.from_asset copies a built image into a scanned repository at deploy time;
-    # 4.2.76 is the release the copy is built and tested on (loaded only when used)
-    "cdk-ecr-deployment>=4.2.76,<5",
 ]
+# What only some apps need, as extras (`pip install 'trading-constructs[assets,postgres]'`): the
+# call that needs one names it when it is missing (src/trading_constructs/_extras.py).
+OPTIONAL_DEPS = {
+    # ServiceImage.from_asset copies a built image into a scanned repository at deploy time;
+    # 4.2.76 is the release the copy is built and tested on (23 MB, a jsii module)
+    "assets": ["cdk-ecr-deployment>=4.2.76,<5"],
+    # PostgreSQL driver (pure Python) bundled into the database rotation function at synth
+    # (RotatingDbSecret)
+    "postgres": ["pg8000>=1.31.2,<2"],
+}
 DEV_DEPS = [
     f"projen=={PROJEN_VERSION}",
     f"uv=={UV_VERSION}",
@@ -174,6 +179,7 @@ TomlFile(
             ],
             "requires-python": f">={SUPPORTED_PYTHONS[0]}",
             "dependencies": DEPS,
+            "optional-dependencies": OPTIONAL_DEPS,
             "classifiers": [
                 "Development Status :: 3 - Alpha",
                 "Intended Audience :: Developers",
@@ -265,8 +271,9 @@ install.reset(
 install.exec(
     f"{VENV_BIN}/python -m pip install --quiet --disable-pip-version-check uv=={UV_VERSION}"
 )
+# the development environment (and the example) has every extra
 install.exec(
-    f"{VENV_BIN}/uv sync --frozen --all-groups --python {VENV_BIN}/python",
+    f"{VENV_BIN}/uv sync --frozen --all-groups --all-extras --python {VENV_BIN}/python",
     env={"UV_PROJECT_ENVIRONMENT": ".venv", "UV_PYTHON_DOWNLOADS": "never"},
 )
 
@@ -330,16 +337,24 @@ package.exec(f"{VENV_BIN}/python scripts/check_dist.py {PYTHON_DIST_DIR}")
 install_test = project.add_task(
     "test:install",
     description=(
-        "Install the built wheel into clean virtualenvs (dependencies as uv.lock pins them, "
-        "then the lowest versions it declares) and synthesize a consumer app with each"
+        "Install the built wheel into clean virtualenvs (dependencies as uv.lock pins them with "
+        "every extra, then the lowest versions it declares, bare and with each extra) and "
+        "synthesize a consumer app with each through cdk synth, with no AWS credentials"
     ),
 )
 # The declared floor is a claim: aws-cdk-lib 2.269.0 is the first release the library works
 # with (2.268 rejects the acknowledgement ids cdk-nag 3 writes; 2.251 and older lack
 # Acknowledgment). The lowest run proves it on every build and release.
-for deps in ("locked", "lowest"):
+# The lowest run covers the bare package and each extra alone: what a call needs is either
+# installed by its extra or named by the error it raises.
+for deps, extras in (
+    ("locked", ",".join(OPTIONAL_DEPS)),
+    ("lowest", ""),
+    *(("lowest", extra) for extra in OPTIONAL_DEPS),
+):
     install_test.exec(
-        f"{VENV_BIN}/python scripts/install_test.py {PYTHON_DIST_DIR} --deps {deps}",
+        f"{VENV_BIN}/python scripts/install_test.py {PYTHON_DIST_DIR} --deps {deps}"
+        + (f" --extras {extras}" if extras else ""),
         env={"UV_PYTHON_DOWNLOADS": "never"},
     )
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App
 
-from examples.trading_platform.app import _alarm_subscriptions, _domain, _flag, _mesh
+from examples.trading_platform.app import (
+    ContextValues,
+    _alarm_subscriptions,
+    _domain,
+    _mesh,
+    create_app,
+)
 from examples.trading_platform.platform_stack import DomainContext
 from trading_constructs import AlarmSubscription
 
@@ -54,7 +60,91 @@ def test_alarm_subscriptions_come_from_context() -> None:
 
 
 def test_deletion_protection_is_a_true_or_false_flag() -> None:
-    assert _flag(None, default=False) is False
-    assert _flag("true", default=False) is True
-    with pytest.raises(ValueError, match="allowed: true, false"):
-        _flag("yes", default=False)
+    assert ContextValues(App()).flag("deletion_protection", default=False) is False
+    values = ContextValues(App(context={"deletion_protection": "true"}))
+    assert values.flag("deletion_protection", default=False) is True
+    values = ContextValues(App(context={"deletion_protection": "yes"}))
+    values.flag("deletion_protection", default=False)
+    with pytest.raises(
+        ValueError,
+        match=r"^context: deletion_protection='yes' is not allowed \(allowed: true, false\)$",
+    ):
+        values.raise_if_any()
+
+
+CERTIFICATE_ARN = (
+    "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+)
+
+
+def test_numbers_arn_and_region_from_context_are_read_as_given() -> None:
+    context = {
+        "nat_gateways": "2",
+        "green_weight": 10,
+        "certificate_arn": CERTIFICATE_ARN,
+        "region": "eu-west-1",
+    }
+    values = ContextValues(App(context=context))
+    assert values.integer("nat_gateways", default=3, low=1, high=3) == 2
+    assert values.integer("green_weight", default=0, low=0, high=100) == 10
+    assert values.certificate_arn() == CERTIFICATE_ARN
+    assert values.region("us-east-1") == "eu-west-1"
+    values.raise_if_any()
+    # AND left out, each takes its default
+    empty = ContextValues(App())
+    assert empty.integer("nat_gateways", default=3, low=1, high=3) == 3
+    assert (empty.certificate_arn(), empty.region("us-east-1")) == (None, "us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"nat_gateways": "two"},
+            "nat_gateways='two' is not allowed (allowed: an integer from 1 to 3)",
+        ),
+        (
+            {"nat_gateways": "0"},
+            "nat_gateways='0' is not allowed (allowed: an integer from 1 to 3)",
+        ),
+        (
+            {"green_weight": "150"},
+            "green_weight='150' is not allowed (allowed: an integer from 0 to 100)",
+        ),
+        (
+            {"green_weight": "ten"},
+            "green_weight='ten' is not allowed (allowed: an integer from 0 to 100)",
+        ),
+        (
+            {"certificate_arn": "arn:aws:iam::123456789012:server-certificate/api"},
+            "certificate_arn='arn:aws:iam::123456789012:server-certificate/api' is not allowed "
+            "(allowed: an ACM certificate ARN, arn:aws:acm:<region>:<account>:certificate/<id>)",
+        ),
+        (
+            {"region": "US East"},
+            "region='US East' is not allowed (allowed: a Region code, such as us-east-1)",
+        ),
+        (
+            {"registry_scanning": "on"},
+            "registry_scanning='on' is not allowed (allowed: true, false)",
+        ),
+        ({"control_tower": "1"}, "control_tower='1' is not allowed (allowed: true, false)"),
+    ],
+    ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
+)
+def test_a_bad_context_value_fails_before_synth_naming_it(
+    context: dict[str, str], message: str
+) -> None:
+    # GIVEN one bad -c value WHEN the app is built THEN the error names it, as given, and
+    # what is allowed, in the library's words, before any construct is made
+    with pytest.raises(ValueError) as raised:
+        create_app(context)
+    assert str(raised.value) == f"context: {message}"
+
+
+def test_every_bad_context_value_is_in_one_error() -> None:
+    with pytest.raises(ValueError) as raised:
+        create_app({"nat_gateways": "two", "certificate_arn": "not-an-arn"})
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "context: 2 invalid values:"
+    assert [line.split("=")[0] for line in lines[1:]] == ["  - nat_gateways", "  - certificate_arn"]

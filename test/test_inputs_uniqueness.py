@@ -120,7 +120,9 @@ def test_a_cluster_name_vpc_namespace_and_mesh_name_are_taken_once(
         taken(
             "mesh",
             "Mesh.app_mesh()",
-            "per registry, as the prefix 'ecr-public' of the cache App Mesh pulls Envoy through",
+            "per registry, as the prefix of PullThroughCache(prefix='ecr-public'), the cache "
+            "App Mesh pulls Envoy through and each platform on it makes: one such platform per "
+            "account and region",
             "Named/Platform/PublicImages",
         ),
     ):

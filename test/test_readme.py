@@ -12,6 +12,7 @@ to aws-cdk-lib needs it to exist there too.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,9 +23,10 @@ import aws_cdk
 import pytest
 from aws_cdk import App
 from aws_cdk.cx_api import CloudAssembly
-from conftest import CDK_CONTEXT
+from conftest import CDK_CONTEXT, SynthesizedApp
 from test_readiness_pending import READINESS_PENDING
 
+from scripts import install_test
 from trading_constructs.readiness import check_assembly
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,3 +186,71 @@ def test_the_versions_a_consumer_needs_are_the_projects() -> None:
     assert f"CI tests {pythons[0]} to {pythons[-1]}" in quick_start
     assert re.search(rf"Node \d+ or {node_major}\b", quick_start)
     assert "jsii" in quick_start and "Node 20" in quick_start
+
+
+def test_no_block_leaves_a_context_lookup_to_the_cli(readme: dict[str, Ran]) -> None:
+    # GIVEN every app the README's blocks build, as written
+    for block in BLOCKS:
+        for assembly in readme[block.id].assemblies:
+            # THEN its assembly lists no missing context: `cdk synth` calls no AWS API for it
+            # (the CLI would look a missing value up, which needs credentials)
+            manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text())
+            assert manifest.get("missing", []) == [], f"README.md:{block.line} ({block.heading})"
+
+
+def test_the_cdk_json_for_a_stack_naming_its_account_answers_its_az_lookup() -> None:
+    # GIVEN the README's cdk.json for stacks that name their account (the consumer install
+    # test, scripts/install_test.py, synthesizes with it through the CDK CLI, no credentials)
+    context = install_test.readme_cdk_context()
+    # WHEN aws-cdk-lib names the AZ lookup of such a stack
+    stack = aws_cdk.Stack(
+        App(), "Trading", env=aws_cdk.Environment(account="123456789012", region="us-east-1")
+    )
+    # (the provider's name as the cloud assembly schema writes it: jsii gives Python the enum
+    # member's name, AVAILABILITY_ZONE_PROVIDER, not its value)
+    key = aws_cdk.ContextProvider.get_key(stack, provider="availability-zones").key
+    # THEN the README answers it, with three AZs of the region
+    assert context == {key: ["us-east-1a", "us-east-1b", "us-east-1c"]}
+    assert "python3 app.py" in README.split("```json", 1)[1].split("```", 1)[0]
+
+
+def test_the_inventory_counts_the_alarms_the_example_has(mutual_tls: SynthesizedApp) -> None:
+    # GIVEN the example as `cdk synth` builds it (the mutual-TLS mesh)
+    resources = mutual_tls.template("TradingPlatform").to_json()["Resources"].values()
+    alarms = sum(1 for r in resources if r["Type"] == "AWS::CloudWatch::Alarm")
+    tracking = sum(
+        1
+        for r in resources
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+        and r["Properties"]["PolicyType"] == "TargetTrackingScaling"
+        and not r["Properties"]["TargetTrackingScalingPolicyConfiguration"].get("DisableScaleIn")
+    )
+    # THEN the README's inventory counts them, and the two alarms Application Auto Scaling
+    # creates per target-tracking policy (scale out, scale in), and bills them
+    inventory = " ".join(README.split("### What a first deploy creates", 1)[1].split())
+    assert f"{alarms} alarms in the template" in inventory
+    assert f"{2 * tracking} more that Application Auto Scaling creates" in inventory
+    assert f"the {tracking} target-tracking policies" in inventory
+    assert f"| CloudWatch alarms | {alarms} alarms in the template" in README
+    assert f"+ {2 * tracking} target-tracking alarms" in README
+
+
+def test_the_services_a_stack_holds_are_the_benchmarks() -> None:
+    # GIVEN the benchmark's report: the platform stack's resources and what each added service
+    # costs on Service Connect (services reading a secret and calling each other)
+    report = (ROOT / "docs" / "benchmarks" / "REPORT.md").read_text()
+    platform = int(
+        re.search(r"^\| 1 x service-connect \| Platform \| 0 \| (\d+) \|", report, re.M)[1]
+    )
+    marginal = [
+        float(m)
+        for m in re.findall(
+            r"^\| service-connect \| \d+ \| \d+ \| [\d.]+ \| ([\d.]+) \|$", report, re.M
+        )
+    ]
+    # THEN the README's figures are the report's: how many such services fit in 500 resources
+    fit = round((500 - platform) / marginal[-1])
+    across = " ".join(README.split("## Platforms across stacks", 1)[1].split("```", 1)[0].split())
+    assert f"about {fit} on Service Connect" in across
+    assert f"{platform} resources, and {round(marginal[-1])} per service" in across
+    assert "few dozen" not in README

@@ -262,3 +262,53 @@ def test_the_link_check_catches_links_that_break_on_pypi(markdown: str, bad: str
 def test_the_opening_check_catches_contributor_set_up() -> None:
     assert check_dist.opening_problems("# x\n\n## Quick start\n\n    npm ci\n") != []
     assert check_dist.opening_problems("# x\n\n## Use\n\n## Development\n\n    npm ci\n") == []
+
+
+# --- installing before the first release -------------------------------------------------------
+
+
+def readme_install() -> tuple[list[str], list[str]]:
+    """The README's install commands: from a clone today, and from PyPI after a release."""
+    section = (ROOT / "README.md").read_text().split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    today, later = re.findall(r"^```[a-z]*\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
+    return today.splitlines(), later.splitlines()
+
+
+def test_the_readme_says_which_install_works_today_and_which_after_the_first_release() -> None:
+    today, later = readme_install()
+    # GIVEN no release yet (the committed version is 0.0.0; the first release is 0.1.0)
+    assert json.loads((ROOT / "version.json").read_text())["version"] == "0.0.0"
+    projenrc = (ROOT / ".projenrc.py").read_text()
+    first = re.search(r'^FIRST_VERSION = "([\d.]+)"', projenrc, flags=re.MULTILINE)[1]
+    section = (ROOT / "README.md").read_text().split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    # THEN the README installs from a clone of the repository today, with every extra
+    extras = ",".join(PYPROJECT["project"]["optional-dependencies"])
+    assert today == [
+        f"git clone {PYPROJECT['project']['urls']['Repository']}",
+        f'pip install "./trading-constructs[{extras}]"',
+    ]
+    # AND keeps the PyPI line for after the first release, saying so
+    assert later == [today[1].replace("./trading-constructs", "trading-constructs")]
+    assert "not on PyPI" in section and f"After the first release ({first})" in section
+
+
+def test_the_readme_install_from_a_clone_resolves_with_its_extras(tmp_path: Path) -> None:
+    # GIVEN the README's install command, this checkout standing for the clone
+    today, _ = readme_install()
+    requirement = today[1].removeprefix("pip install ").strip('"')
+    requirement = requirement.replace("./trading-constructs", str(ROOT))
+    # WHEN pip builds it from source and resolves it (a dry run: nothing is installed)
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
+         "--disable-pip-version-check", "--report", report, requirement],
+        check=True, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    # THEN pip would install the package, version 0.0.0, with both extras, whose dependencies
+    # this environment already holds
+    installs = json.loads(report.read_text())["install"]
+    (package,) = (i for i in installs if i["metadata"]["name"] == "trading-constructs")
+    assert package["metadata"]["version"] == "0.0.0"
+    assert package["requested_extras"] == ["assets", "postgres"]
+    assert {"cdk-ecr-deployment", "pg8000"} & {i["metadata"]["name"] for i in installs} == set()

@@ -37,6 +37,7 @@ from sphinx.util import inspect as sphinx_inspect
 
 import trading_constructs
 import trading_constructs.appmesh
+from trading_constructs._signatures import ShownDefault
 
 project = "trading-constructs"
 author = "trading-constructs developers"
@@ -114,6 +115,8 @@ sphinx_inspect.signature = _signature_as_written  # type: ignore[assignment]
 
 def readable(value: Any) -> str:
     """A default as code a user could write."""
+    if isinstance(value, ShownDefault):  # the package's own signatures (help() and IDEs)
+        return readable(value.value)
     if value is None or isinstance(value, bool | int | float | str):
         return repr(value)
     if isinstance(value, enum.Enum):

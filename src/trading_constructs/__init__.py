@@ -1,5 +1,6 @@
 """AWS CDK v2 constructs for a containerized microservice trading analytics platform."""
 
+from ._signatures import show_signatures
 from .cluster import AZ_COUNT, CapacityStrategy, TradingCluster, TradingClusterProps, VpcOptions
 from .compliance import (
     acknowledge_wildcard_resource,
@@ -90,3 +91,5 @@ __all__ = [
     "ignore_redundant_depends_on",
     "vpc_lambda_network_statement",
 ]
+
+show_signatures(*(v for v in map(globals().get, __all__) if isinstance(v, type)))

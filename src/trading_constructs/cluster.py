@@ -526,7 +526,9 @@ def _unique_names(
         # registry: the cache claims it; a second cluster of the same mesh meets it here.
         prefix, spec, described = _CACHE_PREFIXES[kind]
         where = (
-            f"per registry, as the prefix {prefix!r} of the cache {described} pulls Envoy through"
+            f"per registry, as the prefix of PullThroughCache(prefix={prefix!r}), the cache "
+            f"{described} pulls Envoy through and each platform on it makes: one such platform "
+            "per account and region"
         )
         for cache_key in registry_names(scope, "pull-through-prefix", prefix):
             names.append(("mesh", spec, cache_key, where))

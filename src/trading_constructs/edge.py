@@ -980,8 +980,9 @@ def _check_service(
         problems.add(
             "service",
             service.name,
-            "a service with public=True (its mesh listener then takes the load "
-            "balancer's plain HTTP; mutual TLS guards every other listener)",
+            "a service with public=True (its mesh listener then takes the load balancer's "
+            "plain HTTP; on the mutual-TLS mesh, mutual TLS still guards its listener for "
+            "declared callers)",
         )
     if len(service.services) > 1:
         problems.add(

@@ -25,6 +25,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IDependable
 
+from ._extras import require_extra
 from ._validation import Problems, check_items, check_type, construct_owner
 from .compliance import acknowledge, ignore_redundant_depends_on, vpc_lambda_network_statement
 from .repository import PullThroughCache, ScannedRepository, _auth_token_statement
@@ -239,6 +240,7 @@ class ServiceImage:
         _check_asset(problems, directory, file, exclude, repository)
         _check_copier(problems, stack, vpc, key)
         problems.raise_if_any()
+        require_extra("assets", f"{owner}: copying a built image into a scanned repository")
         copier = _COPIERS.get(stack) or _new_copier(stack, vpc, key)
         copy = _AssetCopy(
             scope,

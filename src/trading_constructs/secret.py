@@ -27,6 +27,7 @@ from constructs import Construct
 if typing.TYPE_CHECKING:
     from aws_cdk.interfaces import aws_events as events_refs
 
+from ._extras import require_extra
 from ._validation import (
     SECRET,
     SECRET_ATTACHMENT_TARGET,
@@ -718,6 +719,8 @@ class RotatingDbSecret(Construct):
             removal_policy=removal_policy,
             alarms=alarms,
         )
+        owner = construct_owner("RotatingDbSecret", scope.node.path, id)
+        require_extra("postgres", f"{owner}: rotating PostgreSQL credentials")
         rotation = rotation or DbRotation.single_user()
         super().__init__(scope, id)
         claim(self, *_secret_names(scope, secret_name))

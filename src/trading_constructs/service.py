@@ -142,8 +142,10 @@ class MeshedFargateService(Construct):
         :param public: reached by a load balancer, which sends plain HTTP (an ALB cannot
             present a mesh certificate) and which the security group alone admits: on the
             mutual-TLS mesh straight to the app's port, beside Envoy's mutual-TLS listener for
-            declared callers; on App Mesh to its Envoy listener, which then takes plain HTTP.
-            :default: False
+            declared callers; on App Mesh to its Envoy listener, which then takes plain HTTP
+            (mutual TLS guards no listener of a public service there); on Service Connect to
+            the app's port, which then serves no TLS, even with a Private CA (Service Connect
+            TLS authenticates the server only and is never mutual). :default: False
         :param log_retention_days: days container logs are kept, a value CloudWatch Logs
             accepts. :default: 30, or 365 under the Control Tower profile (context
             ``trading-constructs:control-tower=true``; CT.CLOUDWATCH.PR.2 asks for a year)
