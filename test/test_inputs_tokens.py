@@ -172,7 +172,8 @@ def test_options_accept_tokens(make: Callable[[], Any]) -> None:
 def test_constructs_accept_tokens_where_cloudformation_takes_them(platform: Platform) -> None:
     service = platform.service(
         "Svc",
-        name=string("Name"),
+        # the name stays concrete: construct ids, hence logical ids, derive from it
+        name="tokens",
         cpu=number("Cpu"),
         memory_mib=number("Memory"),
         scaling=None,

@@ -115,7 +115,12 @@ def test_a_cluster_name_vpc_namespace_and_mesh_name_are_taken_once(
         taken(
             "namespace_name", "trading.local", "among the private DNS namespaces of one VPC", holder
         ),
-        taken("mesh", "trading-mesh", "among the App Mesh meshes of an account and region", holder),
+        taken(
+            "mesh.mesh_name",
+            "trading-mesh",
+            "among the App Mesh meshes of an account and region",
+            holder,
+        ),
         # App Mesh pulls Envoy through a pull-through cache, one per prefix and registry
         taken(
             "mesh",
@@ -235,8 +240,6 @@ def test_a_weighted_service_holds_its_slots_virtual_node_names(
     [
         # the CA's secret is 'CaCertificate', which a service named 'ca' would also be
         (None, "ca", "Named/Platform/Mesh/Certificates", "CaCertificate"),
-        # 'a-1b' and 'a1b' both give 'A1bCertificate'
-        ("a-1b", "a1b", "Named/First", "A1bCertificate"),
     ],
 )
 def test_two_names_giving_one_certificate_id_are_refused(
