@@ -1,0 +1,114 @@
+"""Delivery past one account: a CDK Pipeline that builds the platform's images once and deploys
+the same build to a staging account, then (after a manual approval) to production, one or more
+regions of it as a wave."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Environment, Stack, Stage, pipelines
+from aws_cdk import aws_codebuild as codebuild
+from constructs import Construct
+
+from examples.trading_platform.pipeline_findings import acknowledge_pipeline, order_build_projects
+from examples.trading_platform.platform_stack import TradingPlatformStack
+from trading_constructs import AlarmSubscription
+
+SYNTH_OUTPUT = "cdk.out"
+PLATFORM_STACK = "TradingPlatform"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one stage deploys: an account, a region, and who hears its alarms."""
+
+    account: str
+    region: str
+    alarm_email: str | None = None
+    deletion_protection: bool = False
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The pipeline's source, its synth commands and its stages."""
+
+    repository: str
+    branch: str
+    connection_arn: str
+    synth_commands: Sequence[str]
+    staging: Target
+    production: Sequence[Target]
+
+
+class PlatformStage(Stage):
+    """One copy of the platform in one account and region, with its own alarm topic, scanned
+    repositories and keys: nothing in it is shared with another stage."""
+
+    def __init__(self, scope: Construct, id: str, *, target: Target) -> None:
+        super().__init__(scope, id, env=Environment(account=target.account, region=target.region))
+        subscriptions = [AlarmSubscription.email(target.alarm_email)] if target.alarm_email else []
+        self.platform = TradingPlatformStack(
+            self,
+            PLATFORM_STACK,
+            description=f"Trading analytics platform, {id} stage (trading-constructs example)",
+            alarm_subscriptions=subscriptions,
+            deletion_protection=target.deletion_protection,
+        )
+
+
+class TradingPipelineStack(Stack):
+    """The pipeline, in the tooling account: source, synth (tests and every gate), the images
+    published once, staging, a manual approval, then production as a wave of regions."""
+
+    def __init__(self, scope: Construct, id: str, *, delivery: Delivery, **kwargs: object) -> None:
+        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        source = pipelines.CodePipelineSource.connection(
+            delivery.repository, delivery.branch, connection_arn=delivery.connection_arn
+        )
+        self.pipeline = pipelines.CodePipeline(
+            self,
+            "Pipeline",
+            synth=pipelines.ShellStep(
+                "Synth",
+                input=source,
+                commands=list(delivery.synth_commands),
+                primary_output_directory=SYNTH_OUTPUT,
+            ),
+            # Stages live in other accounts: the artifact bucket gets a customer managed key
+            # those accounts' deploy roles may use, rotated yearly.
+            cross_account_keys=True,
+            enable_key_rotation=True,
+            # One CodeBuild action per image: built once, pushed to every stage's account.
+            publish_assets_in_parallel=True,
+            code_build_defaults=pipelines.CodeBuildOptions(
+                build_environment=codebuild.BuildEnvironment(
+                    build_image=codebuild.LinuxBuildImage.STANDARD_7_0
+                )
+            ),
+        )
+        self.staging = PlatformStage(self, "Staging", target=delivery.staging)
+        self.pipeline.add_stage(self.staging)
+        wave = self.pipeline.add_wave(
+            "Production",
+            pre=[
+                pipelines.ManualApprovalStep(
+                    "PromoteToProduction",
+                    comment="Staging runs this build: promote the same images to production.",
+                )
+            ],
+        )
+        self.production = [
+            PlatformStage(self, f"Production-{target.region}", target=target)
+            for target in delivery.production
+        ]
+        for stage in self.production:
+            wave.add_stage(stage)
+        # Built now rather than at synth, so the generated resources can be ordered and their
+        # findings acknowledged beside them.
+        self.pipeline.build_pipeline()
+        order_build_projects(self.pipeline)
+        acknowledge_pipeline(self, self.pipeline)
+
+
+__all__ = ["Delivery", "PlatformStage", "Target", "TradingPipelineStack"]
