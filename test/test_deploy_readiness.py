@@ -26,6 +26,13 @@ import test_supply_chain
 from aws_cdk import Stack, Stage
 from aws_cdk.assertions import Template as CdkTemplate
 from conftest import SynthesizedApp
+from pipeline_support import (
+    PIPELINE_STACK,
+    STAGE_STACKS,
+    SUPPORT_STACK,
+    PipelineAssembly,
+    pipeline_assembly,
+)
 from test_readiness_pending import READINESS_PENDING
 
 from trading_constructs.readiness import (
@@ -122,6 +129,9 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     ),
     # a service per image source, the deploy-time copy among them (built once per session)
     "images": lambda r: _app(test_images.images_app().app),
+    # the delivery pipeline: its own stack, the cross-region support stack and the three
+    # stages' platforms (synthesized once per session, shared by the workers)
+    "pipeline": lambda r: _pipeline(pipeline_assembly(r.getfixturevalue("tmp_path_factory"))),
 }
 # The stacks each source synthesizes; a stack added to a source must be listed here (checked).
 STACKS: dict[str, tuple[str, ...]] = {
@@ -136,7 +146,12 @@ STACKS: dict[str, tuple[str, ...]] = {
     "edge-app-mesh": ("Mesh",),
     "service-platform": ("Test",),
     "images": ("Images",),
+    "pipeline": (PIPELINE_STACK, SUPPORT_STACK, *STAGE_STACKS.values()),
 }
+
+
+def _pipeline(assembly: PipelineAssembly) -> Source:
+    return Source(assembly.templates, assembly.outdir)
 
 
 def _edge_platform() -> Stack:

@@ -12,6 +12,7 @@ pipeline that updates itself is the one deployed.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sys
@@ -40,7 +41,13 @@ REQUIRED = (
     "production_account",
     "production_regions",
 )
-OPTIONAL = ("branch", "staging_alarm_email", "production_alarm_email")
+OPTIONAL = (
+    "branch",
+    "staging_alarm_email",
+    "production_alarm_email",
+    "pipeline_docker_hub_credentials",
+)
+ROOT = Path(__file__).resolve().parents[2]
 _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 
@@ -117,6 +124,8 @@ def _delivery(app: App, values: Mapping[str, str]) -> Delivery:
             alarm_email=values.get("staging_alarm_email"),
         ),
         production=production,
+        cli_version=json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"],
+        docker_hub_credentials=values.get("pipeline_docker_hub_credentials"),
     )
 
 

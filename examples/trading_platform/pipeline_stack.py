@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aws_cdk import Environment, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from examples.trading_platform.pipeline_findings import acknowledge_pipeline, order_build_projects
@@ -16,6 +17,9 @@ from examples.trading_platform.platform_stack import TradingPlatformStack
 from trading_constructs import AlarmSubscription
 
 SYNTH_OUTPUT = "cdk.out"
+# cdk-assets, which the asset actions install to build and publish the images: pinned, so a
+# release of it cannot change a run (the CDK CLI's version comes from package.json).
+CDK_ASSETS_VERSION = "4.7.3"
 PLATFORM_STACK = "TradingPlatform"
 
 
@@ -39,6 +43,11 @@ class Delivery:
     synth_commands: Sequence[str]
     staging: Target
     production: Sequence[Target]
+    cli_version: str
+    docker_hub_credentials: str | None = None
+    """A Secrets Manager secret of the pipeline's account (``username`` and ``accessToken``,
+    as for an ECR pull-through cache of Docker Hub) the image builds pull their base image
+    with; anonymous pulls from shared CodeBuild addresses hit Docker Hub's rate limit."""
 
 
 class PlatformStage(Stage):
@@ -81,6 +90,9 @@ class TradingPipelineStack(Stack):
             enable_key_rotation=True,
             # One CodeBuild action per image: built once, pushed to every stage's account.
             publish_assets_in_parallel=True,
+            cli_version=delivery.cli_version,
+            cdk_assets_cli_version=CDK_ASSETS_VERSION,
+            docker_credentials=self._docker_credentials(delivery.docker_hub_credentials),
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(
                     build_image=codebuild.LinuxBuildImage.STANDARD_7_0
@@ -109,6 +121,21 @@ class TradingPipelineStack(Stack):
         self.pipeline.build_pipeline()
         order_build_projects(self.pipeline)
         acknowledge_pipeline(self, self.pipeline)
+
+    def _docker_credentials(self, secret_arn: str | None) -> list[pipelines.DockerCredential]:
+        if secret_arn is None:
+            return []
+        secret = secretsmanager.Secret.from_secret_complete_arn(
+            self, "DockerHubCredentials", secret_arn
+        )
+        return [
+            pipelines.DockerCredential.docker_hub(
+                secret,
+                username_field="username",
+                secret_field="accessToken",
+                usages=[pipelines.DockerCredentialUsage.ASSET_PUBLISHING],
+            )
+        ]
 
 
 __all__ = ["Delivery", "PlatformStage", "Target", "TradingPipelineStack"]
