@@ -251,6 +251,27 @@ def test_the_synth_step_runs_the_readme_commands_with_the_pipeline_context(
     assert commands[3] == ".venv/bin/python -m trading_constructs.readiness cdk.out"
     for command in commands:
         assert command.split(" -c ")[0] in readme_text
+    # AND its role may assume each stage's CDK lookup role (the Availability Zones), by name
+    resources = pipeline.templates[PIPELINE_STACK]["Resources"]
+    role = resources[synth["Configuration"]["ProjectName"]["Ref"]]["Properties"]["ServiceRole"]
+    assumed = [
+        statement["Resource"]
+        for policy in resources.values()
+        if policy["Type"] == "AWS::IAM::Policy"
+        and {"Ref": role["Fn::GetAtt"][0]} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "sts:AssumeRole"
+    ]
+    assert [[part["Fn::Join"][1][-1] for part in found] for found in assumed] == [
+        [
+            f":iam::{STAGING_ACCOUNT}:role/cdk-hnb659fds-lookup-role-{STAGING_ACCOUNT}-us-east-1",
+            *(
+                f":iam::{PRODUCTION_ACCOUNT}:role/cdk-hnb659fds-lookup-role-"
+                f"{PRODUCTION_ACCOUNT}-{region}"
+                for region in PRODUCTION_REGIONS
+            ),
+        ]
+    ]
 
 
 @pytest.fixture(scope="module")

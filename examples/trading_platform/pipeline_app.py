@@ -5,8 +5,9 @@ runs), ``repository`` (GitHub ``owner/name``), ``branch`` (default ``main``),
 ``connection_arn`` (the CodeConnections connection to GitHub), ``staging_account``,
 ``staging_region``, ``production_account``, ``production_regions`` (comma-separated: one
 stage per region, deployed together as a wave), and optionally ``staging_alarm_email``,
-``production_alarm_email`` and ``production_deletion_protection`` (true once production's first
-deploy has succeeded). The synth step runs the README's commands with the same context, so the
+``production_alarm_email``, ``production_deletion_protection`` (true once production's first
+deploy has succeeded) and ``pipeline_docker_hub_credentials`` (a secret the image builds log in
+to Docker Hub with). The synth step runs the README's commands with the same context, so the
 pipeline that updates itself is the one deployed.
 """
 

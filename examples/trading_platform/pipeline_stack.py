@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Environment, Stack, Stage, pipelines
+from aws_cdk import Aws, DefaultStackSynthesizer, Environment, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -50,6 +51,21 @@ class Delivery:
     with; anonymous pulls from shared CodeBuild addresses hit Docker Hub's rate limit."""
 
 
+def _lookup_statement(delivery: Delivery) -> iam.PolicyStatement:
+    """Assume the CDK lookup role of every stage's account and region, and no other role."""
+    targets = [delivery.staging, *delivery.production]
+    return iam.PolicyStatement(
+        actions=["sts:AssumeRole"],
+        resources=sorted(
+            {
+                f"arn:{Aws.PARTITION}:iam::{t.account}:role/"
+                f"cdk-{DefaultStackSynthesizer.DEFAULT_QUALIFIER}-lookup-role-{t.account}-{t.region}"
+                for t in targets
+            }
+        ),
+    )
+
+
 class PlatformStage(Stage):
     """One copy of the platform in one account and region, with its own alarm topic, scanned
     repositories and keys: nothing in it is shared with another stage."""
@@ -78,11 +94,14 @@ class TradingPipelineStack(Stack):
         self.pipeline = pipelines.CodePipeline(
             self,
             "Pipeline",
-            synth=pipelines.ShellStep(
+            synth=pipelines.CodeBuildStep(
                 "Synth",
                 input=source,
                 commands=list(delivery.synth_commands),
                 primary_output_directory=SYNTH_OUTPUT,
+                # `cdk synth` looks up each stage's Availability Zones through the stage's
+                # lookup role (bootstrapped with --trust-for-lookup): those roles, by name
+                role_policy_statements=[_lookup_statement(delivery)],
             ),
             # Stages live in other accounts: the artifact bucket gets a customer managed key
             # those accounts' deploy roles may use, rotated yearly.
