@@ -15,8 +15,12 @@ import re
 from typing import Any
 
 import pytest
+from aws_cdk import App, Stack, pipelines
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
 from cfnlint.api import lint
 from pipeline_support import (
+    PIPELINE_ACCOUNT,
     PIPELINE_CONTEXT,
     PIPELINE_STACK,
     PRODUCTION_ACCOUNT,
@@ -29,6 +33,7 @@ from pipeline_support import (
 )
 
 from examples.trading_platform.pipeline_app import create_pipeline_app
+from examples.trading_platform.pipeline_stack import docker_hub_credentials
 
 STAGES = tuple(STAGE_STACKS)
 # cdk-assets publishing one asset to one destination (account-region and a hash of the role)
@@ -297,3 +302,29 @@ def test_bad_context_names_the_value_and_what_is_needed(
     context = {k: v for k, v in (PIPELINE_CONTEXT | change).items() if v is not None}
     with pytest.raises(ValueError, match=re.escape(words)):
         create_pipeline_app(context=context, outdir=str(tmp_path))
+
+
+def test_the_image_builds_alone_read_the_docker_hub_secret() -> None:
+    # GIVEN the secret of the tooling account that ECR's Docker Hub cache uses too
+    arn = (
+        f"arn:aws:secretsmanager:us-east-1:{PIPELINE_ACCOUNT}:secret:"
+        "ecr-pullthroughcache/docker-hub-AbCdEf"
+    )
+    stack = Stack(App(), "Credentials")
+    (credential,) = docker_hub_credentials(stack, arn)
+    publishing = iam.Role(stack, "Publishing", assumed_by=iam.AccountRootPrincipal())
+    synth = iam.Role(stack, "Synth", assumed_by=iam.AccountRootPrincipal())
+    # WHEN CDK Pipelines grants it for each use
+    credential.grant_read(publishing, pipelines.DockerCredentialUsage.ASSET_PUBLISHING)
+    credential.grant_read(synth, pipelines.DockerCredentialUsage.SYNTH)
+    # THEN the image builds may read that one secret, and the synth step may not
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    (policy,) = policies.values()
+    assert policy["Properties"]["Roles"] == [
+        {"Ref": stack.get_logical_id(publishing.node.default_child)}
+    ]  # type: ignore[arg-type]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Resource"] == arn
+    assert "secretsmanager:GetSecretValue" in statement["Action"]
+    # AND without the context value there is no login
+    assert docker_hub_credentials(stack, None) == []

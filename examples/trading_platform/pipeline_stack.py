@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Aws, DefaultStackSynthesizer, Environment, Stack, Stage, pipelines
 from aws_cdk import aws_codebuild as codebuild
@@ -86,8 +87,8 @@ class TradingPipelineStack(Stack):
     """The pipeline, in the tooling account: source, synth (tests and every gate), the images
     published once, staging, a manual approval, then production as a wave of regions."""
 
-    def __init__(self, scope: Construct, id: str, *, delivery: Delivery, **kwargs: object) -> None:
-        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, scope: Construct, id: str, *, delivery: Delivery, **kwargs: Any) -> None:
+        super().__init__(scope, id, **kwargs)
         source = pipelines.CodePipelineSource.connection(
             delivery.repository, delivery.branch, connection_arn=delivery.connection_arn
         )
@@ -111,7 +112,7 @@ class TradingPipelineStack(Stack):
             publish_assets_in_parallel=True,
             cli_version=delivery.cli_version,
             cdk_assets_cli_version=CDK_ASSETS_VERSION,
-            docker_credentials=self._docker_credentials(delivery.docker_hub_credentials),
+            docker_credentials=docker_hub_credentials(self, delivery.docker_hub_credentials),
             code_build_defaults=pipelines.CodeBuildOptions(
                 build_environment=codebuild.BuildEnvironment(
                     build_image=codebuild.LinuxBuildImage.STANDARD_7_0
@@ -141,20 +142,31 @@ class TradingPipelineStack(Stack):
         order_build_projects(self.pipeline)
         acknowledge_pipeline(self, self.pipeline)
 
-    def _docker_credentials(self, secret_arn: str | None) -> list[pipelines.DockerCredential]:
-        if secret_arn is None:
-            return []
-        secret = secretsmanager.Secret.from_secret_complete_arn(
-            self, "DockerHubCredentials", secret_arn
+
+def docker_hub_credentials(
+    scope: Construct, secret_arn: str | None
+) -> list[pipelines.DockerCredential]:
+    """The image builds' Docker Hub login: the secret an ECR pull-through cache of Docker Hub
+    uses too (``username`` and ``accessToken``), read by the asset publishing actions only."""
+    if secret_arn is None:
+        return []
+    secret = secretsmanager.Secret.from_secret_complete_arn(
+        scope, "DockerHubCredentials", secret_arn
+    )
+    return [
+        pipelines.DockerCredential.docker_hub(
+            secret,
+            secret_username_field="username",
+            secret_password_field="accessToken",
+            usages=[pipelines.DockerCredentialUsage.ASSET_PUBLISHING],
         )
-        return [
-            pipelines.DockerCredential.docker_hub(
-                secret,
-                username_field="username",
-                secret_field="accessToken",
-                usages=[pipelines.DockerCredentialUsage.ASSET_PUBLISHING],
-            )
-        ]
+    ]
 
 
-__all__ = ["Delivery", "PlatformStage", "Target", "TradingPipelineStack"]
+__all__ = [
+    "Delivery",
+    "PlatformStage",
+    "Target",
+    "TradingPipelineStack",
+    "docker_hub_credentials",
+]
