@@ -294,6 +294,10 @@ def readme_text() -> str:
         ({"pipeline_region": "useast1"}, "pipeline_region='useast1' is not a region"),
         ({"production_regions": "us-east-1,us-east-1"}, "names a region twice"),
         ({"production_regions": "us-east-1,mars-1"}, "'mars-1' is not a region"),
+        (
+            {"staging_account": PRODUCTION_ACCOUNT},
+            "staging_region='us-east-1' is a production region of the same account",
+        ),
     ],
 )
 def test_bad_context_names_the_value_and_what_is_needed(

@@ -80,13 +80,21 @@ def _context(app: App) -> dict[str, str]:
     for key in ("pipeline_region", "staging_region"):
         if values[key] and not _REGION.fullmatch(str(values[key])):
             problems.append(f"context {key}={values[key]!r} is not a region (e.g. us-east-1)")
-    for region in _regions(values["production_regions"]):
-        if not _REGION.fullmatch(region):
-            problems.append(f"context production_regions: {region!r} is not a region")
-    if len(set(_regions(values["production_regions"]))) != len(
-        _regions(values["production_regions"])
-    ):
+    regions = _regions(values["production_regions"])
+    problems += [
+        f"context production_regions: {region!r} is not a region"
+        for region in regions
+        if not _REGION.fullmatch(region)
+    ]
+    if len(set(regions)) != len(regions):
         problems.append("context production_regions names a region twice (one stage a region)")
+    same_account = values["staging_account"] == values["production_account"]
+    if same_account and values["staging_region"] in regions:
+        problems.append(
+            f"context staging_region={values['staging_region']!r} is a production region of "
+            "the same account (allowed: another account or region: a platform holds what an "
+            "account and region have once, such as its pull-through cache rule)"
+        )
     if problems:
         raise ValueError(
             "pipeline app: " + "; ".join(problems) + f" (needed: {', '.join(REQUIRED)})"
