@@ -22,6 +22,7 @@ PIPELINE_ACCOUNT = "111111111111"
 STAGING_ACCOUNT = "222222222222"
 PRODUCTION_ACCOUNT = "333333333333"
 PRODUCTION_REGIONS = ("us-east-1", "us-west-2")
+CERTIFICATE_ID = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 PIPELINE_CONTEXT: dict[str, Any] = CDK_CONTEXT | {
     "pipeline_account": PIPELINE_ACCOUNT,
     "pipeline_region": "us-east-1",
@@ -36,6 +37,13 @@ PIPELINE_CONTEXT: dict[str, Any] = CDK_CONTEXT | {
     "production_account": PRODUCTION_ACCOUNT,
     "production_regions": ",".join(PRODUCTION_REGIONS),
     "production_alarm_email": "ops@example.com",
+    "staging_certificate_arn": (
+        f"arn:aws:acm:us-east-1:{STAGING_ACCOUNT}:certificate/{CERTIFICATE_ID}"
+    ),
+    "production_certificate_arns": ",".join(
+        f"arn:aws:acm:{region}:{PRODUCTION_ACCOUNT}:certificate/{CERTIFICATE_ID}"
+        for region in PRODUCTION_REGIONS
+    ),
 }
 PIPELINE_STACK = "TradingPipeline"
 SUPPORT_STACK = f"cross-region-stack-{PIPELINE_ACCOUNT}_us-west-2"

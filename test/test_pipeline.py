@@ -182,10 +182,9 @@ def test_cfn_lint_finds_nothing_in_the_pipeline_and_its_stages(
     assert findings == {name: [] for name in linted}
 
 
-def test_cdk_nag_and_deploy_readiness_leave_only_the_http_warnings(
-    pipeline: PipelineAssembly,
-) -> None:
-    # GIVEN the pipeline app synthesized with the three packs and the deploy-readiness plugin
+def test_cdk_nag_and_deploy_readiness_find_nothing_open(pipeline: PipelineAssembly) -> None:
+    # GIVEN the pipeline app synthesized with the three packs and the deploy-readiness plugin,
+    # each stage serving HTTPS with its certificate
     assert pipeline.validation_report is not None, "the validation plugins did not run"
     violations = sorted(
         f"{v['ruleName']} at {c['constructPath']}"
@@ -193,13 +192,8 @@ def test_cdk_nag_and_deploy_readiness_leave_only_the_http_warnings(
         for v in report.get("violations", [])
         for c in v["violatingConstructs"]
     )
-    # THEN nothing is open on the pipeline's stacks; each stage, like `cdk synth` without a
-    # certificate, keeps the edge's plain-HTTP warning
-    assert violations == sorted(
-        f"Annotation::trading-constructs:edge-without-https at {PIPELINE_STACK}/{stage}/"
-        "TradingPlatform/Edge"
-        for stage in STAGES
-    )
+    # THEN nothing is open on any stack, the pipeline's or a stage's, not even a warning
+    assert violations == []
     assert {r["pluginName"] for r in pipeline.validation_report["pluginReports"]} >= {
         "AwsSolutions",
         "NIST.800.53.R5",
@@ -294,6 +288,14 @@ def readme_text() -> str:
         ({"pipeline_region": "useast1"}, "pipeline_region='useast1' is not a region"),
         ({"production_regions": "us-east-1,us-east-1"}, "names a region twice"),
         ({"production_regions": "us-east-1,mars-1"}, "'mars-1' is not a region"),
+        (
+            {"production_certificate_arns": "arn:aws:acm:eu-west-1:333333333333:certificate/a"},
+            "is not the one certificate of a production region",
+        ),
+        (
+            {"staging_certificate_arn": "arn:aws:acm:us-east-1:333333333333:certificate/a"},
+            "is not an ACM certificate of the staging account and region",
+        ),
         (
             {"staging_account": PRODUCTION_ACCOUNT},
             "staging_region='us-east-1' is a production region of the same account",

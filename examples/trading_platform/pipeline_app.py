@@ -5,7 +5,9 @@ runs), ``repository`` (GitHub ``owner/name``), ``branch`` (default ``main``),
 ``connection_arn`` (the CodeConnections connection to GitHub), ``staging_account``,
 ``staging_region``, ``production_account``, ``production_regions`` (comma-separated: one
 stage per region, deployed together as a wave), and optionally ``staging_alarm_email``,
-``production_alarm_email``, ``production_deletion_protection`` (true once production's first
+``production_alarm_email``, ``staging_certificate_arn`` and ``production_certificate_arns``
+(ACM certificates the load balancers serve HTTPS with: one for staging, one per production
+region, comma-separated), ``production_deletion_protection`` (true once production's first
 deploy has succeeded) and ``pipeline_docker_hub_credentials`` (a secret the image builds log in
 to Docker Hub with). The synth step runs the README's commands with the same context, so the
 pipeline that updates itself is the one deployed.
@@ -47,10 +49,15 @@ OPTIONAL = (
     "staging_alarm_email",
     "production_alarm_email",
     "pipeline_docker_hub_credentials",
+    "staging_certificate_arn",
+    "production_certificate_arns",
 )
 ROOT = Path(__file__).resolve().parents[2]
 _ACCOUNT = re.compile(r"\d{12}")
 _REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+_CERTIFICATE = re.compile(
+    r"arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):certificate/[A-Za-z0-9-]+"
+)
 
 
 def create_pipeline_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
@@ -88,6 +95,7 @@ def _context(app: App) -> dict[str, str]:
     ]
     if len(set(regions)) != len(regions):
         problems.append("context production_regions names a region twice (one stage a region)")
+    problems += _certificates(values)[1]
     same_account = values["staging_account"] == values["production_account"]
     if same_account and values["staging_region"] in regions:
         problems.append(
@@ -110,12 +118,51 @@ def _regions(value: object) -> list[str]:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
+def _certificates(values: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """``production_certificate_arns``: an ACM certificate ARN per production region (comma-
+    separated; the region is the ARN's), in the production account. Returns them by region,
+    and what is wrong with them."""
+    found: dict[str, str] = {}
+    problems = []
+    for arn in _regions(values.get("production_certificate_arns")):
+        match = _CERTIFICATE.fullmatch(arn)  # a string from -c, or a list in cdk.json
+        region = match["region"] if match else None
+        if match is None or match["account"] != str(values.get("production_account")):
+            problems.append(
+                f"context production_certificate_arns: {arn!r} is not an ACM certificate of "
+                "the production account"
+            )
+        elif region not in _regions(values.get("production_regions")) or region in found:
+            problems.append(
+                f"context production_certificate_arns: {arn!r} is not the one certificate of "
+                f"a production region (allowed: one per region of production_regions)"
+            )
+        else:
+            found[region] = arn
+    staging = values.get("staging_certificate_arn")
+    match = _CERTIFICATE.fullmatch(staging) if staging else None
+    if staging and (
+        match is None
+        or (match["account"], match["region"])
+        != (str(values.get("staging_account")), values.get("staging_region"))
+    ):
+        problems.append(
+            f"context staging_certificate_arn={staging!r} is not an ACM certificate of the "
+            "staging account and region"
+        )
+    return found, problems
+
+
 def _delivery(app: App, values: Mapping[str, str]) -> Delivery:
+    certificates, _ = _certificates(
+        {key: app.node.try_get_context(key) for key in (*REQUIRED, *OPTIONAL)}
+    )
     production = [
         Target(
             account=values["production_account"],
             region=region,
             alarm_email=values.get("production_alarm_email"),
+            certificate_arn=certificates.get(region),
             deletion_protection=_flag(
                 app.node.try_get_context("production_deletion_protection"), default=False
             ),
@@ -131,6 +178,7 @@ def _delivery(app: App, values: Mapping[str, str]) -> Delivery:
             account=values["staging_account"],
             region=values["staging_region"],
             alarm_email=values.get("staging_alarm_email"),
+            certificate_arn=values.get("staging_certificate_arn"),
         ),
         production=production,
         cli_version=json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"],
@@ -157,8 +205,8 @@ def synth_commands(app: App) -> list[str]:
 
 
 def _context_text(key: str, value: object) -> str:
-    """A context value as ``-c`` gives it back: regions comma-separated, booleans lower-case."""
-    if key == "production_regions":
+    """A context value as ``-c`` gives it back: lists comma-separated, booleans lower-case."""
+    if key in ("production_regions", "production_certificate_arns"):
         return ",".join(_regions(value))
     return str(value).lower() if isinstance(value, bool) else str(value)
 

@@ -27,11 +27,13 @@ PLATFORM_STACK = "TradingPlatform"
 
 @dataclass(frozen=True)
 class Target:
-    """Where one stage deploys: an account, a region, and who hears its alarms."""
+    """Where one stage deploys: an account, a region, who hears its alarms, and the ACM
+    certificate its load balancer serves HTTPS with (plain HTTP without one)."""
 
     account: str
     region: str
     alarm_email: str | None = None
+    certificate_arn: str | None = None
     deletion_protection: bool = False
 
 
@@ -79,6 +81,7 @@ class PlatformStage(Stage):
             PLATFORM_STACK,
             description=f"Trading analytics platform, {id} stage (trading-constructs example)",
             alarm_subscriptions=subscriptions,
+            certificate_arn=target.certificate_arn,
             deletion_protection=target.deletion_protection,
         )
 
