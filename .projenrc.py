@@ -107,6 +107,9 @@ DEV_DEPS = [
     # both need Python 3.11+ (the workflow tests skip on 3.10, and only there)
     "zizmor==1.32.0; python_version >= '3.11'",
     "check-jsonschema==0.39.0; python_version >= '3.11'",
+    # draws docs/architecture.png from the synthesized example (`npx projen diagram`, with
+    # Graphviz's dot from the system's packages); the tests compare the graph, never pixels
+    "diagrams==0.25.1",
 ]
 
 project = PythonProject(
@@ -360,6 +363,22 @@ for deps, extras in (
 
 synth = project.add_task("synth:example", description="Synthesize the example platform")
 synth.exec("cdk synth --quiet")
+
+# The README's architecture picture, drawn from the example as `cdk synth` builds it (not by
+# hand): the graph (docs/architecture.json, which test_diagram.py compares with the session's
+# synthesis) and the picture (docs/architecture.png). Drawing needs Graphviz: apt-get install
+# graphviz. Any app's: python -m trading_constructs.diagram cdk.out --out architecture
+DIAGRAM_ASSEMBLY = "build/diagram"  # git-ignored
+diagram = project.add_task(
+    "diagram",
+    description="Draw docs/architecture.png and its graph docs/architecture.json from the "
+    "synthesized example (needs Graphviz's dot)",
+)
+diagram.exec(f"cdk synth --quiet --output {DIAGRAM_ASSEMBLY}")
+diagram.exec(
+    f"{VENV_BIN}/python -m trading_constructs.diagram {DIAGRAM_ASSEMBLY} --out docs/architecture "
+    "--title 'trading-constructs example (cdk synth)'"
+)
 
 # --- release ------------------------------------------------------------------------------
 # `npx projen release` on main: bump the version from the Conventional Commits since the last

@@ -27,6 +27,13 @@ import test_supply_chain
 from aws_cdk import Stack, Stage
 from aws_cdk.assertions import Template as CdkTemplate
 from conftest import SynthesizedApp
+from pipeline_support import (
+    PIPELINE_STACK,
+    STAGE_STACKS,
+    SUPPORT_STACK,
+    PipelineAssembly,
+    pipeline_assembly,
+)
 from test_readiness_pending import READINESS_PENDING
 
 from trading_constructs.readiness import (
@@ -125,6 +132,9 @@ BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Source]] = {
     "images": lambda r: _app(test_images.images_app().app),
     # a team's app on its own VPC, cluster, namespace, key and topic (built once per session)
     "bring-your-own": lambda r: _app(test_bring_your_own.consumer_app().synthesized),
+    # the delivery pipeline: its own stack, the cross-region support stack and the three
+    # stages' platforms (synthesized once per session, shared by the workers)
+    "pipeline": lambda r: _pipeline(pipeline_assembly(r.getfixturevalue("tmp_path_factory"))),
 }
 # The stacks each source synthesizes; a stack added to a source must be listed here (checked).
 STACKS: dict[str, tuple[str, ...]] = {
@@ -140,7 +150,12 @@ STACKS: dict[str, tuple[str, ...]] = {
     "service-platform": ("Test",),
     "images": ("Images",),
     "bring-your-own": ("Consumer",),
+    "pipeline": (PIPELINE_STACK, SUPPORT_STACK, *STAGE_STACKS.values()),
 }
+
+
+def _pipeline(assembly: PipelineAssembly) -> Source:
+    return Source(assembly.templates, assembly.outdir)
 
 
 def _edge_platform() -> Stack:
