@@ -28,7 +28,7 @@ from aws_cdk import App, Environment, Validations
 if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from examples.trading_platform.app import _flag, add_compliance_checks
+from examples.trading_platform.app import ContextValues, add_compliance_checks
 from examples.trading_platform.pipeline_stack import Delivery, Target, TradingPipelineStack
 from trading_constructs.readiness import DeployReadiness
 
@@ -157,15 +157,16 @@ def _delivery(app: App, values: Mapping[str, str]) -> Delivery:
     certificates, _ = _certificates(
         {key: app.node.try_get_context(key) for key in (*REQUIRED, *OPTIONAL)}
     )
+    flags = ContextValues(app)
+    deletion_protection = flags.flag("production_deletion_protection", default=False)
+    flags.raise_if_any()
     production = [
         Target(
             account=values["production_account"],
             region=region,
             alarm_email=values.get("production_alarm_email"),
             certificate_arn=certificates.get(region),
-            deletion_protection=_flag(
-                app.node.try_get_context("production_deletion_protection"), default=False
-            ),
+            deletion_protection=deletion_protection,
         )
         for region in _regions(app.node.try_get_context("production_regions"))
     ]
