@@ -718,9 +718,9 @@ def _clone_exists(server: PostgresServer, name: str, *extra: str, member_of: str
     ("extra", "member", "refusal"),
     [
         ((), False, "is not the pair of"),
-        (("SUPERUSER",), True, "holds super"),
-        (("CREATEROLE",), True, "holds createrole"),
-        (("BYPASSRLS",), True, "holds bypassrls"),
+        (("SUPERUSER",), True, "holds SUPERUSER"),
+        (("CREATEROLE",), True, "holds CREATEROLE"),
+        (("BYPASSRLS",), True, "holds BYPASSRLS"),
     ],
     ids=["not-a-member", "superuser", "createrole", "bypassrls"],
 )

@@ -357,13 +357,13 @@ def _create_or_set_password(
     return not exists
 
 
-PRIVILEGED_ATTRIBUTES: Final = (
-    "rolsuper",
-    "rolcreaterole",
-    "rolcreatedb",
-    "rolreplication",
-    "rolbypassrls",
-)
+PRIVILEGED_ATTRIBUTES: Final = {
+    "rolsuper": "SUPERUSER",
+    "rolcreaterole": "CREATEROLE",
+    "rolcreatedb": "CREATEDB",
+    "rolreplication": "REPLICATION",
+    "rolbypassrls": "BYPASSRLS",
+}
 """Role attributes neither user of a pair may hold: membership passes none of them on, so a
 pair built by this function never has one, and a role that does is not the pair."""
 
@@ -378,14 +378,15 @@ def _check_pair(connection: Any, other: str, current: str, master: str, *, exist
             f"Users {current!r} and {other!r} include the master user {master!r}: "
             "alternating users never rotate the master user's password"
         )
-    attributes = ", ".join(PRIVILEGED_ATTRIBUTES)
+    columns = list(PRIVILEGED_ATTRIBUTES)
+    attributes = ", ".join(columns)
     rows = connection.run(
         f"SELECT rolname, {attributes} FROM pg_roles WHERE rolname IN (:a, :b)",
         a=other,
         b=current,
     )
     for name, *flags in rows:
-        held = [a[3:] for a, flag in zip(PRIVILEGED_ATTRIBUTES, flags, strict=True) if flag]
+        held = [PRIVILEGED_ATTRIBUTES[a] for a, flag in zip(columns, flags, strict=True) if flag]
         if held:
             raise RotationError(
                 f"User {name!r} of the pair {current!r}/{other!r} holds {', '.join(held)}: "
