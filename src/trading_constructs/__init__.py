@@ -7,6 +7,7 @@ from .compliance import (
     vpc_lambda_network_statement,
 )
 from .dashboard import PlatformDashboard
+from .db_users import DbSchema, DbUser, TableGrant
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
 from .images import ServiceImage
 from .mesh import (
@@ -55,6 +56,8 @@ __all__ = [
     "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
+    "DbSchema",
+    "DbUser",
     "DeployReadiness",
     "DomainOptions",
     "EmittedMetrics",
@@ -80,6 +83,7 @@ __all__ = [
     "ScannedRepository",
     "ServiceImage",
     "ServiceSecret",
+    "TableGrant",
     "TargetHealthOptions",
     "TradingCluster",
     "TradingEdge",
