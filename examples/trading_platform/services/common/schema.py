@@ -97,7 +97,8 @@ def create_schema(conn: pg8000.native.Connection) -> None:
     """Check every table is there; create what is missing if this user may create in
     ``public`` (local runs), else raise ``SchemaMissing``. Call inside a transaction."""
     rows = conn.run(
-        "SELECT count(to_regclass(t)) FROM unnest(CAST(:tables AS text[])) AS t", tables=TABLES
+        "SELECT count(to_regclass(t)) FROM unnest(CAST(:tables AS text[])) AS t",
+        tables=list(TABLES),
     )
     if int(rows[0][0]) == len(TABLES):
         return
