@@ -747,15 +747,9 @@ class RotatingDbSecret(Construct):
         claim(self, *_secret_names(scope, secret_name))
         self.engine = engine
         self.port: int = port or engine.default_port
-        # what a user of this database (``DbUser``) is placed with, unless told otherwise
+        # what the users of this database (``DbUser``) are placed with
         self._placement = _Placement(
-            key=key,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            dbname=dbname,
-            log_retention=log_retention,
-            removal_policy=removal_policy,
-            alarms=alarms,
+            key, vpc, vpc_subnets, dbname, log_retention, removal_policy, alarms
         )
         """The database port the secret names and the rotation function connects to."""
 
@@ -786,10 +780,7 @@ class RotatingDbSecret(Construct):
         )
         _only_this_secret_invokes(self.function, self.secret)
         """The rotation schedule."""
-        # The first rotation runs as soon as the schedule exists: after the function's network.
-        for group in groups:
-            if isinstance(group, Construct) and group.node.scope is self:
-                self.rotation_schedule.node.add_dependency(group)
+        self._first_rotation_after(groups)
         self.attachment: sm.ISecret | None = None
         """The secret with the database's endpoint in it, once ``attach`` ran."""
         self.attached_to: sm.ISecretAttachmentTarget | None = None
@@ -797,6 +788,13 @@ class RotatingDbSecret(Construct):
         self.alarms: dict[str, cloudwatch.Alarm] = _watch_rotation(self, alarms)
         """The alarm on the rotation function's errors (``RotationErrors``); none without
         ``alarms``."""
+
+    def _first_rotation_after(self, groups: list[ec2.ISecurityGroup]) -> None:
+        """The first rotation runs as soon as the schedule exists: after the function's
+        network."""
+        for group in groups:
+            if isinstance(group, Construct) and group.node.scope is self:
+                self.rotation_schedule.node.add_dependency(group)
 
     def _secret(
         self,
