@@ -636,6 +636,8 @@ _TOPICS_OPEN_TO_RULES: weakref.WeakSet[sns.ITopic] = weakref.WeakSet()
 
 @dataclass(frozen=True)
 class _Placement:
+    """Where a database's secrets and functions go: its users' are placed as its master's."""
+
     key: kms.IKey
     vpc: ec2.IVpc
     vpc_subnets: ec2.SubnetSelection | None
@@ -747,11 +749,11 @@ class RotatingDbSecret(Construct):
         claim(self, *_secret_names(scope, secret_name))
         self.engine = engine
         self.port: int = port or engine.default_port
+        """The database port the secret names and the rotation function connects to."""
         # what the users of this database (``DbUser``) are placed with
         self._placement = _Placement(
             key, vpc, vpc_subnets, dbname, log_retention, removal_policy, alarms
         )
-        """The database port the secret names and the rotation function connects to."""
 
         self.secret: sm.Secret = self._secret(
             key, dbname, username, host, rotation, secret_name, removal_policy
