@@ -7,8 +7,8 @@ last result and how many of the symbol's ticks it covered. ``workers`` is a hear
 running task, so each task knows how many share the work.
 
 The platform creates the tables, not the services: on AWS the stack runs ``SCHEMA`` as the
-NOLOGIN role ``OWNER`` (``RotatingDbSecret.add_schema``), and gives each service a database
-user of its own holding exactly ``GRANTS[service]`` (``RotatingDbSecret.add_user``): what the
+NOLOGIN role ``OWNER`` (``trading_constructs.DbSchema``), and gives each service a database
+user of its own holding exactly ``GRANTS[service]`` (``trading_constructs.DbUser``): what the
 service's statements need, and no more. A service only checks that the tables are there
 (``create_schema``); a local run whose user may create in ``public`` creates them itself.
 Creation is idempotent and serialized by a transaction-scoped advisory lock, so any number
