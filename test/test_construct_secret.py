@@ -19,7 +19,14 @@ from aws_cdk import aws_secretsmanager as sm
 from conftest import CDK_CONTEXT, ENV, synthesize
 from construct_support import of_type, readiness_violations, statements
 
-from trading_constructs import ApiKeySecret, DbRotation, RotatingDbSecret
+from trading_constructs import (
+    ApiKeySecret,
+    DbRotation,
+    DbSchema,
+    DbUser,
+    RotatingDbSecret,
+    TableGrant,
+)
 from trading_constructs.notifications import AlarmNotifications
 
 EXCLUDED = " %+~`#$&*()|[]{}:;<>?!'/@\"\\"
@@ -521,3 +528,76 @@ def _annotations(secrets: Secrets, construct: Any) -> list[str]:
         f"/{construct.node.path}", Match.any_value()
     )
     return [str(entry.entry.data) for entry in found]
+
+
+# --- Database users: bad input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda s: TableGrant(table="1ticks", privileges=["SELECT"]), "table='1ticks'"),
+        (lambda s: TableGrant(table="ticks", privileges=["TRUNCATE"]), "privileges='TRUNCATE'"),
+        (lambda s: TableGrant(table="ticks", privileges=[]), "privileges=[]"),
+        (lambda s: TableGrant(table="ticks", privileges="SELECT"), "privileges='SELECT'"),
+        (
+            lambda s: DbSchema(s.stack, "Schema", master=s.db, statements=["SELECT 1"]),
+            "attached to its database",
+        ),
+        (
+            lambda s: DbSchema(s.stack, "Schema", master="db", statements=[]),  # type: ignore[arg-type]
+            "master='db'",
+        ),
+        (
+            lambda s: DbSchema(s.stack, "Schema", master="db", statements=[]),  # type: ignore[arg-type]
+            "statements=[]",
+        ),
+        (
+            lambda s: DbSchema(s.stack, "Schema", master=s.db, statements=["ok"], owner="a-b"),
+            "owner='a-b'",
+        ),
+        (
+            lambda s: DbUser(
+                s.stack,
+                "User",
+                master=s.db,
+                schema=None,  # type: ignore[arg-type]
+                username="app",
+                grants=[
+                    TableGrant(table="ticks", privileges=["SELECT"]),
+                    TableGrant(table="ticks", privileges=["INSERT"]),
+                ],
+            ),
+            "grants=['ticks'] is not allowed (allowed: one TableGrant per table)",
+        ),
+        (
+            lambda s: DbUser(
+                s.stack,
+                "User",
+                master=s.db,
+                schema=None,
+                username="app",
+                grants=[],  # type: ignore[arg-type]
+            ),
+            "schema=None",
+        ),
+    ],
+    ids=[
+        "table",
+        "privilege",
+        "no-privilege",
+        "privileges-string",
+        "schema-unattached",
+        "schema-master",
+        "schema-statements",
+        "schema-owner",
+        "user-duplicate-tables",
+        "user-schema",
+    ],
+)
+def test_database_users_refuse_bad_input_naming_the_prop(
+    secrets: Secrets, make: Any, words: str
+) -> None:
+    with pytest.raises((ValueError, TypeError)) as refused:
+        make(secrets)
+    assert words in str(refused.value)

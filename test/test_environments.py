@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsii
 import pytest
 from aws_cdk import App, Duration, Environment, Stack, region_info
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_secretsmanager as sm
 from conftest import CDK_CONTEXT
 from constructs import Construct
 
@@ -24,6 +26,8 @@ from trading_constructs import (
     AlarmNotifications,
     AlarmSubscription,
     ApiKeySecret,
+    DbSchema,
+    DbUser,
     Mesh,
     MeshedFargateService,
     PlatformDashboard,
@@ -32,6 +36,7 @@ from trading_constructs import (
     RotatingDbSecret,
     ScannedRepository,
     ServiceImage,
+    TableGrant,
     TradingCluster,
     TradingEdge,
 )
@@ -89,6 +94,16 @@ def _edge_platform(
     return edge, image
 
 
+@jsii.implements(sm.ISecretAttachmentTarget)
+class _ExistingCluster:
+    """A database cluster of the account, by its identifier."""
+
+    def as_secret_attachment_target(self) -> sm.SecretAttachmentTargetProps:
+        return sm.SecretAttachmentTargetProps(
+            target_id="orders", target_type=sm.AttachmentTargetType.RDS_DB_CLUSTER
+        )
+
+
 def _whole_platform(stack: Stack) -> None:
     """Everything else besides: a service the gateway calls, secrets, the account's registry
     scanning, more alarm notifications and a dashboard."""
@@ -98,7 +113,13 @@ def _whole_platform(stack: Stack) -> None:
         stack, "Quotes", cluster=cluster, name="quotes", port=8080, image=image
     )
     gateway.add_backend(quotes)
-    RotatingDbSecret(stack, "DbSecret", key=cluster.key, vpc=cluster.vpc)
+    master = RotatingDbSecret(stack, "DbSecret", key=cluster.key, vpc=cluster.vpc)
+    master.attach(_ExistingCluster())
+    schema = DbSchema(
+        stack, "Schema", master=master, statements=["CREATE TABLE IF NOT EXISTS t (x int)"]
+    )
+    grants = [TableGrant(table="t", privileges=["SELECT"])]
+    DbUser(stack, "AppUser", master=master, schema=schema, username="app", grants=grants)
     ApiKeySecret(stack, "ApiKey", key=cluster.key, vpc=cluster.vpc)
     RegistryScanning(stack, "Scanning")
     AlarmNotifications(stack, "MoreAlarms", key=cluster.key)

@@ -67,6 +67,20 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "TradingPlatform/MarketDataDbSecret/RotationFunction": [
         "NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency"
     ],
+    # the function that creates the schema and the users, and each user's own rotation
+    **{
+        f"TradingPlatform/{owner}/{prefix}{part}": rules
+        for owner, prefix in (
+            ("MarketDataDbSecret/Users", "Provisioning"),
+            ("DataIngestionDbUser/Credentials", "Rotation"),
+            ("AnalyticsEngineDbUser/Credentials", "Rotation"),
+        )
+        for part, rules in (
+            ("DeadLetters", ["AwsSolutions::AwsSolutions-SQS3"]),
+            ("Policy", ["AwsSolutions::AwsSolutions-IAM5[Resource::*]"]),
+            ("Function", ["NIST.800.53.R5::NIST.800.53.R5-LambdaConcurrency"]),
+        )
+    },
     "TradingPlatform/Platform/Mesh/Certificates/CaKey": [
         "AwsSolutions::AwsSolutions-KMS5",
         "NIST.800.53.R5::NIST.800.53.R5-KMSBackingKeyRotationEnabled",
@@ -149,6 +163,9 @@ STATEFUL_LOGICAL_IDS = {
         "MarketDataDbLogs72698F27",
         "MarketDataApiKeyRotationLogs35FE4FEC",
         "MarketDataDbSecretRotationLogsF99FFE85",
+        "MarketDataDbSecretUsersProvisioningLogs2DF38A7B",
+        "DataIngestionDbUserCredentialsRotationLogsCC2FE32C",
+        "AnalyticsEngineDbUserCredentialsRotationLogs58E6A122",
         "DataIngestionObservabilityDataIngestionLogs2FF79870",
         "DataIngestionObservabilityEnvoyLogs4F5823BD",
         "AnalyticsEngineObservabilityAnalyticsEngineLogsC1CC6C67",
@@ -166,6 +183,8 @@ STATEFUL_LOGICAL_IDS = {
     },
     "AWS::SecretsManager::Secret": {
         "MarketDataDbSecret99996237",
+        "DataIngestionDbUserCredentialsSecret278FBD63",
+        "AnalyticsEngineDbUserCredentialsSecret1D24CC55",
         "MarketDataApiKeySecret6E5373BA",
         "PlatformMeshCertificatesCaCertificateE0B67466",
         "PlatformMeshCertificatesDataIngestionCertificate4B06426A",
@@ -261,12 +280,20 @@ def test_the_packs_do_catch_a_finding(tmp_path: Path) -> None:
     app = App(outdir=str(tmp_path))
     s3.Bucket(Stack(app, "Bare"), "Bucket")
     add_compliance_checks(app)
-    # WHEN synthesized  THEN every pack reports it and synthesis stops
+    # WHEN synthesized  THEN every pack reports it and synthesis stops; the deploy-readiness
+    # rules ran too, and find nothing wrong with a bucket that deploys
     result = synthesize(app)
     assert result.synth_error is not None
     assert result.validation_report is not None
-    failing = {r["pluginName"] for r in result.validation_report["pluginReports"]}
-    assert failing == {"AwsSolutions", "NIST.800.53.R5", "PCI.DSS.321"}
+    conclusions = {
+        r["pluginName"]: r["conclusion"] for r in result.validation_report["pluginReports"]
+    }
+    assert conclusions == {
+        "AwsSolutions": "failure",
+        "NIST.800.53.R5": "failure",
+        "PCI.DSS.321": "failure",
+        "DeployReadiness": "success",
+    }
 
 
 def test_every_acknowledgement_is_listed_with_a_reason(example: SynthesizedApp) -> None:

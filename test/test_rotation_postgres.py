@@ -699,6 +699,88 @@ def test_a_master_secret_other_than_the_functions_is_refused(
     assert runtime.steps == ["createSecret", "setSecret"]
 
 
+def _clone_exists(server: PostgresServer, name: str, *extra: str, member_of: str = "") -> str:
+    """A login role named like the alternate; a member of ``member_of`` if given."""
+    password = secrets.token_urlsafe(24)
+    _create_role(server, name, password, *extra)
+    if member_of:
+        admin = server.connect()
+        try:
+            admin.run(
+                f"GRANT {pg8000.native.identifier(member_of)} TO {pg8000.native.identifier(name)}"
+            )
+        finally:
+            admin.close()
+    return stored_password(server, name)
+
+
+@pytest.mark.parametrize(
+    ("extra", "member", "refusal"),
+    [
+        ((), False, "is not the pair of"),
+        (("SUPERUSER",), True, "holds SUPERUSER"),
+        (("BYPASSRLS",), True, "holds BYPASSRLS"),
+    ],
+    ids=["not-a-member", "superuser", "bypassrls"],
+)
+def test_alternating_users_refuse_to_reset_a_role_that_is_not_the_pair(
+    sm: Any,
+    alternating: Database,
+    function_arn: str,
+    runtime: FakeLambdaRuntime,
+    extra: tuple[str, ...],
+    member: bool,
+    refusal: str,
+) -> None:
+    # GIVEN a role with the alternate's name that is not a member of the user, or is privileged
+    clone = f"{alternating.username}_clone"
+    before = _clone_exists(
+        alternating.server, clone, *extra, member_of=alternating.username if member else ""
+    )
+    old = at_stage(sm, alternating, "AWSCURRENT")
+    # WHEN the secret is rotated
+    with pytest.raises(ValueError, match=refusal) as refused:
+        rotate(sm, function_arn, alternating)
+    # THEN setSecret refused, naming the users, and changed nothing
+    assert runtime.steps == ["createSecret", "setSecret"]
+    assert clone in str(refused.value)
+    assert stored_password(alternating.server, clone) == before
+    assert at_stage(sm, alternating, "AWSCURRENT") == old
+    assert logs_in(alternating.server, old)
+
+
+def test_alternating_users_never_reset_the_master_users_password(
+    sm: Any,
+    master: str,
+    postgres: PostgresServer,
+    function_arn: str,
+    runtime: FakeLambdaRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a secret naming '<master>_clone', a login member of the master user
+    monkeypatch.setenv("ROTATION_STRATEGY", "alternating-users")
+    monkeypatch.setenv("MASTER_SECRET_ARN", master)
+    master_user = _secret(sm, master)["username"]
+    clone = f"{master_user}_clone"
+    password = secrets.token_urlsafe(24)
+    _clone_exists(postgres, clone, member_of=master_user)
+    admin = postgres.connect()
+    try:
+        admin.run(f"ALTER ROLE {clone} PASSWORD {pg8000.native.literal(password)}")
+    finally:
+        admin.close()
+    value = {**_secret_value(postgres, clone, password), "masterarn": master}
+    name = f"trading/{clone}"
+    sm.create_secret(Name=name, SecretString=json.dumps(value))
+    before = stored_password(postgres, master_user)
+    # WHEN it is rotated, the alternate being the master user
+    with pytest.raises(ValueError, match="include the master user"):
+        rotate(sm, function_arn, Database(postgres, clone, password, name, value))
+    # THEN the master user's password is untouched
+    assert runtime.steps == ["createSecret", "setSecret"]
+    assert stored_password(postgres, master_user) == before
+
+
 def test_a_name_without_room_for_the_clone_suffix_is_refused() -> None:
     with pytest.raises(ValueError, match="longer than 63"):
         rotation._other_user("u" * 58)

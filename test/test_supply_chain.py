@@ -238,9 +238,10 @@ def test_database_secret_holds_endpoint_and_credentials_under_the_platform_key(
     )
 
 
-def test_both_secrets_rotate_every_90_days(example_template: Template) -> None:
+def test_every_secret_rotates_every_90_days(example_template: Template) -> None:
+    # the database's master secret, each database user's, and the feed's API key
     schedules = _of_type(example_template, "AWS::SecretsManager::RotationSchedule")
-    assert len(schedules) == 2
+    assert len(schedules) == 4
     for schedule in schedules.values():
         assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(90 days)"}
 
@@ -576,7 +577,7 @@ def test_the_services_that_store_ticks_reach_the_database(
     template = service_connect.template("TradingPlatform")
     resources = service_connect.templates["TradingPlatform"]["Resources"]
     (db_id,) = _of_type(template, "AWS::RDS::DBCluster")
-    (secret_id,) = (k for k in _of_type(template, "AWS::SecretsManager::Secret") if "Db" in k)
+    secrets = _of_type(template, "AWS::SecretsManager::Secret")
     ingress = _of_type(template, "AWS::EC2::SecurityGroupIngress")
     for prefix in ("DataIngestion", "AnalyticsEngine"):
         # THEN its security group may reach the database port, and nothing else may but rotation
@@ -588,7 +589,9 @@ def test_the_services_that_store_ticks_reach_the_database(
             and rule["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("MarketDataDbSecurity")
             for rule in ingress.values()
         ), prefix
-        # AND its containers read the rotating secret at run time, through its task policy
+        # AND its containers read its own database user's rotating secret at run time, through
+        # its task policy
+        (secret_id,) = (k for k in secrets if k.startswith(f"{prefix}DbUserCredentialsSecret"))
         (definition,) = (r for k, r in resources.items() if k.startswith(f"{prefix}TaskDefinition"))
         app = definition["Properties"]["ContainerDefinitions"][0]
         environment = {e["Name"]: e["Value"] for e in app["Environment"]}

@@ -12,7 +12,7 @@ from typing import Any
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks, PCIDSS321Checks
 
-from trading_constructs import AZ_COUNT, AlarmSubscription, Mesh
+from trading_constructs import AZ_COUNT, AlarmSubscription, DeployReadiness, Mesh
 from trading_constructs.compliance import CONTROL_TOWER_CONTEXT
 
 if __package__ in (None, ""):  # run as a script by the CDK CLI: make `examples` importable
@@ -214,9 +214,11 @@ def _alarm_subscriptions(app: App) -> list[AlarmSubscription]:
 
 
 def add_compliance_checks(app: App) -> None:
-    """AWS Solutions, NIST 800-53 rev 5 and PCI DSS 3.2.1: a finding stops synthesis."""
+    """AWS Solutions, NIST 800-53 rev 5 and PCI DSS 3.2.1, and the library's deploy-readiness
+    rules (what synth and the packs do not check: order, quotas, rollback, working after
+    deploy): a finding stops synthesis."""
     Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app)
+        AwsSolutionsChecks(app), NIST80053R5Checks(app), PCIDSS321Checks(app), DeployReadiness()
     )
 
 

@@ -34,6 +34,8 @@ from trading_constructs import (
     ApiKeySecret,
     CustomMetricTarget,
     DbEngine,
+    DbSchema,
+    DbUser,
     DomainOptions,
     HealthCheckOptions,
     Mesh,
@@ -46,12 +48,15 @@ from trading_constructs import (
     ScannedRepository,
     ServiceImage,
     ServiceSecret,
+    TableGrant,
     TradingCluster,
     TradingEdge,
     VpcOptions,
     acknowledge_wildcard_resource,
 )
 from trading_constructs.compliance import CFN_GUARD_PLUGIN
+
+from .services.common import schema as market_data
 
 SERVICES_DIR = Path(__file__).resolve().parent / "services"
 
@@ -72,7 +77,7 @@ SERVICES = (
 )
 
 DB_PORT = 5433  # not the engine default, so scans for 5432 find nothing
-DB_USERS = ("data-ingestion", "analytics-engine")  # api-gateway reaches data through them
+DB_USERS = tuple(market_data.GRANTS)  # data-ingestion, analytics-engine; api-gateway has none
 DB_CA_FILE = "/app/certs/rds-global-bundle.pem"  # the Amazon RDS CA bundle in the images
 # Copied images are tagged by their content: a rollback may push the same tag again.
 ASSET_TAG_PREFIX = "cdk-"
@@ -147,7 +152,9 @@ class TradingPlatformStack(Stack):
             RegistryScanning(self, "RegistryScanning")
         self.images = {spec.name: self._image(spec, image_tag) for spec in SERVICES}
 
-        # Credentials: the market-data database's, and the market-data feed's API key.
+        # Credentials: the market-data database's master user (read only by its rotation and
+        # the function that creates the schema and users), each database service's own user,
+        # and the market-data feed's API key.
         self.db_secret = RotatingDbSecret(
             self,
             "MarketDataDbSecret",
@@ -161,6 +168,27 @@ class TradingPlatformStack(Stack):
         self.database = self._database(deletion_protection)
         # The attachment writes the endpoint into the secret; services wait for it.
         self.db_attachment = self.db_secret.attach(self.database)
+        self.schema = DbSchema(
+            self,
+            "MarketDataSchema",
+            master=self.db_secret,
+            owner=market_data.OWNER,
+            statements=market_data.SCHEMA,
+        )
+        self.db_users = {
+            name: DbUser(
+                self,
+                f"{_construct_id(name)}DbUser",
+                master=self.db_secret,
+                schema=self.schema,
+                username=market_data.USERNAMES[name],
+                grants=[
+                    TableGrant(table=table, privileges=privileges)
+                    for table, privileges in market_data.GRANTS[name].items()
+                ],
+            )
+            for name in DB_USERS
+        }
         self.api_key = ApiKeySecret(self, "MarketDataApiKey", key=key, vpc=vpc)
 
         # On App Mesh, internal services run blue and green slots; see the README's release
@@ -208,7 +236,7 @@ class TradingPlatformStack(Stack):
             image=self.images["data-ingestion"],
             port=8080,
             health_check=health,
-            environment={"PORT": "8080", **self._database_environment()},
+            environment={"PORT": "8080", **self._database_environment("data-ingestion")},
             release=self._internal_release("data-ingestion"),
             secrets={
                 "MARKET_DATA_API_KEY": ServiceSecret(secret=self.api_key.secret, field="api_key")
@@ -229,7 +257,10 @@ class TradingPlatformStack(Stack):
             cpu=1024,
             memory_mib=2048,
             health_check=health,
-            environment={"PORT": "8081", **self._database_environment(reads_ticks=True)},
+            environment={
+                "PORT": "8081",
+                **self._database_environment("analytics-engine", reads_ticks=True),
+            },
             release=self._internal_release("analytics-engine"),
             scaling=ScalingOptions(
                 # unanalysed ticks per live engine task: the backlog per worker of a queue
@@ -301,28 +332,36 @@ class TradingPlatformStack(Stack):
                 *(Acknowledgment(id=rule, reason=reason) for rule in rules)
             )
 
-    def _database_environment(self, *, reads_ticks: bool = False) -> dict[str, str]:
-        """Where a service finds the database: the rotating secret it reads at run time (and
-        re-reads when a rotation changed the password; the secret's host is the writer), the
+    def _database_environment(self, name: str, *, reads_ticks: bool = False) -> dict[str, str]:
+        """Where a service finds the database: its own user's rotating secret, read at run time
+        (and re-read when a rotation changed the login; the secret's host is the writer), the
         RDS CA bundle in its image, and for a service that reads many ticks the cluster's
         reader endpoint."""
-        environment = {"DB_SECRET_ARN": self.db_secret.secret.secret_arn, "DB_CA_FILE": DB_CA_FILE}
+        environment = {
+            "DB_SECRET_ARN": self.db_users[name].secret.secret_arn,
+            "DB_CA_FILE": DB_CA_FILE,
+        }
         if reads_ticks:
             environment["DB_READ_HOST"] = self.database.cluster_read_endpoint.hostname
         return environment
 
     def _use_database(self, service: MeshedFargateService) -> None:
-        """Let a service reach the database: its port through both security groups, the
-        secret through the task role, and its tasks start only once the database is up and
-        its endpoint is in the secret."""
+        """Let a service reach the database: its port through both security groups, its own
+        user's secret through the task role (never the master secret), and its tasks start
+        only once the database is up, the schema and the user exist and the endpoint is in
+        the user's secret."""
         self.database.connections.allow_from(
             service.connections,
             ec2.Port.tcp(DB_PORT),
             f"{service.name} reads and writes market data",
         )
-        service.grant_secret_read(self.db_secret.secret)
+        service.grant_secret_read(self.db_users[service.name].secret)
         for ecs_service in service.services.values():
-            ecs_service.node.add_dependency(self.database, self.db_attachment)
+            # every secret attached to the database, the users' and the master's: a deploy
+            # creates them together, and a task starts on a database that is all there
+            ecs_service.node.add_dependency(
+                self.database, self.db_attachment, *self.db_users.values()
+            )
 
     def _internal_release(self, name: str) -> Release:
         """Weighted blue and green slots on App Mesh, the green slot running the tag being

@@ -8,6 +8,7 @@ from .compliance import (
     vpc_lambda_network_statement,
 )
 from .dashboard import PlatformDashboard
+from .db_users import DbSchema, DbUser, TableGrant
 from .edge import DomainOptions, TargetHealthOptions, TradingEdge
 from .images import ServiceImage
 from .mesh import (
@@ -57,6 +58,8 @@ __all__ = [
     "CustomMetricTarget",
     "DbEngine",
     "DbRotation",
+    "DbSchema",
+    "DbUser",
     "DeployReadiness",
     "DomainOptions",
     "EmittedMetrics",
@@ -82,6 +85,7 @@ __all__ = [
     "ScannedRepository",
     "ServiceImage",
     "ServiceSecret",
+    "TableGrant",
     "TargetHealthOptions",
     "TradingCluster",
     "TradingClusterProps",

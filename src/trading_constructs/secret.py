@@ -232,6 +232,13 @@ class _RotationFunctionSpec:
     handler: str
     environment: dict[str, str]
     statements: list[iam.PolicyStatement]
+    rotates: bool = True
+    """Whether it rotates ``secret`` (reads, writes and stages it, and draws passwords); a
+    function that only reads secrets names them in ``statements``."""
+    description: str = ""
+    """The function's description. :default: 'Rotates the <purpose> secret ...'"""
+    prefix: str = "Rotation"
+    """What the construct IDs of the function and its parts begin with."""
 
 
 def _rotation_function(
@@ -251,22 +258,27 @@ def _rotation_function(
     one managed policy created before the function, and a dead-letter queue."""
     log_group = logs.LogGroup(
         scope,
-        "RotationLogs",
+        f"{spec.prefix}Logs",
         retention=log_retention,
         encryption_key=key,
         removal_policy=removal_policy,
     )
     role = iam.Role(
         scope,
-        "RotationRole",
+        f"{spec.prefix}Role",
         assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-        description=f"Rotates the {spec.purpose} secret and nothing else",
+        description=(
+            f"Rotates the {spec.purpose} secret and nothing else"
+            if spec.rotates
+            else spec.description
+        ),
     )
-    dead_letters = _dead_letters(scope, key)
+    dead_letters = _dead_letters(scope, key, f"{spec.prefix}DeadLetters")
     function = lambda_.Function(
         scope,
-        "RotationFunction",
-        description=f"Rotates the {spec.purpose} secret (createSecret..finishSecret)",
+        f"{spec.prefix}Function",
+        description=spec.description
+        or f"Rotates the {spec.purpose} secret (createSecret..finishSecret)",
         # python3.14: deprecated 2029-06-30, creation blocked 2029-07-31, updates 2029-08-31
         # (AWS Lambda Developer Guide, "Building Lambda functions with Python", supported
         # runtimes table, https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html).
@@ -292,9 +304,9 @@ def _rotation_function(
     ignore_redundant_depends_on(function)
     acknowledge(
         policy,
-        "secretsmanager:GetRandomPassword and the EC2 network-interface actions a VPC Lambda "
-        "needs have no resource-level permissions; every other statement names its one "
-        "secret, key, queue or log group.",
+        "The EC2 network-interface actions a VPC Lambda needs (and, for a rotation, "
+        "secretsmanager:GetRandomPassword) have no resource-level permissions; every other "
+        "statement names its secrets, key, queue or log group.",
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
     )
     if reserved_concurrency is None:
@@ -322,11 +334,8 @@ def _rotation_policy(
         f"secretsmanager.{Stack.of(scope).region}.amazonaws.com",
         f"sqs.{Stack.of(scope).region}.amazonaws.com",
     ]
-    return iam.ManagedPolicy(
-        scope,
-        "RotationPolicy",
-        roles=[role],
-        statements=[
+    rotation = (
+        [
             iam.PolicyStatement(
                 sid="RotateThisSecret",
                 actions=[
@@ -342,6 +351,16 @@ def _rotation_policy(
                 actions=["secretsmanager:GetRandomPassword"],
                 resources=["*"],
             ),
+        ]
+        if spec.rotates
+        else []
+    )
+    return iam.ManagedPolicy(
+        scope,
+        f"{spec.prefix}Policy",
+        roles=[role],
+        statements=[
+            *rotation,
             iam.PolicyStatement(
                 sid="UseThePlatformKey",
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
@@ -384,11 +403,11 @@ def _only_this_secret_invokes(function: lambda_.Function, secret: sm.Secret) -> 
         permission.source_arn = secret.secret_arn
 
 
-def _dead_letters(scope: Construct, key: kms.IKey) -> sqs.Queue:
+def _dead_letters(scope: Construct, key: kms.IKey, id: str) -> sqs.Queue:
     """Rotation events that failed every retry, kept two weeks for a person to look at."""
     queue = sqs.Queue(
         scope,
-        "RotationDeadLetters",
+        id,
         encryption=sqs.QueueEncryption.KMS,
         encryption_master_key=key,
         enforce_ssl=True,
@@ -400,7 +419,7 @@ def _dead_letters(scope: Construct, key: kms.IKey) -> sqs.Queue:
     )
     acknowledge(
         queue,
-        "This queue is itself the rotation function's dead-letter queue.",
+        "This queue is itself a Lambda function's dead-letter queue.",
         "AwsSolutions::AwsSolutions-SQS3",
     )
     return queue
@@ -622,6 +641,19 @@ def _let_event_rules_publish(topic: sns.ITopic) -> None:
 _TOPICS_OPEN_TO_RULES: weakref.WeakSet[sns.ITopic] = weakref.WeakSet()
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """Where a database's secrets and functions go: its users' are placed as its master's."""
+
+    key: kms.IKey
+    vpc: ec2.IVpc
+    vpc_subnets: ec2.SubnetSelection | None
+    dbname: str
+    log_retention: logs.RetentionDays
+    removal_policy: RemovalPolicy
+    alarms: AlarmNotifications | None
+
+
 @jsii.implements(ec2.IConnectable)
 class RotatingDbSecret(Construct):
     """A PostgreSQL database's endpoint and credentials (engine, host, port, dbname, username,
@@ -727,6 +759,10 @@ class RotatingDbSecret(Construct):
         self.engine = engine
         self.port: int = port or engine.default_port
         """The database port the secret names and the rotation function connects to."""
+        # what the users of this database (``DbUser``) are placed with
+        self._placement = _Placement(
+            key, vpc, vpc_subnets, dbname, log_retention, removal_policy, alarms
+        )
 
         self.secret: sm.Secret = self._secret(
             key, dbname, username, host, rotation, secret_name, removal_policy
@@ -755,13 +791,21 @@ class RotatingDbSecret(Construct):
         )
         _only_this_secret_invokes(self.function, self.secret)
         """The rotation schedule."""
-        # The first rotation runs as soon as the schedule exists: after the function's network.
-        for group in groups:
-            if isinstance(group, Construct) and group.node.scope is self:
-                self.rotation_schedule.node.add_dependency(group)
+        self._first_rotation_after(groups)
+        self.attachment: sm.ISecret | None = None
+        """The secret with the database's endpoint in it, once ``attach`` ran."""
+        self.attached_to: sm.ISecretAttachmentTarget | None = None
+        """The database ``attach`` filled the endpoint from. :default: None"""
         self.alarms: dict[str, cloudwatch.Alarm] = _watch_rotation(self, alarms)
         """The alarm on the rotation function's errors (``RotationErrors``); none without
         ``alarms``."""
+
+    def _first_rotation_after(self, groups: list[ec2.ISecurityGroup]) -> None:
+        """The first rotation runs as soon as the schedule exists: after the function's
+        network."""
+        for group in groups:
+            if isinstance(group, Construct) and group.node.scope is self:
+                self.rotation_schedule.node.add_dependency(group)
 
     def _secret(
         self,
@@ -845,7 +889,8 @@ class RotatingDbSecret(Construct):
         rotating only once the endpoint is in the secret.
 
         An RDS database built with ``rds.Credentials.from_secret(this.secret)`` has attached
-        the secret already (its ``secret`` attribute); that attachment is used."""
+        the secret already (its ``secret`` attribute); that attachment is used. Another secret
+        of the same database (an application user's) gets an attachment of its own."""
         check_argument(
             f"RotatingDbSecret {self.node.path!r}", "target", target, SECRET_ATTACHMENT_TARGET
         )
@@ -853,8 +898,11 @@ class RotatingDbSecret(Construct):
         attachment: sm.ISecret = (
             existing
             if isinstance(existing, sm.SecretTargetAttachment)
+            and existing.node.path.startswith(f"{self.secret.node.path}/")
             else self.secret.attach(target)
         )
+        self.attachment = attachment
+        self.attached_to = target
         self.rotation_schedule.node.add_dependency(attachment)
         if isinstance(target, Construct):
             # the whole database, instances and security group rules included: rotation

@@ -25,15 +25,17 @@ METRICS_INTERVAL = "0.3"
 
 @pytest.fixture(scope="module")
 def database(postgres: PostgresServer) -> Iterator[TestDatabase]:
-    """A database and owner role of the module's own, dropped at the end."""
-    with create_database(postgres) as db:
+    """A database of the module's own, provisioned as the platform does (the tables owned by
+    a NOLOGIN role, a user per database service), dropped at the end."""
+    with create_database(postgres, provision=True) as db:
         yield db
 
 
 @pytest.fixture
 def fresh_database(postgres: PostgresServer) -> Iterator[TestDatabase]:
-    """A database of the test's own, for tests that count rows or workers."""
-    with create_database(postgres) as db:
+    """A database of the test's own, provisioned as the platform does, for tests that count
+    rows or workers."""
+    with create_database(postgres, provision=True) as db:
         yield db
 
 
@@ -60,7 +62,7 @@ def stack(database: TestDatabase) -> Iterator[Stack]:
         data_ingestion = cleanup.enter_context(
             start(
                 "data-ingestion",
-                **database.env(),
+                **database.env("data-ingestion"),
                 SYMBOLS="AAPL,MSFT,BRK.B",
                 FEED_SEED="7",
                 TICK_INTERVAL_SECONDS="0.02",
@@ -71,7 +73,7 @@ def stack(database: TestDatabase) -> Iterator[Stack]:
         analytics_engine = cleanup.enter_context(
             start(
                 "analytics-engine",
-                **database.env(),
+                **database.env("analytics-engine"),
                 REFRESH_INTERVAL_SECONDS="0.1",
                 # ANALYSIS_WINDOW stays 1000: data-ingestion keeps 200 ticks per symbol.
                 SMA_PERIODS="5,20",
@@ -108,7 +110,7 @@ def degraded(database: TestDatabase) -> Iterator[Degraded]:
         analytics_engine = cleanup.enter_context(
             start(
                 "analytics-engine",
-                **database.env(DB_PORT=str(hung.getsockname()[1])),
+                **database.env("analytics-engine", DB_PORT=str(hung.getsockname()[1])),
                 DB_TIMEOUT_SECONDS="0.5",
                 REFRESH_INTERVAL_SECONDS="5",
             )
@@ -116,7 +118,7 @@ def degraded(database: TestDatabase) -> Iterator[Degraded]:
         data_ingestion = cleanup.enter_context(
             start(
                 "data-ingestion",
-                **database.env(DB_PORT=str(refused)),
+                **database.env("data-ingestion", DB_PORT=str(refused)),
                 DB_TIMEOUT_SECONDS="0.5",
                 TICK_INTERVAL_SECONDS="0.05",
             )

@@ -19,13 +19,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pg8000.native
 from postgres_server import PostgresServer
+
+from examples.trading_platform.services.common.schema import GRANTS, SCHEMA
+from trading_constructs.handlers.postgres_rotation import users as provisioning
 
 T = TypeVar("T")
 
@@ -320,15 +323,19 @@ class TestDatabase:
     name: str
     user: str
     password: str
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Each service's own user and password, when the platform provisioned the database."""
 
-    def env(self, **overrides: str) -> dict[str, str]:
-        """The variables for a local run: DB_HOST and friends, and the test CA."""
+    def env(self, service: str | None = None, **overrides: str) -> dict[str, str]:
+        """The variables for a local run: DB_HOST and friends, and the test CA; as
+        ``service``'s own user when given (provisioned databases), else as the owner."""
+        user, password = self.users[service] if service else (self.user, self.password)
         env = {
             "DB_HOST": self.server.host,
             "DB_PORT": str(self.server.port),
             "DB_NAME": self.name,
-            "DB_USER": self.user,
-            "DB_PASSWORD": self.password,
+            "DB_USER": user,
+            "DB_PASSWORD": password,
             "DB_CA_FILE": str(self.server.ca_file),
         }
         env.update(overrides)
@@ -368,22 +375,51 @@ class TestDatabase:
 
 
 @contextlib.contextmanager
-def create_database(server: PostgresServer) -> Iterator[TestDatabase]:
-    """A new role and a database it owns; both dropped on exit."""
+def create_database(server: PostgresServer, *, provision: bool = False) -> Iterator[TestDatabase]:
+    """A new role and a database it owns (as an RDS master user owns its database: CREATEROLE,
+    no superuser); all dropped on exit. With ``provision``, the platform's part too, by the
+    handler the stack runs: the tables owned by a NOLOGIN role, and each database service's
+    own user with exactly its grants."""
     suffix = secrets.token_hex(4)
     db = TestDatabase(server, f"market_{suffix}", f"svc_{suffix}", secrets.token_urlsafe(18))
     admin = server.connect()
     try:
-        admin.run(f"CREATE ROLE {db.user} LOGIN PASSWORD {pg8000.native.literal(db.password)}")
+        admin.run(
+            f"CREATE ROLE {db.user} LOGIN CREATEROLE PASSWORD {pg8000.native.literal(db.password)}"
+        )
         admin.run(f"CREATE DATABASE {db.name} OWNER {db.user}")
     finally:
         admin.close()
+    roles = [f"owner_{suffix}"]
     try:
+        if provision:
+            _provision(db, roles[0], suffix)
+            roles[:0] = [user for user, _ in db.users.values()]
         yield db
     finally:
         admin = server.connect()
         try:
             admin.run(f"DROP DATABASE IF EXISTS {db.name} WITH (FORCE)")
-            admin.run(f"DROP ROLE IF EXISTS {db.user}")
+            for role in [*roles, db.user]:
+                admin.run(f"DROP ROLE IF EXISTS {role}")
         finally:
             admin.close()
+
+
+def _provision(db: TestDatabase, owner: str, suffix: str) -> None:
+    master = db.server.connect(user=db.user, password=db.password, database=db.name)
+    try:
+        provisioning.ensure_schema(master, owner=owner, statements=list(SCHEMA))
+        for service, grants in GRANTS.items():
+            user = f"{service.replace('-', '_')}_{suffix}"
+            password = secrets.token_urlsafe(18)
+            provisioning.ensure_user(
+                master,
+                username=user,
+                password=password,
+                owner=owner,
+                grants={table: list(privileges) for table, privileges in grants.items()},
+            )
+            db.users[service] = (user, password)
+    finally:
+        master.close()

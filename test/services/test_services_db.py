@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from postgres_server import PostgresServer
 
 from examples.trading_platform.services.analytics_engine.app import (
     AnalyticsEngine,
@@ -31,7 +32,7 @@ from examples.trading_platform.services.data_ingestion.app import DataIngestion,
 from examples.trading_platform.services.data_ingestion.feed import Tick
 from examples.trading_platform.services.data_ingestion.store import TickStore
 
-from .support import TestDatabase, request, start, wait_until
+from .support import TestDatabase, create_database, request, start, wait_until
 
 REGION = "eu-west-1"
 
@@ -45,7 +46,15 @@ def ingestion(
 ) -> DataIngestion:
     """A data-ingestion service object (no HTTP server) with a seeded synthetic feed."""
     settings = Settings.from_env(
-        Env({**database.env(), "SYMBOLS": symbols, "FEED_SEED": "3", "WINDOW_SIZE": "3", **env})
+        Env(
+            {
+                **database.env("data-ingestion"),
+                "SYMBOLS": symbols,
+                "FEED_SEED": "3",
+                "WINDOW_SIZE": "3",
+                **env,
+            }
+        )
     )
     db = Database(settings.db, application_name="data-ingestion", schema=create_schema)
     store = TickStore(
@@ -59,7 +68,9 @@ def ingestion(
 
 
 def engine(database: TestDatabase, worker: str, **env: str) -> AnalyticsEngine:
-    settings = AnalyticsSettings.from_env(Env({**database.env(), "SMA_PERIODS": "2", **env}))
+    settings = AnalyticsSettings.from_env(
+        Env({**database.env("analytics-engine"), "SMA_PERIODS": "2", **env})
+    )
     db = Database(settings.db, application_name="analytics-engine", schema=create_schema)
     return AnalyticsEngine(settings, db, worker_id=worker)
 
@@ -67,8 +78,14 @@ def engine(database: TestDatabase, worker: str, **env: str) -> AnalyticsEngine:
 # --- schema ----------------------------------------------------------------------------------
 
 
-def test_schema_is_created_once_by_tasks_starting_together(fresh_database: TestDatabase) -> None:
-    # GIVEN eight tasks starting at once against an empty database
+def test_schema_is_created_once_by_tasks_starting_together(postgres: PostgresServer) -> None:
+    with create_database(postgres) as empty:
+        _schema_is_created_once_by_tasks_starting_together(empty)
+
+
+def _schema_is_created_once_by_tasks_starting_together(fresh_database: TestDatabase) -> None:
+    # GIVEN eight tasks of a local run (as the database's owner) starting at once against an
+    # empty database
     dbs = [db_of(fresh_database.env()) for _ in range(8)]
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(dbs))
@@ -188,7 +205,7 @@ def test_ticks_ingested_per_task_falls_when_a_task_is_added(
     fresh_database: TestDatabase,
 ) -> None:
     env = {
-        **fresh_database.env(),
+        **fresh_database.env("data-ingestion"),
         "SYMBOLS": "AAA,BBB,CCC,DDD",
         "TICK_INTERVAL_SECONDS": "0.05",
         "METRICS_INTERVAL_SECONDS": "0.5",
@@ -288,14 +305,15 @@ def test_analytics_reads_ticks_from_the_reader_endpoint(fresh_database: TestData
 
 def test_the_server_certificate_is_verified(fresh_database: TestDatabase) -> None:
     # The system trust store does not hold the test CA: no connection, never a fallback.
-    env = {k: v for k, v in fresh_database.env().items() if k != "DB_CA_FILE"}
+    env = {k: v for k, v in fresh_database.env("data-ingestion").items() if k != "DB_CA_FILE"}
     db = db_of(env)
     with pytest.raises(DatabaseUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
         db.ensure_schema()
 
 
 def test_service_connections_are_tls(fresh_database: TestDatabase) -> None:
-    with start("data-ingestion", **fresh_database.env(), TICK_INTERVAL_SECONDS="0.05") as di:
+    env = fresh_database.env("data-ingestion")
+    with start("data-ingestion", **env, TICK_INTERVAL_SECONDS="0.05") as di:
         wait_until(
             lambda: request(di.port, "/api/v1/symbols").json["symbols"] or None,
             timeout=5,
@@ -392,7 +410,11 @@ def test_service_keeps_working_through_a_password_rotation(
 
 
 def test_ticks_outlive_the_task_that_stored_them(fresh_database: TestDatabase) -> None:
-    env = {**fresh_database.env(), "SYMBOLS": "KEEP", "TICK_INTERVAL_SECONDS": "0.05"}
+    env = {
+        **fresh_database.env("data-ingestion"),
+        "SYMBOLS": "KEEP",
+        "TICK_INTERVAL_SECONDS": "0.05",
+    }
     with start("data-ingestion", **env, FEED_SEED="1") as first:
         wait_until(
             lambda: (
@@ -424,3 +446,25 @@ def test_ticks_outlive_the_task_that_stored_them(fresh_database: TestDatabase) -
         )
         latest = request(second.port, "/api/v1/ticks/KEEP?limit=1").json["ticks"][-1]
     assert abs(latest["price"] / before[1] - 1) < 0.01
+
+
+def test_a_services_own_user_waits_for_the_platforms_schema(postgres: PostgresServer) -> None:
+    # GIVEN a database whose tables the platform has not created yet, and a service user that
+    # may not create in public
+    with create_database(postgres) as empty:
+        user, password = f"{empty.user}_app", "app-password-1234"
+        admin = postgres.connect()
+        try:
+            admin.run(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+            db = db_of({**empty.env(), "DB_USER": user, "DB_PASSWORD": password})
+            # WHEN the service first uses the database  THEN it is unavailable (503, retried),
+            # saying why, and creates nothing
+            with pytest.raises(DatabaseUnavailable, match="tables are missing"):
+                db.ensure_schema()
+            assert empty.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [
+                [0]
+            ]
+            db.close()
+        finally:
+            admin.run(f"DROP ROLE IF EXISTS {user}")
+            admin.close()

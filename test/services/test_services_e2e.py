@@ -344,7 +344,7 @@ def test_sigterm_exits_zero_and_flushes(service: str, database: TestDatabase) ->
     with refused_port() as dead:
         process = start(
             service,
-            **database.env(),
+            **(database.env(service) if service in database.users else {}),
             DATA_INGESTION_URL=url_of(dead),
             ANALYTICS_ENGINE_URL=url_of(dead),
             TICK_INTERVAL_SECONDS="0.05",
@@ -429,7 +429,7 @@ def test_data_ingestion_polls_a_real_feed_with_the_api_key(
         }
         process = start(
             "data-ingestion",
-            **fresh_database.env(),
+            **fresh_database.env("data-ingestion"),
             FEED_URL=feed.url,
             MARKET_DATA_API_KEY=secret,
             TICK_INTERVAL_SECONDS="0.05",

@@ -226,7 +226,7 @@ def test_poller_failure_is_logged_without_the_key(
         settings = Settings.from_env(
             Env(
                 {
-                    **database.env(),
+                    **database.env("data-ingestion"),
                     "FEED_URL": f"{feed.url}?token=query-secret",
                     "MARKET_DATA_API_KEY": secret,
                 }

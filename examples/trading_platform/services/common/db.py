@@ -1,11 +1,14 @@
 """PostgreSQL for the services: credentials, verified TLS, a small pool, rotation-proof logins.
 
 Credentials come from the Secrets Manager secret named by ``DB_SECRET_ARN`` (JSON: engine,
-host, port, dbname, username, password), read at run time with the task role and cached.
-The secret is rotated in place (single user): connections already open stay valid, and a new
-login with the old password fails with SQLSTATE 28P01. Then the secret is read again and the
-login retried once with what it holds now (``AWSCURRENT``, or ``AWSPENDING`` during the
-seconds in which rotation has changed the password but not yet promoted the new version).
+host, port, dbname, username, password), the service's own database user, read at run time
+with the task role and cached. On AWS the secret rotates with alternating users: each rotation
+switches it between ``<user>`` and ``<user>_clone`` and resets the password of the one it
+switches to, so the cached login keeps working until the rotation after next. Either way
+(a secret rotated in place, single user, works too) a login refused with SQLSTATE 28P01 reads
+the secret again and retries once with what it holds now (``AWSCURRENT``, or ``AWSPENDING``
+during the seconds in which a single-user rotation has changed the password but not yet
+promoted the new version).
 For local runs ``DB_HOST``/``DB_PORT``/``DB_NAME``/``DB_USER``/``DB_PASSWORD`` work instead.
 
 Every connection is TLS, its certificate verified against ``DB_CA_FILE`` (the Amazon RDS CA
@@ -408,7 +411,7 @@ def _close(conn: pg8000.native.Connection) -> None:
 
 class Database:
     """The writer (the cluster endpoint) and the reader (``DB_READ_HOST``, else the writer);
-    the schema is created on first use, by whichever task gets there first."""
+    the schema is checked (or, where the user may, created) on first use."""
 
     def __init__(
         self,

@@ -6,6 +6,11 @@ ticks per symbol. ``analyses`` is the work list of analytics-engine: a row per s
 last result and how many of the symbol's ticks it covered. ``workers`` is a heartbeat per
 running task, so each task knows how many share the work.
 
+The platform creates the tables, not the services: on AWS the stack runs ``SCHEMA`` as the
+NOLOGIN role ``OWNER`` (``trading_constructs.DbSchema``), and gives each service a database
+user of its own holding exactly ``GRANTS[service]`` (``trading_constructs.DbUser``): what the
+service's statements need, and no more. A service only checks that the tables are there
+(``create_schema``); a local run whose user may create in ``public`` creates them itself.
 Creation is idempotent and serialized by a transaction-scoped advisory lock, so any number
 of tasks may start at once (concurrent ``CREATE TABLE IF NOT EXISTS`` can otherwise fail).
 """
@@ -18,8 +23,36 @@ import uuid
 
 import pg8000.native
 
+from .db import DatabaseUnavailable
+
 # Any fixed 64-bit key; only the services take it.
 SCHEMA_LOCK_KEY = 7_215_532_019_448_201
+
+OWNER = "marketdata_owner"
+"""The NOLOGIN role that owns the tables on AWS: no service logs in as it."""
+
+TABLES = ("symbols", "ticks", "analyses", "workers")
+
+GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    # registers symbols, leases them (UPDATE ... FOR UPDATE), stores and trims ticks, and
+    # heartbeats; it never touches analyses
+    "data-ingestion": {
+        "symbols": ("SELECT", "INSERT", "UPDATE"),
+        "ticks": ("SELECT", "INSERT", "DELETE"),
+        "workers": ("SELECT", "INSERT", "UPDATE", "DELETE"),
+    },
+    # reads symbols and ticks, keeps its results in analyses, and heartbeats
+    "analytics-engine": {
+        "symbols": ("SELECT",),
+        "ticks": ("SELECT",),
+        "analyses": ("SELECT", "INSERT", "UPDATE"),
+        "workers": ("SELECT", "INSERT", "UPDATE", "DELETE"),
+    },
+}
+"""The table privileges of each service's database user, derived from its statements."""
+
+USERNAMES = {service: service.replace("-", "_") for service in GRANTS}
+"""Each service's database user (its alternate during rotation is ``<user>_clone``)."""
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS symbols (
@@ -54,8 +87,26 @@ SCHEMA = (
 )
 
 
+class SchemaMissing(DatabaseUnavailable):
+    """The tables are not there and this user may not create them: the platform has not run
+    the schema yet (or ran it in another database). Answered 503 and retried, as any other
+    database outage."""
+
+
 def create_schema(conn: pg8000.native.Connection) -> None:
-    """Create every table and index that is missing; call inside a transaction."""
+    """Check every table is there; create what is missing if this user may create in
+    ``public`` (local runs), else raise ``SchemaMissing``. Call inside a transaction."""
+    rows = conn.run(
+        "SELECT count(to_regclass(t)) FROM unnest(CAST(:tables AS text[])) AS t",
+        tables=list(TABLES),
+    )
+    if int(rows[0][0]) == len(TABLES):
+        return
+    if not conn.run("SELECT has_schema_privilege('public', 'CREATE')")[0][0]:
+        raise SchemaMissing(
+            "the market-data tables are missing and this user may not create them: "
+            "the platform creates them (the stack's schema resource)"
+        )
     conn.run("SELECT pg_advisory_xact_lock(:key)", key=SCHEMA_LOCK_KEY)
     for statement in SCHEMA:
         conn.run(statement)

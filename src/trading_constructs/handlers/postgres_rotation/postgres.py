@@ -18,8 +18,10 @@ Two strategies, chosen with ``ROTATION_STRATEGY`` and matching the semantics of 
     secret cannot make the function act for someone else), then logs in with the master secret
     named by ``masterarn`` in the secret and creates the other user as a member of the current one
     (``CREATE ROLE ... LOGIN`` and ``GRANT <current> TO <other>``), or sets its password if it
-    exists. The current user is never touched, so its sessions and password stay valid until the
-    next rotation.
+    exists and is the pair of the current one: one of the two is a member of the other, neither
+    is the master user, and neither holds SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or
+    BYPASSRLS (else it refuses, naming the users). The current user is never touched, so its
+    sessions and password stay valid until the next rotation.
 
 Each step is idempotent, as Secrets Manager may repeat any of them: ``createSecret`` keeps a
 pending value that exists, ``setSecret`` returns when the pending password already logs in,
@@ -230,7 +232,11 @@ def _set_other_users_password(rotation: _Rotation) -> None:
         raise RotationError("The master secret's credentials do not log in")
     try:
         created = _create_or_set_password(
-            connection, str(pending["username"]), str(pending["password"]), str(current["username"])
+            connection,
+            str(pending["username"]),
+            str(pending["password"]),
+            str(current["username"]),
+            str(master["username"]),
         )
     finally:
         connection.close()
@@ -324,14 +330,21 @@ def _set_password(connection: Any, username: str, password: str) -> None:
     )
 
 
-def _create_or_set_password(connection: Any, username: str, password: str, member_of: str) -> bool:
-    """Create ``username`` as a login member of ``member_of``, or set its password; in one
-    transaction. Returns whether the user was created."""
+def _create_or_set_password(
+    connection: Any, username: str, password: str, member_of: str, master: str
+) -> bool:
+    """Create ``username`` as a login member of ``member_of``, or set its password once it is
+    proven the pair of ``member_of``; in one transaction. Returns whether the user was created.
+
+    A role that merely has the alternate's name is not trusted: the secret's ``username`` is
+    data anyone who may write the secret controls, and resetting the password of a role that is
+    not the pair (or of a privileged one) would hand its login to whoever reads the secret."""
     user = pg8000.native.identifier(username)
     verifier = pg8000.native.literal(_scram_verifier(password))
     connection.run("BEGIN")
     try:
         exists = connection.run("SELECT 1 FROM pg_roles WHERE rolname = :name", name=username)
+        _check_pair(connection, username, member_of, master, exists=bool(exists))
         if exists:
             connection.run(f"ALTER ROLE {user} WITH PASSWORD {verifier}")
         else:
@@ -342,6 +355,58 @@ def _create_or_set_password(connection: Any, username: str, password: str, membe
         connection.run("ROLLBACK")
         raise
     return not exists
+
+
+PRIVILEGED_ATTRIBUTES: Final = {
+    "rolsuper": "SUPERUSER",
+    "rolcreaterole": "CREATEROLE",
+    "rolcreatedb": "CREATEDB",
+    "rolreplication": "REPLICATION",
+    "rolbypassrls": "BYPASSRLS",
+}
+"""Role attributes neither user of a pair may hold: membership passes none of them on, so a
+pair built by this function never has one, and a role that does is not the pair."""
+
+
+def _check_pair(connection: Any, other: str, current: str, master: str, *, exists: bool) -> None:
+    """Refuse unless ``other`` and ``current`` are a pair this rotation may act on: neither is
+    the master user, neither holds a privileged attribute and, when ``other`` exists, one is a
+    member of the other (the clone of the original, or the original of the clone)."""
+    names = (other, current)
+    if master in names or connection.run("SELECT current_user")[0][0] in names:
+        raise RotationError(
+            f"Users {current!r} and {other!r} include the master user {master!r}: "
+            "alternating users never rotate the master user's password"
+        )
+    columns = list(PRIVILEGED_ATTRIBUTES)
+    attributes = ", ".join(columns)
+    rows = connection.run(
+        f"SELECT rolname, {attributes} FROM pg_roles WHERE rolname IN (:a, :b)",
+        a=other,
+        b=current,
+    )
+    for name, *flags in rows:
+        held = [PRIVILEGED_ATTRIBUTES[a] for a, flag in zip(columns, flags, strict=True) if flag]
+        if held:
+            raise RotationError(
+                f"User {name!r} of the pair {current!r}/{other!r} holds {', '.join(held)}: "
+                "refusing to rotate a privileged role"
+            )
+    if not exists:
+        return
+    paired = connection.run(
+        "SELECT 1 FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid "
+        "JOIN pg_roles m ON m.oid = a.member "
+        "WHERE (r.rolname = :current AND m.rolname = :other) "
+        "OR (r.rolname = :other AND m.rolname = :current)",
+        current=current,
+        other=other,
+    )
+    if not paired:
+        raise RotationError(
+            f"User {other!r} exists but is not the pair of {current!r} (neither is a member of "
+            "the other): refusing to reset its password"
+        )
 
 
 def _scram_verifier(password: str) -> str:
