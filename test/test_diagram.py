@@ -80,16 +80,32 @@ def test_the_graph_shows_what_the_platform_is_made_of(graph: ArchitectureGraph) 
     assert {(s, t) for s, t, label in edges if label == "tcp 5433"} == {
         ("data-ingestion", "MarketDataDb\naurora-postgresql 17.9, 2 instances"),
         ("analytics-engine", "MarketDataDb\naurora-postgresql 17.9, 2 instances"),
-        (
-            "MarketDataDbSecret / RotationFunction",
-            "MarketDataDb\naurora-postgresql 17.9, 2 instances",
+        *(
+            (f"{rotation} / RotationFunction", "MarketDataDb\naurora-postgresql 17.9, 2 instances")
+            for rotation in (
+                "MarketDataDbSecret",  # the master user's
+                "DataIngestionDbUser / Credentials",  # and each application user's
+                "AnalyticsEngineDbUser / Credentials",
+            )
         ),
     }
+    # AND each service reads its own database user's secret, never the master's
+    for name, user in (
+        ("data-ingestion", "DataIngestion"),
+        ("analytics-engine", "AnalyticsEngine"),
+    ):
+        assert (name, f"{user}DbUser / Credentials", "reads") in edges
+        assert (name, "MarketDataDbSecret", "reads") not in edges
     # the load balancer and its paths: the production listener and the blue/green test one
     assert ("load balancer (internet-facing)", "api-gateway", "HTTP:80 /*, HTTP:9443 /*") in edges
     # secrets and their rotation, repositories and the image cache, the alarm topic
     rotated = sorted(t for s, t, label in edges if label == "rotates: rate(90 days)")
-    assert rotated == ["MarketDataApiKey", "MarketDataDbSecret"]
+    assert rotated == [
+        "AnalyticsEngineDbUser / Credentials",
+        "DataIngestionDbUser / Credentials",
+        "MarketDataApiKey",
+        "MarketDataDbSecret",
+    ]
     for folder, name in zip(
         ("DataIngestion", "AnalyticsEngine", "ApiGateway"), SERVICES, strict=True
     ):
@@ -99,7 +115,7 @@ def test_the_graph_shows_what_the_platform_is_made_of(graph: ArchitectureGraph) 
     cache = next(n.id for n in graph.nodes if n.kind == "image-cache")
     pulled = sorted(_labels(graph)[e.target] for e in graph.edges if e.source == cache)
     assert pulled == ["envoy"] * 3 + ["mesh-tls-init"] * 3
-    assert ("20 CloudWatch alarms", "Platform / Alarms", "notify") in edges
+    assert ("22 CloudWatch alarms", "Platform / Alarms", "notify") in edges
 
 
 def test_a_change_to_the_example_changes_the_graph(mutual_tls: SynthesizedApp) -> None:

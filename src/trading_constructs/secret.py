@@ -453,7 +453,9 @@ def _check_db_secret(
     removal_policy: RemovalPolicy,
     alarms: AlarmNotifications | None,
 ) -> None:
-    """Every prop of one database secret, checked together."""
+    """Every prop of one database secret, checked together, and the extra its rotation
+    function's driver comes with."""
+    require_extra("postgres", f"{owner}: rotating PostgreSQL credentials")
     check_type(owner, "alarms", alarms, AlarmNotifications)
     check_type(owner, "rotation", rotation, DbRotation)
     rotation = rotation or DbRotation.single_user()
@@ -731,9 +733,10 @@ class RotatingDbSecret(Construct):
             on the function's errors and a rule on Secrets Manager's ``RotationFailed`` event.
             :default: None (nobody is told; a synth warning says so)
         """
+        owner = construct_owner("RotatingDbSecret", scope.node.path, id)
         _check_db_secret(
             scope,
-            construct_owner("RotatingDbSecret", scope.node.path, id),
+            owner,
             key=key,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
@@ -751,8 +754,6 @@ class RotatingDbSecret(Construct):
             removal_policy=removal_policy,
             alarms=alarms,
         )
-        owner = construct_owner("RotatingDbSecret", scope.node.path, id)
-        require_extra("postgres", f"{owner}: rotating PostgreSQL credentials")
         rotation = rotation or DbRotation.single_user()
         super().__init__(scope, id)
         claim(self, *_secret_names(scope, secret_name))

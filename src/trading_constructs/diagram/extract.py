@@ -45,11 +45,19 @@ class _Stack:
 
     def name(self, logical_id: str) -> str:
         """A resource's label: the last two parts of its construct path that say more than
-        its type (``MarketDataDbSecret``, ``Certificates / CaCertificate``)."""
-        parts = self.id(logical_id).split("/")[1:] or [logical_id]
-        while len(parts) > 1 and parts[-1] in _GENERIC:
-            parts.pop()
-        return " / ".join(parts[-2:]) if len(parts) > 2 else " / ".join(parts)
+        its type (``MarketDataDbSecret``, ``Certificates / CaCertificate``), or as many more
+        as it takes to tell it from another resource's (two users' ``Credentials /
+        RotationFunction``)."""
+        parts = _telling_parts(self.id(logical_id)) or [logical_id]
+        others = {
+            tuple(_telling_parts(self.id(other)))
+            for other in self.stack.resource_paths
+            if self.id(other) != self.id(logical_id)
+        }
+        size = min(2, len(parts))
+        while size < len(parts) and any(other[-size:] == tuple(parts[-size:]) for other in others):
+            size += 1
+        return " / ".join(parts[-size:])
 
     def of_type(self, kind: str) -> dict[str, Any]:
         return dict(sorted(of_type(self.template, kind).items()))
@@ -64,6 +72,14 @@ class _Stack:
         _draw_calls(self)
         _draw_images(self)
         _draw_topics(self)
+
+
+def _telling_parts(path: str) -> list[str]:
+    """A construct path's parts below the stack, without a last part that only names a type."""
+    parts = path.split("/")[1:]
+    while len(parts) > 1 and parts[-1] in _GENERIC:
+        parts.pop()
+    return parts
 
 
 def _first(value: Any) -> str | None:
