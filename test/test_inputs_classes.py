@@ -29,6 +29,7 @@ from inputs_support import ACCOUNT, REGION, Platform, shared_platform, tidy_afte
 from trading_constructs import (
     AlarmSubscription,
     AlarmThresholds,
+    DbEngine,
     DomainOptions,
     Mesh,
     MeshedFargateService,
@@ -589,3 +590,18 @@ def test_a_listener_added_after_the_attach_is_enough(context: Context) -> None:
     _listened(context, group)
     # WHEN the app is validated  THEN nothing is wrong
     assert service.node.validate() == []
+
+
+@pytest.mark.parametrize("engine", list(DbEngine), ids=lambda engine: engine.name)
+def test_every_engine_offered_is_one_the_secret_rotates(context: Context, engine: DbEngine) -> None:
+    # GIVEN an engine DbEngine offers  WHEN a rotating secret is built for it
+    secret = RotatingDbSecret(
+        context.stack,
+        f"{engine.name.capitalize()}Secret",
+        key=context.platform.key,
+        vpc=context.platform.cluster.vpc,
+        engine=engine,
+    )
+    # THEN it is accepted (an engine the library would refuse is not offered)
+    assert secret.engine is engine
+    assert secret.port == engine.default_port

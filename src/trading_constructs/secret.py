@@ -87,14 +87,12 @@ def secret_read_statements(secret: sm.ISecret) -> list[iam.PolicyStatement]:
 
 
 class DbEngine(Enum):
-    """A database engine and its default port. ``RotatingDbSecret`` rotates ``POSTGRES`` only;
-    the others stay for code that names them, and are rejected with the reason."""
+    """A database engine ``RotatingDbSecret`` rotates, and its default port: PostgreSQL (RDS
+    for PostgreSQL, Aurora PostgreSQL). No other is offered: the rotation function shipped in
+    this package speaks PostgreSQL only, and AWS's hosted rotation for the other engines
+    deploys a python3.10 function, a runtime Lambda deprecated on 2026-10-31."""
 
     POSTGRES = ("postgres", 5432)
-    MYSQL = ("mysql", 3306)
-    MARIADB = ("mariadb", 3306)
-    SQLSERVER = ("sqlserver", 1433)
-    ORACLE = ("oracle", 1521)
 
     @property
     def engine_name(self) -> str:
@@ -425,13 +423,6 @@ def _dead_letters(scope: Construct, key: kms.IKey, id: str) -> sqs.Queue:
     return queue
 
 
-_HOSTED_ONLY = (
-    "DbEngine.POSTGRES; the rotation function shipped in this package speaks PostgreSQL only, "
-    "and AWS's hosted rotation for other engines deploys a python3.10 function, a runtime "
-    "Lambda deprecated on 2026-10-31 and stops creating on 2026-11-30"
-)
-
-
 def _check_db_secret(
     scope: Construct,
     owner: str,
@@ -472,8 +463,6 @@ def _check_db_secret(
         security_groups=security_groups,
         secret_name=secret_name,
     )
-    if engine is not DbEngine.POSTGRES:
-        problems.add("engine", engine, _HOSTED_ONLY)
     identifier = r"[A-Za-z][A-Za-z0-9_]{0,62}"
     rule = "1 to 63 letters, digits or underscores, starting with a letter"
     problems.pattern("username", username, identifier, rule)
