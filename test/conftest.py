@@ -58,7 +58,7 @@ def synthesize(app: App) -> SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def example(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The seed's design: ``cdk synth -c mesh=appmesh`` (App Mesh with mutual TLS, weighted
+    """The App Mesh design: ``cdk synth -c mesh=appmesh`` (App Mesh with mutual TLS, weighted
     blue/green slots), cdk-nag packs included. It synthesizes and is gated like the default,
     though App Mesh resources can no longer be created."""
     outdir = tmp_path_factory.mktemp("example")

@@ -9,11 +9,11 @@ construct-level stacks) are read by the same rules and cfn-guard binary over the
 and their acknowledgements matched as CDK matches them (the construct or its nearest ancestor),
 so that no app is synthesized twice.
 
-A finding is (control, construct path). The seed's choices that a control disagrees with stay
-the defaults and are acknowledged next to the construct, with the reason; the profile meets the
-controls instead. ``PENDING_*`` lists findings whose fix lies in constructs this change does
-not own (see each entry): the tests fail when one is fixed (delete the entry) or when a new
-finding appears.
+A finding is (control, construct path). The example's default choices that a control disagrees
+with stay the defaults and are acknowledged next to the construct, with the reason; the profile
+meets the controls instead. ``PENDING_*`` lists findings whose fix lies in constructs this
+change does not own (see each entry): the tests fail when one is fixed (delete the entry) or
+when a new finding appears.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ PENDING_PROFILE: set[Finding] = set(_PENDING_PLATFORM)
 # --- acknowledged here, each with its reason beside the construct ---------------------------
 _SERVICES = ("DataIngestion", "AnalyticsEngine", "ApiGateway")
 ACKNOWLEDGED_EXAMPLE: set[Finding] = {
-    # observability.py: the seed's 30-day container logs (the profile keeps them a year)
+    # observability.py: the default 30-day container logs (the profile keeps them a year)
     *(
         ("CT.CLOUDWATCH.PR.2", f"TradingPlatform/{service}/Observability/{group}/Resource")
         for service in _SERVICES
@@ -334,7 +334,7 @@ def test_the_example_leaves_no_finding_unacknowledged_but_the_pending(
     assert sorted(PENDING_EXAMPLE - findings.open) == [], "fixed: delete them from PENDING"
 
 
-def test_the_example_acknowledges_the_seed_choices_with_reasons(
+def test_the_example_acknowledges_its_default_choices_with_reasons(
     example_controls: tuple[SynthesizedApp, Findings],
 ) -> None:
     _, findings = example_controls

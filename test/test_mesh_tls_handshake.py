@@ -1,6 +1,6 @@
 """Real TLS stacks check the mesh's certificates and the rules its Envoy configuration states.
 
-Envoy cannot run on these machines (DESIGN.md), so two real TLS stacks stand in for it:
+Envoy cannot run on the machines the tests run on, so two real TLS stacks stand in for it:
 
 - the ``openssl`` binary verifies the certificates the library's issuer signs (through the KMS
   stand-in of ``issuer_support``) as strict RFC 5280 chains for TLS server and client use;

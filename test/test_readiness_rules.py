@@ -747,7 +747,7 @@ def test_the_readme_lists_every_rule_with_its_severity() -> None:
     assert listed == expected
 
 
-# -- the failure classes of issue 17 -----------------------------------------------------------
+# -- permissions, costs and clean-up a deployment trips on --------------------------------------
 
 
 @controls("policy-before-use")

@@ -1,5 +1,6 @@
-"""MeshedFargateService on the example (seed items 2, 3, 5, 8, 9, 11, 12 and the mesh, Spot,
-logs and scaling constraints), on App Mesh and on Service Connect."""
+"""MeshedFargateService on the example (its image, secrets, health checks, scaling, deployment
+release, circuit breaker, logs, Spot capacity and mesh membership), on App Mesh and on Service
+Connect."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Seed items 4 and 10 and the supply-chain constraints: scanned private repositories, images
-that reach them, rotated secrets and the market-data database."""
+"""The supply chain: scanned private repositories, images that reach them, rotated secrets,
+the market-data database and the network paths and alarms they need."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def test_each_service_has_a_scanned_immutable_encrypted_retained_repository(
         # kept once created; a failed first create removes it, so a retry can make it again
         assert repository["DeletionPolicy"] == "RetainExceptOnCreate"
         assert repository["UpdateReplacePolicy"] == "Retain"
-        # with the images the deployment copied in already (issue 17)
+        # with the images the deployment copied in already, so a stack deletion completes
         assert properties["EmptyOnDelete"] is True
 
 
@@ -402,8 +402,8 @@ def test_the_database_admits_the_rotation_function_on_its_port(
 def test_secrets_manager_is_reached_through_nat_not_paid_endpoints(
     example_template: Template,
 ) -> None:
-    # GIVEN the example, whose private subnets each have a NAT gateway (issue 17: costs that
-    # buy little)  THEN it pays for no interface endpoint ($21.90 a month for Secrets
+    # GIVEN the example, whose private subnets each have a NAT gateway (an endpoint would be a
+    # cost that buys little)  THEN it pays for no interface endpoint ($21.90 a month for Secrets
     # Manager alone)
     example_template.resource_count_is("AWS::EC2::VPCEndpoint", 0)
     # and the rotation functions reach the API over HTTPS through their subnet's NAT route
@@ -625,7 +625,7 @@ def test_the_services_that_store_ticks_reach_the_database(
 def test_a_failing_database_rotation_notifies_the_platform_topic(
     example_template: Template,
 ) -> None:
-    # GIVEN the example's database secret, given the platform's alarms (issue 17)
+    # GIVEN the example's database secret, given the platform's alarms
     topic = next(iter(_of_type(example_template, "AWS::SNS::Topic")))
     alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
     (errors,) = (a for k, a in alarms.items() if k.startswith("MarketDataDbSecretRotationErrors"))
