@@ -41,6 +41,7 @@ from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as sm
 from conftest import CDK_CONTEXT, ENV, synthesize
+from construct_support import logical_id
 
 from trading_constructs import (
     AlarmThresholds,
@@ -78,7 +79,7 @@ class Built:
     template: dict[str, Any]
 
     def id(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child)
+        return logical_id(self.stack, construct)
 
     def resource(self, construct: Any) -> dict[str, Any]:
         resource: dict[str, Any] = self.template["Resources"][self.id(construct)]
@@ -259,6 +260,20 @@ def app_mesh(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
         _built["app-mesh"] = _build_app_mesh(tmp_path_factory.mktemp("construct-app-mesh"))
     platform: AppMeshPlatform = _built["app-mesh"]
     return platform
+
+
+@pytest.fixture(scope="session")
+def sc(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
+    """The Service Connect construct stack; a test module uses it with
+    ``from construct_platforms import sc``."""
+    return service_connect(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def am(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
+    """The App Mesh construct stack; a test module uses it with
+    ``from construct_platforms import am``."""
+    return app_mesh(tmp_path_factory)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from aws_cdk import App, CfnElement, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from conftest import CDK_CONTEXT, ENV, synthesize
-from construct_support import of_type, readiness_violations, resolved_statement, statements
+from construct_support import (
+    of_type,
+    platform_key,
+    readiness_violations,
+    resolved_statement,
+    statements,
+)
 
 from trading_constructs import (
     PullThroughCache,
@@ -61,12 +67,7 @@ class Registry:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     app = App(context=CDK_CONTEXT, outdir=str(tmp_path_factory.mktemp("construct-registry")))
     stack = Stack(app, "Registry", env=ENV)
-    key = kms.Key(
-        stack,
-        "Key",
-        enable_key_rotation=True,
-        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-    )
+    key = platform_key(stack)
     repo = ScannedRepository(stack, "Repo", key=key)
     named = ScannedRepository(
         stack,

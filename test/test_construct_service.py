@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import construct_platforms
 import pytest
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
-from construct_platforms import HOOK_ARN, AppMeshPlatform, ServiceConnectPlatform
+from construct_platforms import HOOK_ARN, AppMeshPlatform, ServiceConnectPlatform, am, sc
 from construct_support import (
     actions,
     matches_snapshot,
@@ -26,15 +25,7 @@ from trading_constructs import BlueGreenRelease, MeshedFargateService, RollingRe
 
 CIRCUIT_BREAKER = {"Enable": True, "Rollback": True}
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
-    return construct_platforms.service_connect(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def am(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
-    return construct_platforms.app_mesh(tmp_path_factory)
+__all__ = ["am", "sc"]  # the session fixtures, used below
 
 
 def _ref(built: Any, construct: Any) -> dict[str, str]:
