@@ -315,42 +315,26 @@ def test_image_uri_is_the_private_copy_under_the_prefix(registry: Registry) -> N
 
 
 @pytest.mark.parametrize(
-    ("stack", "expected"),
+    ("stack", "repository_filter", "frequency", "scan_type"),
     [
-        pytest.param(
-            "BasicScanning",
-            {
-                "Rules": [
-                    {
-                        "RepositoryFilters": [{"Filter": "*", "FilterType": "WILDCARD"}],
-                        "ScanFrequency": "SCAN_ON_PUSH",
-                    }
-                ],
-                "ScanType": "BASIC",
-            },
-            id="basic-default",
-        ),
-        pytest.param(
-            "EnhancedScanning",
-            {
-                "Rules": [
-                    {
-                        "RepositoryFilters": [{"Filter": "trading/*", "FilterType": "WILDCARD"}],
-                        "ScanFrequency": "CONTINUOUS_SCAN",
-                    }
-                ],
-                "ScanType": "ENHANCED",
-            },
-            id="enhanced",
-        ),
+        pytest.param("BasicScanning", "*", "SCAN_ON_PUSH", "BASIC", id="basic-default"),
+        pytest.param("EnhancedScanning", "trading/*", "CONTINUOUS_SCAN", "ENHANCED", id="enhanced"),
     ],
 )
 def test_registry_scanning_is_the_one_configuration_of_its_stack(
-    registry: Registry, stack: str, expected: dict[str, Any]
+    registry: Registry, stack: str, repository_filter: str, frequency: str, scan_type: str
 ) -> None:
     (resource,) = registry.templates[stack]["Resources"].values()
     assert resource["Type"] == "AWS::ECR::RegistryScanningConfiguration"
-    assert resource["Properties"] == expected
+    assert resource["Properties"] == {
+        "Rules": [
+            {
+                "RepositoryFilters": [{"Filter": repository_filter, "FilterType": "WILDCARD"}],
+                "ScanFrequency": frequency,
+            }
+        ],
+        "ScanType": scan_type,
+    }
 
 
 # -- the deploy-readiness rules, on these stacks ----------------------------------------------

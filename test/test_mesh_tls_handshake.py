@@ -44,7 +44,7 @@ from cryptography import x509 as cx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from issuer_support import issuer_environment, running_platform
+from issuer_support import issuer_environment, key_usage, running_platform
 
 from trading_constructs.handlers.mesh_certificate_issuer import issuer
 from trading_constructs.mesh import envoy
@@ -144,21 +144,6 @@ def issued() -> Iterator[Issued]:
     yield Issued(current, rotated, expired, not_yet_valid, foreign_certificates(now))
 
 
-def _usage(*granted: str) -> cx.KeyUsage:
-    names = (
-        "digital_signature",
-        "content_commitment",
-        "key_encipherment",
-        "data_encipherment",
-        "key_agreement",
-        "key_cert_sign",
-        "crl_sign",
-        "encipher_only",
-        "decipher_only",
-    )
-    return cx.KeyUsage(**{name: name in granted for name in names})
-
-
 def _pem(certificate: cx.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -178,7 +163,7 @@ def foreign_certificates(now: datetime) -> dict[str, Files]:
         .not_valid_before(now - timedelta(hours=1))
         .not_valid_after(now + timedelta(days=30))
         .add_extension(cx.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_usage("key_cert_sign", "crl_sign"), critical=True)
+        .add_extension(key_usage("key_cert_sign", "crl_sign"), critical=True)
         .add_extension(ca_key_id, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -194,7 +179,7 @@ def foreign_certificates(now: datetime) -> dict[str, Files]:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=1))
             .add_extension(cx.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage("digital_signature"), critical=True)
+            .add_extension(key_usage("digital_signature"), critical=True)
             .add_extension(
                 cx.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
