@@ -32,6 +32,7 @@ shape of call: fixture ``mutual_tls_platform``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,19 @@ class AppMeshPlatform(Built):
 _built: dict[str, Any] = {}
 
 
-def _synthesized(app: App, stack: Stack) -> dict[str, Any]:
+def _common(
+    app: App, stack: Stack, cluster: TradingCluster, repository: ScannedRepository
+) -> dict[str, Any]:
+    """What every construct stack holds: the stack, its template (the app synthesized once it
+    is complete), its cluster and its repository."""
     result = synthesize(app)
     assert result.synth_error is None, result.synth_error
-    return result.templates[stack.stack_name]
+    return {
+        "stack": stack,
+        "template": result.templates[stack.stack_name],
+        "cluster": cluster,
+        "repository": repository,
+    }
 
 
 def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
@@ -188,10 +198,7 @@ def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
     runtime_secret = sm.Secret(stack, "RuntimeSecret", encryption_key=cluster.key)
     gateway.grant_secret_read(runtime_secret)
     return ServiceConnectPlatform(
-        stack=stack,
-        template=_synthesized(app, stack),
-        cluster=cluster,
-        repository=repository,
+        **_common(app, stack, cluster, repository),
         api_key=api_key,
         runtime_secret=runtime_secret,
         hook=hook,
@@ -235,45 +242,12 @@ def _build_app_mesh(outdir: Path) -> AppMeshPlatform:
     )
     dashboard = PlatformDashboard(stack, "Dashboard", services=[prices, orders])
     return AppMeshPlatform(
-        stack=stack,
-        template=_synthesized(app, stack),
-        cluster=cluster,
-        repository=repository,
+        **_common(app, stack, cluster, repository),
         prices=prices,
         orders=orders,
         sweeper=sweeper,
         dashboard=dashboard,
     )
-
-
-def service_connect(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
-    if "service-connect" not in _built:
-        _built["service-connect"] = _build_service_connect(
-            tmp_path_factory.mktemp("construct-service-connect")
-        )
-    platform: ServiceConnectPlatform = _built["service-connect"]
-    return platform
-
-
-def app_mesh(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
-    if "app-mesh" not in _built:
-        _built["app-mesh"] = _build_app_mesh(tmp_path_factory.mktemp("construct-app-mesh"))
-    platform: AppMeshPlatform = _built["app-mesh"]
-    return platform
-
-
-@pytest.fixture(scope="session")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
-    """The Service Connect construct stack; a test module uses it with
-    ``from construct_platforms import sc``."""
-    return service_connect(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def am(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
-    """The App Mesh construct stack; a test module uses it with
-    ``from construct_platforms import am``."""
-    return app_mesh(tmp_path_factory)
 
 
 @dataclass(frozen=True)
@@ -362,25 +336,45 @@ def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
     )
     edge = TradingEdge(stack, "Edge", cluster=cluster, service=gateway)
     return MutualTlsPlatform(
-        stack=stack,
-        template=_synthesized(app, stack),
-        cluster=cluster,
-        repository=repository,
+        **_common(app, stack, cluster, repository),
         services=services,
         edge=edge,
         quotes_policy=QUOTES_POLICY,
     )
 
 
-def mutual_tls(tmp_path_factory: pytest.TempPathFactory) -> MutualTlsPlatform:
-    if "mutual-tls" not in _built:
-        _built["mutual-tls"] = _build_mutual_tls(tmp_path_factory.mktemp("construct-mutual-tls"))
-    platform: MutualTlsPlatform = _built["mutual-tls"]
+_BUILDS: dict[str, Callable[[Path], Built]] = {
+    "service-connect": _build_service_connect,
+    "app-mesh": _build_app_mesh,
+    "mutual-tls": _build_mutual_tls,
+}
+
+
+def built(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The construct stack ``name`` (a key of ``_BUILDS``), built once a session by whichever
+    test module asks first."""
+    if name not in _built:
+        _built[name] = _BUILDS[name](tmp_path_factory.mktemp(f"construct-{name}"))
+    return _built[name]
+
+
+def platforms(tmp_path_factory: pytest.TempPathFactory) -> list[Built]:
+    """Every construct stack: Service Connect, App Mesh and the mutual-TLS mesh."""
+    return [built(name, tmp_path_factory) for name in _BUILDS]
+
+
+def platform_fixture(name: str, fixture: str) -> Any:
+    """A session fixture ``fixture`` of the construct stack ``name``; a test module uses it with
+    ``from construct_platforms import <fixture>``."""
+
+    @pytest.fixture(scope="session", name=fixture)
+    def platform(tmp_path_factory: pytest.TempPathFactory) -> Built:
+        built_platform: Built = built(name, tmp_path_factory)
+        return built_platform
+
     return platform
 
 
-@pytest.fixture(scope="session")
-def mutual_tls_platform(tmp_path_factory: pytest.TempPathFactory) -> MutualTlsPlatform:
-    """The mutual-TLS construct stack; a test module uses it with
-    ``from construct_platforms import mutual_tls_platform``."""
-    return mutual_tls(tmp_path_factory)
+sc = platform_fixture("service-connect", "sc")
+am = platform_fixture("app-mesh", "am")
+mutual_tls_platform = platform_fixture("mutual-tls", "mutual_tls_platform")
