@@ -43,6 +43,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as sm
 from conftest import CDK_CONTEXT, ENV, synthesize
 from construct_support import logical_id
+from inputs_support import cluster_with_image
 
 from trading_constructs import (
     AlarmThresholds,
@@ -139,9 +140,7 @@ def _common(
 def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
     app = App(context=CDK_CONTEXT, outdir=str(outdir))
     stack = Stack(app, "ServiceConnect", env=ENV)
-    cluster = TradingCluster(stack, "Platform")
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack)
     api_key = sm.Secret(stack, "ApiKey", encryption_key=cluster.key)
     quotes = MeshedFargateService(
         stack,
@@ -213,9 +212,7 @@ def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
 def _build_app_mesh(outdir: Path) -> AppMeshPlatform:
     app = App(context=CDK_CONTEXT, outdir=str(outdir))
     stack = Stack(app, "AppMesh", env=ENV)
-    cluster = TradingCluster(stack, "Platform", mesh=Mesh.app_mesh(mtls=None))
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack, mesh=Mesh.app_mesh(mtls=None))
     prices = MeshedFargateService(
         stack,
         "Prices",
@@ -294,11 +291,9 @@ QUOTES_POLICY = ResiliencePolicy(
 def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
     app = App(context=CDK_CONTEXT, outdir=str(outdir))
     stack = Stack(app, "MutualTls", env=ENV)
-    cluster = TradingCluster(
-        stack, "Platform", mesh=Mesh.mutual_tls(), namespace_name=MUTUAL_TLS_NAMESPACE
+    cluster, repository, image = cluster_with_image(
+        stack, mesh=Mesh.mutual_tls(), namespace_name=MUTUAL_TLS_NAMESPACE
     )
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
     services: dict[str, MeshedFargateService] = {}
 
     def service(name: str, port: int | None, **props: Any) -> MeshedFargateService:
