@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match, Template
-from conftest import ENV, ClusterStacks
+from conftest import ENV, ClusterStacks, team_vpc
 from test_bring_your_own import TEAM_CLUSTER, TEAM_KEY_ARN, TEAM_TOPIC_ARN, team_platform
 from validation_support import bad
 
@@ -287,13 +287,7 @@ def test_an_adopted_ecs_cluster_of_the_app_gets_the_fargate_capacity_providers()
     # GIVEN a team's VPC (with its flow log) and ecs.Cluster of this app, built without
     # capacity providers, and a worker on them
     stack = Stack(App(), "Team", env=ENV)
-    vpc = ec2.Vpc(
-        stack,
-        "Network",
-        availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
-        nat_gateways=1,
-        restrict_default_security_group=False,
-    )
+    vpc = team_vpc(stack)
     vpc.add_flow_log("FlowLog")
     team = ecs.Cluster(stack, "TeamCluster", vpc=vpc)
     TradingCluster(
