@@ -67,6 +67,15 @@ def _owner(id: str) -> str:
     return re.escape(f"MeshedFargateService 'Test/{id}': ")
 
 
+def _worker(
+    stack: Stack, platform: TradingCluster, image: ServiceImage, **props: Any
+) -> MeshedFargateService:
+    """The service ``worker``: no port, so no listener and no callers; ``props`` besides."""
+    return MeshedFargateService(
+        stack, "Worker", cluster=platform, name="worker", port=None, image=image, **props
+    )
+
+
 # -- workers ----------------------------------------------------------------------------------
 
 
@@ -92,23 +101,13 @@ def test_a_worker_needs_a_command_health_check_and_cannot_be_public(
     message: str,
 ) -> None:
     with pytest.raises(ValueError, match=_owner("Worker") + message):
-        MeshedFargateService(
-            stack, "Worker", cluster=platform, name="worker", port=None, image=image, **props
-        )
+        _worker(stack, platform, image, **props)
 
 
 def test_a_worker_cannot_be_a_backend(
     stack: Stack, platform: TradingCluster, image: ServiceImage
 ) -> None:
-    worker = MeshedFargateService(
-        stack,
-        "Worker",
-        cluster=platform,
-        name="worker",
-        port=None,
-        image=image,
-        health_check=HEALTH,
-    )
+    worker = _worker(stack, platform, image, health_check=HEALTH)
     # WHEN a service declares the worker a backend  THEN it is refused, naming the worker
     why = "services with a port; 'Test/Worker' is a worker (port=None)"
     with pytest.raises(ValueError, match=_owner("Caller") + bad("backends", "worker", why)):
