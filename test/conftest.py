@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 from postgres_server import PostgresServer, running_postgres
 
@@ -23,6 +24,18 @@ CERTIFICATE_ARN = (
 ROOT = Path(__file__).resolve().parents[1]
 # The feature flags `cdk synth` runs with: tests synthesize what the CLI synthesizes.
 CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+
+
+def team_vpc(stack: Stack) -> ec2.Vpc:
+    """A VPC as a team brings it to TradingCluster: three zones of us-east-1, one NAT gateway,
+    its default security group left as it is."""
+    return ec2.Vpc(
+        stack,
+        "Network",
+        availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
+        nat_gateways=1,
+        restrict_default_security_group=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ def synthesize(app: App) -> SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def example(tmp_path_factory: pytest.TempPathFactory) -> SynthesizedApp:
-    """The seed's design: ``cdk synth -c mesh=appmesh`` (App Mesh with mutual TLS, weighted
+    """The App Mesh design: ``cdk synth -c mesh=appmesh`` (App Mesh with mutual TLS, weighted
     blue/green slots), cdk-nag packs included. It synthesizes and is gated like the default,
     though App Mesh resources can no longer be created."""
     outdir = tmp_path_factory.mktemp("example")
@@ -100,7 +113,6 @@ class ClusterStacks:
 @pytest.fixture(scope="session")
 def cluster_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterStacks]:
     from aws_cdk import RemovalPolicy
-    from aws_cdk import aws_ec2 as ec2
     from aws_cdk import aws_ecs as ecs
     from aws_cdk import aws_logs as logs
 
@@ -125,14 +137,7 @@ def cluster_stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
         removal_policy=RemovalPolicy.DESTROY,
     )
     shared = Stack(app, "Existing", env=ENV)
-    vpc = ec2.Vpc(
-        shared,
-        "Network",
-        availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
-        nat_gateways=1,
-        restrict_default_security_group=False,
-    )
-    TradingCluster(shared, "Platform", vpc=vpc)
+    TradingCluster(shared, "Platform", vpc=team_vpc(shared))
     synthesized = synthesize(app)
     yield ClusterStacks(
         default=synthesized.template("Default"),

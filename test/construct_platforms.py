@@ -32,6 +32,7 @@ shape of call: fixture ``mutual_tls_platform``:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from aws_cdk import App, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as sm
 from conftest import CDK_CONTEXT, ENV, synthesize
+from construct_support import logical_id
+from inputs_support import cluster_with_image
 
 from trading_constructs import (
     AlarmThresholds,
@@ -78,7 +81,7 @@ class Built:
     template: dict[str, Any]
 
     def id(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child)
+        return logical_id(self.stack, construct)
 
     def resource(self, construct: Any) -> dict[str, Any]:
         resource: dict[str, Any] = self.template["Resources"][self.id(construct)]
@@ -119,18 +122,25 @@ class AppMeshPlatform(Built):
 _built: dict[str, Any] = {}
 
 
-def _synthesized(app: App, stack: Stack) -> dict[str, Any]:
+def _common(
+    app: App, stack: Stack, cluster: TradingCluster, repository: ScannedRepository
+) -> dict[str, Any]:
+    """What every construct stack holds: the stack, its template (the app synthesized once it
+    is complete), its cluster and its repository."""
     result = synthesize(app)
     assert result.synth_error is None, result.synth_error
-    return result.templates[stack.stack_name]
+    return {
+        "stack": stack,
+        "template": result.templates[stack.stack_name],
+        "cluster": cluster,
+        "repository": repository,
+    }
 
 
 def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
     app = App(context=CDK_CONTEXT, outdir=str(outdir))
     stack = Stack(app, "ServiceConnect", env=ENV)
-    cluster = TradingCluster(stack, "Platform")
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack)
     api_key = sm.Secret(stack, "ApiKey", encryption_key=cluster.key)
     quotes = MeshedFargateService(
         stack,
@@ -187,10 +197,7 @@ def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
     runtime_secret = sm.Secret(stack, "RuntimeSecret", encryption_key=cluster.key)
     gateway.grant_secret_read(runtime_secret)
     return ServiceConnectPlatform(
-        stack=stack,
-        template=_synthesized(app, stack),
-        cluster=cluster,
-        repository=repository,
+        **_common(app, stack, cluster, repository),
         api_key=api_key,
         runtime_secret=runtime_secret,
         hook=hook,
@@ -205,9 +212,7 @@ def _build_service_connect(outdir: Path) -> ServiceConnectPlatform:
 def _build_app_mesh(outdir: Path) -> AppMeshPlatform:
     app = App(context=CDK_CONTEXT, outdir=str(outdir))
     stack = Stack(app, "AppMesh", env=ENV)
-    cluster = TradingCluster(stack, "Platform", mesh=Mesh.app_mesh(mtls=None))
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
+    cluster, repository, image = cluster_with_image(stack, mesh=Mesh.app_mesh(mtls=None))
     prices = MeshedFargateService(
         stack,
         "Prices",
@@ -234,31 +239,12 @@ def _build_app_mesh(outdir: Path) -> AppMeshPlatform:
     )
     dashboard = PlatformDashboard(stack, "Dashboard", services=[prices, orders])
     return AppMeshPlatform(
-        stack=stack,
-        template=_synthesized(app, stack),
-        cluster=cluster,
-        repository=repository,
+        **_common(app, stack, cluster, repository),
         prices=prices,
         orders=orders,
         sweeper=sweeper,
         dashboard=dashboard,
     )
-
-
-def service_connect(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
-    if "service-connect" not in _built:
-        _built["service-connect"] = _build_service_connect(
-            tmp_path_factory.mktemp("construct-service-connect")
-        )
-    platform: ServiceConnectPlatform = _built["service-connect"]
-    return platform
-
-
-def app_mesh(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
-    if "app-mesh" not in _built:
-        _built["app-mesh"] = _build_app_mesh(tmp_path_factory.mktemp("construct-app-mesh"))
-    platform: AppMeshPlatform = _built["app-mesh"]
-    return platform
 
 
 @dataclass(frozen=True)
@@ -305,11 +291,9 @@ QUOTES_POLICY = ResiliencePolicy(
 def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
     app = App(context=CDK_CONTEXT, outdir=str(outdir))
     stack = Stack(app, "MutualTls", env=ENV)
-    cluster = TradingCluster(
-        stack, "Platform", mesh=Mesh.mutual_tls(), namespace_name=MUTUAL_TLS_NAMESPACE
+    cluster, repository, image = cluster_with_image(
+        stack, mesh=Mesh.mutual_tls(), namespace_name=MUTUAL_TLS_NAMESPACE
     )
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    image = ServiceImage(repository=repository, tag="v1")
     services: dict[str, MeshedFargateService] = {}
 
     def service(name: str, port: int | None, **props: Any) -> MeshedFargateService:
@@ -347,25 +331,45 @@ def _build_mutual_tls(outdir: Path) -> MutualTlsPlatform:
     )
     edge = TradingEdge(stack, "Edge", cluster=cluster, service=gateway)
     return MutualTlsPlatform(
-        stack=stack,
-        template=_synthesized(app, stack),
-        cluster=cluster,
-        repository=repository,
+        **_common(app, stack, cluster, repository),
         services=services,
         edge=edge,
         quotes_policy=QUOTES_POLICY,
     )
 
 
-def mutual_tls(tmp_path_factory: pytest.TempPathFactory) -> MutualTlsPlatform:
-    if "mutual-tls" not in _built:
-        _built["mutual-tls"] = _build_mutual_tls(tmp_path_factory.mktemp("construct-mutual-tls"))
-    platform: MutualTlsPlatform = _built["mutual-tls"]
+_BUILDS: dict[str, Callable[[Path], Built]] = {
+    "service-connect": _build_service_connect,
+    "app-mesh": _build_app_mesh,
+    "mutual-tls": _build_mutual_tls,
+}
+
+
+def built(name: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The construct stack ``name`` (a key of ``_BUILDS``), built once a session by whichever
+    test module asks first."""
+    if name not in _built:
+        _built[name] = _BUILDS[name](tmp_path_factory.mktemp(f"construct-{name}"))
+    return _built[name]
+
+
+def platforms(tmp_path_factory: pytest.TempPathFactory) -> list[Built]:
+    """Every construct stack: Service Connect, App Mesh and the mutual-TLS mesh."""
+    return [built(name, tmp_path_factory) for name in _BUILDS]
+
+
+def platform_fixture(name: str, fixture: str) -> Any:
+    """A session fixture ``fixture`` of the construct stack ``name``; a test module uses it with
+    ``from construct_platforms import <fixture>``."""
+
+    @pytest.fixture(scope="session", name=fixture)
+    def platform(tmp_path_factory: pytest.TempPathFactory) -> Built:
+        built_platform: Built = built(name, tmp_path_factory)
+        return built_platform
+
     return platform
 
 
-@pytest.fixture(scope="session")
-def mutual_tls_platform(tmp_path_factory: pytest.TempPathFactory) -> MutualTlsPlatform:
-    """The mutual-TLS construct stack; a test module uses it with
-    ``from construct_platforms import mutual_tls_platform``."""
-    return mutual_tls(tmp_path_factory)
+sc = platform_fixture("service-connect", "sc")
+am = platform_fixture("app-mesh", "am")
+mutual_tls_platform = platform_fixture("mutual-tls", "mutual_tls_platform")

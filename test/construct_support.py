@@ -1,6 +1,6 @@
 """Helpers the construct-level tests share: resources by logical-id prefix, a dashboard body
-read as JSON, metrics read back, normalized snapshots, and the deploy-readiness rules run over
-a construct's own stack."""
+read as JSON, metrics read back, normalized snapshots, a customer-managed key as a platform
+keeps it, and the deploy-readiness rules run over a construct's own stack."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Template
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 _HASH = re.compile(r"(?<=[A-Za-z0-9])[0-9A-F]{8}\b")
@@ -28,6 +30,29 @@ def one(template: dict[str, Any], kind: str, prefix: str) -> tuple[str, dict[str
     """The one resource of ``kind`` whose logical id starts with ``prefix``."""
     (found,) = ((k, r) for k, r in of_type(template, kind).items() if k.startswith(prefix))
     return found
+
+
+def resources_of(template: Template, kind: str) -> dict[str, Any]:
+    """The resources of ``kind`` in an assertions Template, by logical id."""
+    found: dict[str, Any] = template.find_resources(kind)
+    return found
+
+
+def one_starting(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The one resource whose logical id starts with ``prefix``."""
+    (resource,) = (r for k, r in resources.items() if k.startswith(prefix))
+    return resource
+
+
+def platform_key(stack: Stack) -> kms.Key:
+    """A customer-managed key as TradingCluster keeps its own: rotated yearly, and kept when
+    its stack is deleted or the key replaced (data encrypted under it stays readable)."""
+    return kms.Key(
+        stack,
+        "Key",
+        enable_key_rotation=True,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    )
 
 
 def props(template: dict[str, Any], kind: str, prefix: str) -> dict[str, Any]:

@@ -45,6 +45,22 @@ Services = Mapping[str, Sequence[str]]
 """Service name -> the DNS names (SANs) its certificate carries."""
 
 
+def key_usage(*granted: str) -> cx.KeyUsage:
+    """An X.509 key usage that grants ``granted`` and nothing else."""
+    names = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return cx.KeyUsage(**{name: name in granted for name in names})
+
+
 @dataclass
 class KmsProxy:
     """moto's KMS client plus ``GenerateDataKeyPair``, recording the signing calls."""

@@ -15,7 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Annotations, Match, Template
-from conftest import ENV, ClusterStacks
+from conftest import ENV, ClusterStacks, team_vpc
 from test_bring_your_own import TEAM_CLUSTER, TEAM_KEY_ARN, TEAM_TOPIC_ARN, team_platform
 from validation_support import bad
 
@@ -67,6 +67,15 @@ def _owner(id: str) -> str:
     return re.escape(f"MeshedFargateService 'Test/{id}': ")
 
 
+def _worker(
+    stack: Stack, platform: TradingCluster, image: ServiceImage, **props: Any
+) -> MeshedFargateService:
+    """The service ``worker``: no port, so no listener and no callers; ``props`` besides."""
+    return MeshedFargateService(
+        stack, "Worker", cluster=platform, name="worker", port=None, image=image, **props
+    )
+
+
 # -- workers ----------------------------------------------------------------------------------
 
 
@@ -92,23 +101,13 @@ def test_a_worker_needs_a_command_health_check_and_cannot_be_public(
     message: str,
 ) -> None:
     with pytest.raises(ValueError, match=_owner("Worker") + message):
-        MeshedFargateService(
-            stack, "Worker", cluster=platform, name="worker", port=None, image=image, **props
-        )
+        _worker(stack, platform, image, **props)
 
 
 def test_a_worker_cannot_be_a_backend(
     stack: Stack, platform: TradingCluster, image: ServiceImage
 ) -> None:
-    worker = MeshedFargateService(
-        stack,
-        "Worker",
-        cluster=platform,
-        name="worker",
-        port=None,
-        image=image,
-        health_check=HEALTH,
-    )
+    worker = _worker(stack, platform, image, health_check=HEALTH)
     # WHEN a service declares the worker a backend  THEN it is refused, naming the worker
     why = "services with a port; 'Test/Worker' is a worker (port=None)"
     with pytest.raises(ValueError, match=_owner("Caller") + bad("backends", "worker", why)):
@@ -287,13 +286,7 @@ def test_an_adopted_ecs_cluster_of_the_app_gets_the_fargate_capacity_providers()
     # GIVEN a team's VPC (with its flow log) and ecs.Cluster of this app, built without
     # capacity providers, and a worker on them
     stack = Stack(App(), "Team", env=ENV)
-    vpc = ec2.Vpc(
-        stack,
-        "Network",
-        availability_zones=["us-east-1a", "us-east-1b", "us-east-1c"],
-        nat_gateways=1,
-        restrict_default_security_group=False,
-    )
+    vpc = team_vpc(stack)
     vpc.add_flow_log("FlowLog")
     team = ecs.Cluster(stack, "TeamCluster", vpc=vpc)
     TradingCluster(

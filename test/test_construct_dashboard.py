@@ -6,23 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import construct_platforms
 import pytest
 from aws_cdk import aws_cloudwatch as cloudwatch
-from construct_platforms import AppMeshPlatform, Built, ServiceConnectPlatform
+from construct_platforms import AppMeshPlatform, Built, ServiceConnectPlatform, am, sc
 from construct_support import dashboard_body, metric_stat
 
 from trading_constructs import MeshedFargateService
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
-    return construct_platforms.service_connect(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def am(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
-    return construct_platforms.app_mesh(tmp_path_factory)
+__all__ = ["am", "sc"]  # the session fixtures, used below
 
 
 def _body(built: Built, dashboard: Any) -> dict[str, Any]:

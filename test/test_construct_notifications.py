@@ -5,15 +5,15 @@ alarms on a whole cluster are tested in test_notifications.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, RemovalPolicy, Stack
+from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from conftest import CDK_CONTEXT, synthesize
-from construct_support import of_type, readiness_violations, statements
+from construct_platforms import Built
+from construct_support import of_type, platform_key, readiness_violations, statements
 
 from trading_constructs import AlarmNotifications, AlarmSubscription
 
@@ -23,31 +23,17 @@ FORWARD = f"arn:aws:sns:us-east-1:{ACCOUNT}:ops-chatbot"
 
 
 @dataclass(frozen=True)
-class Notified:
-    stack: Stack
+class Notified(Built):
     key: kms.Key
     notifications: AlarmNotifications
     alarm: cloudwatch.Alarm
-    template: dict[str, Any]
-
-    def id(self, construct: Any) -> str:
-        return self.stack.get_logical_id(construct.node.default_child)
-
-    def properties(self, construct: Any) -> dict[str, Any]:
-        properties: dict[str, Any] = self.template["Resources"][self.id(construct)]["Properties"]
-        return properties
 
 
 def _notified(
     app: App, name: str, subscriptions: list[AlarmSubscription], *, cloudwatch_may_use_key: bool
 ) -> tuple[Stack, kms.Key, AlarmNotifications, cloudwatch.Alarm]:
     stack = Stack(app, name, env=ENV)
-    key = kms.Key(
-        stack,
-        "Key",
-        enable_key_rotation=True,
-        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-    )
+    key = platform_key(stack)
     if cloudwatch_may_use_key:  # what TradingCluster's platform key says
         key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -87,8 +73,8 @@ def stacks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Notified]:
     synthesized = synthesize(app)
     assert synthesized.synth_error is None, synthesized.synth_error
     return {
-        name: Notified(*parts, template=synthesized.templates[name])
-        for name, parts in built.items()
+        name: Notified(stack, synthesized.templates[name], key, notifications, alarm)
+        for name, (stack, key, notifications, alarm) in built.items()
     }
 
 

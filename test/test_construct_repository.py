@@ -13,7 +13,13 @@ from aws_cdk import App, CfnElement, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from conftest import CDK_CONTEXT, ENV, synthesize
-from construct_support import of_type, readiness_violations, resolved_statement, statements
+from construct_support import (
+    of_type,
+    platform_key,
+    readiness_violations,
+    resolved_statement,
+    statements,
+)
 
 from trading_constructs import (
     PullThroughCache,
@@ -61,12 +67,7 @@ class Registry:
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     app = App(context=CDK_CONTEXT, outdir=str(tmp_path_factory.mktemp("construct-registry")))
     stack = Stack(app, "Registry", env=ENV)
-    key = kms.Key(
-        stack,
-        "Key",
-        enable_key_rotation=True,
-        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-    )
+    key = platform_key(stack)
     repo = ScannedRepository(stack, "Repo", key=key)
     named = ScannedRepository(
         stack,
@@ -314,42 +315,26 @@ def test_image_uri_is_the_private_copy_under_the_prefix(registry: Registry) -> N
 
 
 @pytest.mark.parametrize(
-    ("stack", "expected"),
+    ("stack", "repository_filter", "frequency", "scan_type"),
     [
-        pytest.param(
-            "BasicScanning",
-            {
-                "Rules": [
-                    {
-                        "RepositoryFilters": [{"Filter": "*", "FilterType": "WILDCARD"}],
-                        "ScanFrequency": "SCAN_ON_PUSH",
-                    }
-                ],
-                "ScanType": "BASIC",
-            },
-            id="basic-default",
-        ),
-        pytest.param(
-            "EnhancedScanning",
-            {
-                "Rules": [
-                    {
-                        "RepositoryFilters": [{"Filter": "trading/*", "FilterType": "WILDCARD"}],
-                        "ScanFrequency": "CONTINUOUS_SCAN",
-                    }
-                ],
-                "ScanType": "ENHANCED",
-            },
-            id="enhanced",
-        ),
+        pytest.param("BasicScanning", "*", "SCAN_ON_PUSH", "BASIC", id="basic-default"),
+        pytest.param("EnhancedScanning", "trading/*", "CONTINUOUS_SCAN", "ENHANCED", id="enhanced"),
     ],
 )
 def test_registry_scanning_is_the_one_configuration_of_its_stack(
-    registry: Registry, stack: str, expected: dict[str, Any]
+    registry: Registry, stack: str, repository_filter: str, frequency: str, scan_type: str
 ) -> None:
     (resource,) = registry.templates[stack]["Resources"].values()
     assert resource["Type"] == "AWS::ECR::RegistryScanningConfiguration"
-    assert resource["Properties"] == expected
+    assert resource["Properties"] == {
+        "Rules": [
+            {
+                "RepositoryFilters": [{"Filter": repository_filter, "FilterType": "WILDCARD"}],
+                "ScanFrequency": frequency,
+            }
+        ],
+        "ScanType": scan_type,
+    }
 
 
 # -- the deploy-readiness rules, on these stacks ----------------------------------------------

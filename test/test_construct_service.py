@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import construct_platforms
 import pytest
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
-from construct_platforms import HOOK_ARN, AppMeshPlatform, ServiceConnectPlatform
+from construct_platforms import HOOK_ARN, AppMeshPlatform, ServiceConnectPlatform, am, sc
 from construct_support import (
     actions,
     matches_snapshot,
@@ -26,15 +25,7 @@ from trading_constructs import BlueGreenRelease, MeshedFargateService, RollingRe
 
 CIRCUIT_BREAKER = {"Enable": True, "Rollback": True}
 
-
-@pytest.fixture(scope="module")
-def sc(tmp_path_factory: pytest.TempPathFactory) -> ServiceConnectPlatform:
-    return construct_platforms.service_connect(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def am(tmp_path_factory: pytest.TempPathFactory) -> AppMeshPlatform:
-    return construct_platforms.app_mesh(tmp_path_factory)
+__all__ = ["am", "sc"]  # the session fixtures, used below
 
 
 def _ref(built: Any, construct: Any) -> dict[str, str]:
@@ -320,16 +311,14 @@ def test_the_app_container_runs_non_root_read_only_with_its_health_check_and_sec
     assert ledger["ContainerDefinitions"][0]["ReadonlyRootFilesystem"] is False
 
 
-def test_the_execution_role_pulls_its_image_writes_its_logs_reads_its_secret(
-    sc: ServiceConnectPlatform,
-) -> None:
-    _, policy = one(sc.template, "AWS::IAM::ManagedPolicy", "QuotesExecutionPolicy")
-    assert policy["Properties"]["Roles"] == [_ref(sc, sc.quotes.execution_role)]
-    assert statements(policy) == [
+def _secret_read(sc: ServiceConnectPlatform, secret: Any) -> list[dict[str, Any]]:
+    """What reading one secret takes: its value, and the platform key only through Secrets
+    Manager."""
+    return [
         {
             "Action": "secretsmanager:GetSecretValue",
             "Effect": "Allow",
-            "Resource": _ref(sc, sc.api_key),
+            "Resource": _ref(sc, secret),
         },
         {
             "Action": "kms:Decrypt",
@@ -339,6 +328,16 @@ def test_the_execution_role_pulls_its_image_writes_its_logs_reads_its_secret(
             "Effect": "Allow",
             "Resource": _arn(sc, sc.cluster.key),
         },
+    ]
+
+
+def test_the_execution_role_pulls_its_image_writes_its_logs_reads_its_secret(
+    sc: ServiceConnectPlatform,
+) -> None:
+    _, policy = one(sc.template, "AWS::IAM::ManagedPolicy", "QuotesExecutionPolicy")
+    assert policy["Properties"]["Roles"] == [_ref(sc, sc.quotes.execution_role)]
+    assert statements(policy) == [
+        *_secret_read(sc, sc.api_key),
         {"Action": "ecr:GetAuthorizationToken", "Effect": "Allow", "Resource": "*"},
         {
             "Action": [
@@ -376,21 +375,7 @@ def test_grant_secret_read_gives_the_task_role_that_secret_through_secrets_manag
 ) -> None:
     _, policy = one(sc.template, "AWS::IAM::ManagedPolicy", "GatewayTaskPolicy")
     assert policy["Properties"]["Roles"] == [_ref(sc, sc.gateway.task_role)]
-    assert statements(policy) == [
-        {
-            "Action": "secretsmanager:GetSecretValue",
-            "Effect": "Allow",
-            "Resource": _ref(sc, sc.runtime_secret),
-        },
-        {
-            "Action": "kms:Decrypt",
-            "Condition": {
-                "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
-            },
-            "Effect": "Allow",
-            "Resource": _arn(sc, sc.cluster.key),
-        },
-    ]
+    assert statements(policy) == _secret_read(sc, sc.runtime_secret)
 
 
 def test_grant_secret_read_takes_secrets_only(sc: ServiceConnectPlatform) -> None:
@@ -529,14 +514,22 @@ def test_metric_running_and_desired_tasks(sc: ServiceConnectPlatform) -> None:
         }
 
 
-def test_metric_error_logs_is_what_the_app_log_filter_emits(sc: ServiceConnectPlatform) -> None:
-    assert metric_stat(sc.stack, sc.quotes.metric_error_logs()) == {
-        "namespace": "TradingPlatform/quotes",
-        "metric_name": "ErrorLogs",
+def _log_metric(service: str, name: str) -> dict[str, Any]:
+    """A metric a service's log filter emits: in the service's own namespace, with no
+    dimensions, summed over five minutes."""
+    return {
+        "namespace": f"TradingPlatform/{service}",
+        "metric_name": name,
         "dimensions": {},
         "statistic": "Sum",
         "period": 300,
     }
+
+
+def test_metric_error_logs_is_what_the_app_log_filter_emits(sc: ServiceConnectPlatform) -> None:
+    assert metric_stat(sc.stack, sc.quotes.metric_error_logs()) == _log_metric(
+        "quotes", "ErrorLogs"
+    )
     _, metric_filter = one(sc.template, "AWS::Logs::MetricFilter", "QuotesObservabilityQuotesLogs")
     assert metric_filter["Properties"]["LogGroupName"] == _ref(sc, sc.quotes.log_groups["quotes"])
     assert metric_filter["Properties"]["FilterPattern"] == '{ $.level = "ERROR" }'
@@ -659,13 +652,7 @@ def test_app_mesh_alarms_notify_the_topic(am: AppMeshPlatform) -> None:
 
 
 def test_metric_proxy_5xx_on_app_mesh_counts_envoys_access_log(am: AppMeshPlatform) -> None:
-    assert metric_stat(am.stack, am.prices.metric_proxy_5xx()) == {
-        "namespace": "TradingPlatform/prices",
-        "metric_name": "Proxy5xx",
-        "dimensions": {},
-        "statistic": "Sum",
-        "period": 300,
-    }
+    assert metric_stat(am.stack, am.prices.metric_proxy_5xx()) == _log_metric("prices", "Proxy5xx")
     # one filter on the envoy log group the two slots share
     (metric_filter,) = (
         f

@@ -9,11 +9,11 @@ construct-level stacks) are read by the same rules and cfn-guard binary over the
 and their acknowledgements matched as CDK matches them (the construct or its nearest ancestor),
 so that no app is synthesized twice.
 
-A finding is (control, construct path). The seed's choices that a control disagrees with stay
-the defaults and are acknowledged next to the construct, with the reason; the profile meets the
-controls instead. ``PENDING_*`` lists findings whose fix lies in constructs this change does
-not own (see each entry): the tests fail when one is fixed (delete the entry) or when a new
-finding appears.
+A finding is (control, construct path). The example's default choices that a control disagrees
+with stay the defaults and are acknowledged next to the construct, with the reason; the profile
+meets the controls instead. ``PENDING_*`` lists findings whose fix lies in constructs this
+change does not own (see each entry): the tests fail when one is fixed (delete the entry) or
+when a new finding appears.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from cdklabs import cdk_validator_cfnguard
 from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 from cfnlint.api import lint
 from conftest import CDK_CONTEXT, CERTIFICATE_ARN, SynthesizedApp, synthesize
-from construct_platforms import Built
 from construct_support import readiness_violations
 from constructs import IConstruct
 from test_envoy_config import envoy_config, parse
@@ -68,7 +67,7 @@ PENDING_PROFILE: set[Finding] = set(_PENDING_PLATFORM)
 # --- acknowledged here, each with its reason beside the construct ---------------------------
 _SERVICES = ("DataIngestion", "AnalyticsEngine", "ApiGateway")
 ACKNOWLEDGED_EXAMPLE: set[Finding] = {
-    # observability.py: the seed's 30-day container logs (the profile keeps them a year)
+    # observability.py: the default 30-day container logs (the profile keeps them a year)
     *(
         ("CT.CLOUDWATCH.PR.2", f"TradingPlatform/{service}/Observability/{group}/Resource")
         for service in _SERVICES
@@ -309,19 +308,17 @@ def construct_controls(
     tmp_path_factory: pytest.TempPathFactory, guard_rules: GuardRules
 ) -> Findings:
     """The construct-level stacks on each mesh (test/construct_platforms.py)."""
-    return _guard(guard_rules, [p.stack for p in _platforms(tmp_path_factory)])
-
-
-def _platforms(tmp_path_factory: pytest.TempPathFactory) -> list[Built]:
-    """The construct stacks on Service Connect, App Mesh and the mutual-TLS mesh."""
-    return [
-        construct_platforms.service_connect(tmp_path_factory),
-        construct_platforms.app_mesh(tmp_path_factory),
-        construct_platforms.mutual_tls(tmp_path_factory),
-    ]
+    return _guard(guard_rules, [p.stack for p in construct_platforms.platforms(tmp_path_factory)])
 
 
 # --- the example ------------------------------------------------------------------------------
+
+
+def _assert_open_are_the_pending(findings: Findings, pending: set[Finding]) -> None:
+    """No finding is open but the pending ones, and none of those is fixed already (its entry
+    is then deleted)."""
+    assert sorted(findings.open - pending) == [], "new findings"
+    assert sorted(pending - findings.open) == [], "fixed: delete them from PENDING"
 
 
 def test_the_example_leaves_no_finding_unacknowledged_but_the_pending(
@@ -330,11 +327,10 @@ def test_the_example_leaves_no_finding_unacknowledged_but_the_pending(
     # GIVEN `cdk synth` with the Control Tower rules as a validation plugin
     _, findings = example_controls
     # THEN every finding is acknowledged with its reason, or known pending elsewhere
-    assert sorted(findings.open - PENDING_EXAMPLE) == [], "new findings"
-    assert sorted(PENDING_EXAMPLE - findings.open) == [], "fixed: delete them from PENDING"
+    _assert_open_are_the_pending(findings, PENDING_EXAMPLE)
 
 
-def test_the_example_acknowledges_the_seed_choices_with_reasons(
+def test_the_example_acknowledges_its_default_choices_with_reasons(
     example_controls: tuple[SynthesizedApp, Findings],
 ) -> None:
     _, findings = example_controls
@@ -350,8 +346,7 @@ def test_the_profile_meets_every_control_but_the_pending(
     app, findings = profile_controls
     # THEN what is left is pending in constructs owned elsewhere; with those fixed the profile
     # synthesizes with no finding but the acknowledged ones below
-    assert sorted(findings.open - PENDING_PROFILE) == [], "new findings"
-    assert sorted(PENDING_PROFILE - findings.open) == [], "fixed: delete them from PENDING"
+    _assert_open_are_the_pending(findings, PENDING_PROFILE)
     assert set(findings.acknowledged) == ACKNOWLEDGED_PROFILE
     if not findings.open:
         assert app.synth_error is None
@@ -561,7 +556,7 @@ def test_every_container_has_a_memory_limit_within_its_task(
     templates = [
         *example_controls[0].templates.values(),
         *profile_controls[0].templates.values(),
-        *(p.template for p in _platforms(tmp_path_factory)),
+        *(p.template for p in construct_platforms.platforms(tmp_path_factory)),
     ]
     tasks = list(_task_definitions(iter(templates)))
     assert len(tasks) > 10

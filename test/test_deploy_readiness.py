@@ -1,5 +1,5 @@
-"""The deploy-readiness rules (``trading_constructs.readiness``, DESIGN.md "Deploy-time
-rules") over every template the test suite synthesizes: what synth, cfn-lint and cdk-nag let
+"""The deploy-readiness rules (``trading_constructs.readiness``, the deploy-time
+rules) over every template the test suite synthesizes: what synth, cfn-lint and cdk-nag let
 through and CloudFormation or the running platform then trips on.
 
 Every rule runs over every stack of every source below (ids ``<source>/<stack>``, and each

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
 from conftest import CERTIFICATE_ARN, SynthesizedApp
+from construct_support import one_starting, resources_of
 
 MTLS_LISTENERS = (
     "DataIngestionBlue",
@@ -15,16 +15,6 @@ MTLS_LISTENERS = (
     "AnalyticsEngineBlue",
     "AnalyticsEngineGreen",
 )
-
-
-def _of_type(template: Template, kind: str) -> dict[str, Any]:
-    found: dict[str, Any] = template.find_resources(kind)
-    return found
-
-
-def _one(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
-    (resource,) = (r for k, r in resources.items() if k.startswith(prefix))
-    return resource
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +26,9 @@ def https_template(service_connect: SynthesizedApp) -> Template:
 
 
 def test_internet_facing_alb_in_public_subnets_with_hardening(example_template: Template) -> None:
-    alb = _one(_of_type(example_template, "AWS::ElasticLoadBalancingV2::LoadBalancer"), "Edge")
+    alb = one_starting(
+        resources_of(example_template, "AWS::ElasticLoadBalancingV2::LoadBalancer"), "Edge"
+    )
     properties = alb["Properties"]
     assert properties["Scheme"] == "internet-facing"
     assert all("PublicSubnet" in s["Ref"] for s in properties["Subnets"])
@@ -55,7 +47,9 @@ def test_blue_green_listener_forwards_every_path_to_api_gateway(
     # whose rules mix forward and fixed-response actions
     (rule,) = (
         r
-        for k, r in _of_type(example_template, "AWS::ElasticLoadBalancingV2::ListenerRule").items()
+        for k, r in resources_of(
+            example_template, "AWS::ElasticLoadBalancingV2::ListenerRule"
+        ).items()
         if k.startswith("EdgePathRule")
     )
     assert rule["Properties"]["Priority"] == 10
@@ -69,16 +63,18 @@ def test_blue_green_listener_forwards_every_path_to_api_gateway(
         ("EdgeGreen", 0),
     ]
     # THEN no action of any listener ECS uses is anything but a forward
-    listeners = _of_type(example_template, "AWS::ElasticLoadBalancingV2::Listener")
+    listeners = resources_of(example_template, "AWS::ElasticLoadBalancingV2::Listener")
     for name in ("EdgeLoadBalancerHttp", "EdgeLoadBalancerTest"):
-        (default,) = _one(listeners, name)["Properties"]["DefaultActions"]
+        (default,) = one_starting(listeners, name)["Properties"]["DefaultActions"]
         assert default["Type"] == "forward"
-    rules = _of_type(example_template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
+    rules = resources_of(example_template, "AWS::ElasticLoadBalancingV2::ListenerRule").values()
     assert all(a["Type"] == "forward" for r in rules for a in r["Properties"]["Actions"])
 
 
 def test_target_group_health_check_and_fast_deregistration(example_template: Template) -> None:
-    for group in _of_type(example_template, "AWS::ElasticLoadBalancingV2::TargetGroup").values():
+    for group in resources_of(
+        example_template, "AWS::ElasticLoadBalancingV2::TargetGroup"
+    ).values():
         properties = group["Properties"]
         assert properties["HealthCheckPath"] == "/health"
         assert properties["HealthCheckIntervalSeconds"] == 15
@@ -103,21 +99,23 @@ def test_without_a_certificate_http_and_a_warning(example: SynthesizedApp) -> No
 
 
 def test_with_a_certificate_https_tls12_plus_and_redirect(https_template: Template) -> None:
-    listeners = _of_type(https_template, "AWS::ElasticLoadBalancingV2::Listener")
-    https = _one(listeners, "EdgeLoadBalancerHttps")["Properties"]
+    listeners = resources_of(https_template, "AWS::ElasticLoadBalancingV2::Listener")
+    https = one_starting(listeners, "EdgeLoadBalancerHttps")["Properties"]
     assert https["Port"] == 443 and https["Protocol"] == "HTTPS"
     assert https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
     assert https["Certificates"] == [{"CertificateArn": CERTIFICATE_ARN}]
-    redirect = _one(listeners, "EdgeLoadBalancerRedirect80To443")["Properties"]
+    redirect = one_starting(listeners, "EdgeLoadBalancerRedirect80To443")["Properties"]
     assert redirect["DefaultActions"][0]["RedirectConfig"]["Protocol"] == "HTTPS"
-    test = _one(listeners, "EdgeLoadBalancerTest")["Properties"]
+    test = one_starting(listeners, "EdgeLoadBalancerTest")["Properties"]
     assert test["Protocol"] == "HTTPS"
 
 
 def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
     example_template: Template, https_template: Template
 ) -> None:
-    group = _one(_of_type(example_template, "AWS::EC2::SecurityGroup"), "EdgeSecurityGroup")
+    group = one_starting(
+        resources_of(example_template, "AWS::EC2::SecurityGroup"), "EdgeSecurityGroup"
+    )
     assert group["Properties"]["SecurityGroupIngress"] == [
         {
             "CidrIp": "0.0.0.0/0",
@@ -140,13 +138,15 @@ def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
     ]
     egress = [
         e["Properties"]
-        for k, e in _of_type(example_template, "AWS::EC2::SecurityGroupEgress").items()
+        for k, e in resources_of(example_template, "AWS::EC2::SecurityGroupEgress").items()
         if k.startswith("EdgeSecurityGroup")
     ]
     assert [
         (e["DestinationSecurityGroupId"]["Fn::GetAtt"][0][:10], e["FromPort"]) for e in egress
     ] == [("ApiGateway", 8082)]
-    https_group = _one(_of_type(https_template, "AWS::EC2::SecurityGroup"), "EdgeSecurityGroup")
+    https_group = one_starting(
+        resources_of(https_template, "AWS::EC2::SecurityGroup"), "EdgeSecurityGroup"
+    )
     ports = sorted(r["FromPort"] for r in https_group["Properties"]["SecurityGroupIngress"])
     assert ports == [80, 443]
     assert [e["CidrIp"] for e in https_group["Properties"]["SecurityGroupEgress"]] == [
@@ -155,7 +155,7 @@ def test_alb_reaches_only_api_gateway_and_admits_only_80_443(
 
 
 def test_access_log_bucket_encrypted_retained_expiring(example_template: Template) -> None:
-    bucket = _one(_of_type(example_template, "AWS::S3::Bucket"), "EdgeAccessLogs")
+    bucket = one_starting(resources_of(example_template, "AWS::S3::Bucket"), "EdgeAccessLogs")
     properties = bucket["Properties"]
     # kept even by a failed first create (the load balancer has written to it), under a
     # generated name
@@ -172,7 +172,9 @@ def test_access_log_bucket_encrypted_retained_expiring(example_template: Templat
 
 
 def test_waf_with_managed_rules_and_logging(example_template: Template) -> None:
-    acl = _one(_of_type(example_template, "AWS::WAFv2::WebACL"), "EdgeWebAcl")["Properties"]
+    acl = one_starting(resources_of(example_template, "AWS::WAFv2::WebACL"), "EdgeWebAcl")[
+        "Properties"
+    ]
     assert acl["Scope"] == "REGIONAL"
     names = [r["Statement"]["ManagedRuleGroupStatement"]["Name"] for r in acl["Rules"]]
     assert names == [
@@ -181,9 +183,11 @@ def test_waf_with_managed_rules_and_logging(example_template: Template) -> None:
         "AWSManagedRulesAmazonIpReputationList",
     ]
     example_template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
-    logging = _one(_of_type(example_template, "AWS::WAFv2::LoggingConfiguration"), "Edge")
+    logging = one_starting(
+        resources_of(example_template, "AWS::WAFv2::LoggingConfiguration"), "Edge"
+    )
     assert "EdgeWebAclLogs" in json.dumps(logging["Properties"]["LogDestinationConfigs"])
-    group = _one(_of_type(example_template, "AWS::Logs::LogGroup"), "EdgeWebAclLogs")
+    group = one_starting(resources_of(example_template, "AWS::Logs::LogGroup"), "EdgeWebAclLogs")
     # WAF forces the prefix; the group is retained, so the name ends in the last part of the
     # stack's ID (a GUID per stack): a stack deployed again never meets the kept group
     prefix, suffix = group["Properties"]["LogGroupName"]["Fn::Join"][1]
@@ -212,7 +216,7 @@ def test_waf_with_managed_rules_and_logging(example_template: Template) -> None:
 def test_api_gateway_deploys_blue_green_with_alternate_target_group(
     example_template: Template,
 ) -> None:
-    service = _one(_of_type(example_template, "AWS::ECS::Service"), "ApiGatewayService")
+    service = one_starting(resources_of(example_template, "AWS::ECS::Service"), "ApiGatewayService")
     properties = service["Properties"]
     assert properties["DeploymentConfiguration"]["Strategy"] == "BLUE_GREEN"
     assert properties["DeploymentConfiguration"]["BakeTimeInMinutes"] == 10
@@ -223,8 +227,9 @@ def test_api_gateway_deploys_blue_green_with_alternate_target_group(
     assert advanced["AlternateTargetGroupArn"]["Ref"].startswith("EdgeGreenTargetGroup")
     assert advanced["ProductionListenerRule"]["Ref"].startswith("EdgePathRule1")
     assert advanced["TestListenerRule"]["Ref"].startswith("EdgeTestRule")
-    test_listener = _one(
-        _of_type(example_template, "AWS::ElasticLoadBalancingV2::Listener"), "EdgeLoadBalancerTest"
+    test_listener = one_starting(
+        resources_of(example_template, "AWS::ElasticLoadBalancingV2::Listener"),
+        "EdgeLoadBalancerTest",
     )
     assert test_listener["Properties"]["Port"] == 9443
 
@@ -235,13 +240,13 @@ def test_api_gateway_deploys_blue_green_with_alternate_target_group(
 def test_called_services_require_strict_mutual_tls_from_their_callers(
     example_template: Template,
 ) -> None:
-    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
+    nodes = resources_of(example_template, "AWS::AppMesh::VirtualNode")
     callers = {
         "DataIngestion": ["api-gateway.trading.local"],
         "AnalyticsEngine": ["api-gateway.trading.local"],
     }
     for prefix in MTLS_LISTENERS:
-        (listener,) = _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]["Listeners"]
+        (listener,) = one_starting(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]["Listeners"]
         tls = listener["TLS"]
         assert tls["Mode"] == "STRICT"
         assert tls["Certificate"] == {
@@ -258,7 +263,9 @@ def test_called_services_require_strict_mutual_tls_from_their_callers(
 def test_api_gateway_listener_is_plain_behind_its_security_group(
     example_template: Template,
 ) -> None:
-    node = _one(_of_type(example_template, "AWS::AppMesh::VirtualNode"), "ApiGatewayVirtualNode")
+    node = one_starting(
+        resources_of(example_template, "AWS::AppMesh::VirtualNode"), "ApiGatewayVirtualNode"
+    )
     (listener,) = node["Properties"]["Spec"]["Listeners"]
     assert "TLS" not in listener
 
@@ -266,7 +273,7 @@ def test_api_gateway_listener_is_plain_behind_its_security_group(
 def test_every_client_presents_its_certificate_and_checks_the_backend(
     example_template: Template,
 ) -> None:
-    for prefix, node in _of_type(example_template, "AWS::AppMesh::VirtualNode").items():
+    for prefix, node in resources_of(example_template, "AWS::AppMesh::VirtualNode").items():
         for backend in node["Properties"]["Spec"].get("Backends", []):
             service = backend["VirtualService"]
             tls = service["ClientPolicy"]["TLS"]
@@ -279,7 +286,7 @@ def test_every_client_presents_its_certificate_and_checks_the_backend(
 def test_certificates_reach_envoy_as_read_only_files_from_an_init_container(
     example_template: Template,
 ) -> None:
-    for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
+    for task in resources_of(example_template, "AWS::ECS::TaskDefinition").values():
         properties = task["Properties"]
         containers = {c["Name"]: c for c in properties["ContainerDefinitions"]}
         init, envoy = containers["mesh-tls-init"], containers["envoy"]
@@ -305,11 +312,13 @@ def test_no_key_or_certificate_appears_in_the_template(example: SynthesizedApp) 
 
 
 def test_a_kms_ca_and_an_issuer_that_runs_at_deploy_and_daily(example_template: Template) -> None:
-    key = _one(_of_type(example_template, "AWS::KMS::Key"), "PlatformMeshCertificatesCaKey")
+    key = one_starting(
+        resources_of(example_template, "AWS::KMS::Key"), "PlatformMeshCertificatesCaKey"
+    )
     assert key["Properties"]["KeySpec"] == "ECC_NIST_P256"
     assert key["Properties"]["KeyUsage"] == "SIGN_VERIFY"
-    issuer = _one(
-        _of_type(example_template, "AWS::Lambda::Function"), "PlatformMeshCertificatesIssuer"
+    issuer = one_starting(
+        resources_of(example_template, "AWS::Lambda::Function"), "PlatformMeshCertificatesIssuer"
     )["Properties"]
     assert issuer["Handler"] == "issuer.handler"
     # no reserved concurrency unless MeshTlsOptions(issuer_reserved_concurrency=...) asks
@@ -317,7 +326,9 @@ def test_a_kms_ca_and_an_issuer_that_runs_at_deploy_and_daily(example_template: 
     services = json.dumps(issuer["Environment"]["Variables"]["SERVICES"])
     for name in ("data-ingestion", "analytics-engine", "api-gateway"):
         assert f"{name}.trading.local" in services
-    rule = _one(_of_type(example_template, "AWS::Events::Rule"), "PlatformMeshCertificatesDaily")
+    rule = one_starting(
+        resources_of(example_template, "AWS::Events::Rule"), "PlatformMeshCertificatesDaily"
+    )
     assert rule["Properties"]["ScheduleExpression"] == "rate(1 day)"
     example_template.resource_count_is("Custom::Trigger", 1)
 
@@ -325,7 +336,7 @@ def test_a_kms_ca_and_an_issuer_that_runs_at_deploy_and_daily(example_template: 
 def test_services_start_after_the_first_issue_and_are_tagged_for_renewal(
     example_template: Template,
 ) -> None:
-    for logical_id, service in _of_type(example_template, "AWS::ECS::Service").items():
+    for logical_id, service in resources_of(example_template, "AWS::ECS::Service").items():
         assert any(d.startswith("PlatformMeshCertificatesFirstIssue") for d in service["DependsOn"])
         tags = {t["Key"]: t["Value"] for t in service["Properties"]["Tags"]}
         assert tags["trading-constructs:mesh-service"] in (
@@ -338,8 +349,8 @@ def test_services_start_after_the_first_issue_and_are_tagged_for_renewal(
 def test_issuer_policy_signs_with_the_ca_and_writes_only_certificate_secrets(
     example_template: Template,
 ) -> None:
-    policy = _one(
-        _of_type(example_template, "AWS::IAM::ManagedPolicy"),
+    policy = one_starting(
+        resources_of(example_template, "AWS::IAM::ManagedPolicy"),
         "PlatformMeshCertificatesIssuerPolicy",
     )
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
@@ -358,7 +369,7 @@ def test_issuer_policy_signs_with_the_ca_and_writes_only_certificate_secrets(
 
 
 def test_dashboard_shows_services_and_the_load_balancer(example_template: Template) -> None:
-    (dashboard,) = _of_type(example_template, "AWS::CloudWatch::Dashboard").values()
+    (dashboard,) = resources_of(example_template, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for expected in (
         "CPUUtilization",
@@ -382,9 +393,9 @@ def test_dashboard_shows_services_and_the_load_balancer(example_template: Templa
 
 
 def test_alarms_go_to_an_encrypted_topic(example_template: Template) -> None:
-    (topic,) = _of_type(example_template, "AWS::SNS::Topic").values()
+    (topic,) = resources_of(example_template, "AWS::SNS::Topic").values()
     assert topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0].startswith("PlatformKey")
-    for alarm in _of_type(example_template, "AWS::CloudWatch::Alarm").values():
+    for alarm in resources_of(example_template, "AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"][0]["Ref"].startswith("PlatformAlarms")
 
 
@@ -421,7 +432,7 @@ def test_service_connect_tls_from_a_private_ca(tmp_path_factory: pytest.TempPath
     )
     # WHEN synthesized  THEN the internal service's Service Connect entry has TLS from that CA
     template = Template.from_stack(stack)
-    services = _of_type(template, "AWS::ECS::Service")
+    services = resources_of(template, "AWS::ECS::Service")
     entries = {
         logical_id[:3]: entry
         for logical_id, service in services.items()

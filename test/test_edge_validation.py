@@ -32,6 +32,7 @@ from validation_support import (
     refused,
     refused_held,
     seconds,
+    timeout_not_shorter,
     walk,
 )
 
@@ -335,19 +336,8 @@ CODES = "codes like '200,202-299'"
         refused("2 to 120", id="timeout-1s", timeout=seconds(1)),
         refused("2 to 120 seconds", id="timeout-121s", timeout=seconds(121), interval=seconds(300)),
         refused("an aws_cdk.Duration", id="timeout-none", timeout=None),
-        case(
-            "timeout-equals-interval",
-            {"timeout": seconds(10), "interval": seconds(10)},
-            re.escape(
-                "timeout=10 seconds is not shorter than interval=10 seconds "
-                "(allowed: timeout < interval)"
-            ),
-        ),
-        case(
-            "timeout-above-interval",
-            {"timeout": seconds(20)},
-            re.escape("timeout=20 seconds is not shorter than interval=15 seconds"),
-        ),
+        timeout_not_shorter("timeout-equals-interval", 10, 10, interval=seconds(10)),
+        timeout_not_shorter("timeout-above-interval", 20, 15),
         refused("an integer from 2 to 10", id="healthy-threshold-1", healthy_threshold=1),
         refused("an integer from 2 to 10", id="healthy-threshold-11", healthy_threshold=11),
         refused("an integer from 2 to 10", id="healthy-threshold-bool", healthy_threshold=True),

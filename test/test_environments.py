@@ -19,6 +19,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_secretsmanager as sm
 from conftest import CDK_CONTEXT
 from constructs import Construct
+from inputs_support import cluster_with_image
 
 import trading_constructs
 import trading_constructs.appmesh
@@ -34,10 +35,8 @@ from trading_constructs import (
     RegistryScanning,
     Release,
     RotatingDbSecret,
-    ScannedRepository,
     ServiceImage,
     TableGrant,
-    TradingCluster,
     TradingEdge,
 )
 
@@ -67,16 +66,12 @@ def _edge_platform(
     stack: Stack, mesh: Mesh, vpc: ec2.IVpc | None = None
 ) -> tuple[TradingEdge, ServiceImage]:
     """A cluster on ``vpc`` and a public service, blue/green behind an edge with WAF."""
-    cluster = TradingCluster(
+    cluster, _, image = cluster_with_image(
         stack,
-        "Platform",
         vpc=vpc,
         mesh=mesh,
         interface_endpoints=[ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER],
         alarm_subscriptions=[AlarmSubscription.email("ops@example.com")],
-    )
-    image = ServiceImage(
-        repository=ScannedRepository(stack, "Repository", key=cluster.key), tag="v1"
     )
     gateway = MeshedFargateService(
         stack,
@@ -128,15 +123,14 @@ def _whole_platform(stack: Stack) -> None:
 
 def _app_mesh_platform(stack: Stack) -> None:
     """The App Mesh plug-in with mutual TLS, and a service in weighted blue/green slots."""
-    cluster = TradingCluster(stack, "Platform", mesh=Mesh.app_mesh())
-    repository = ScannedRepository(stack, "Repository", key=cluster.key)
+    cluster, repository, image = cluster_with_image(stack, mesh=Mesh.app_mesh())
     MeshedFargateService(
         stack,
         "Prices",
         cluster=cluster,
         name="prices",
         port=8080,
-        image=ServiceImage(repository=repository, tag="v1"),
+        image=image,
         release=Release.weighted(
             blue=90, green=10, green_image=ServiceImage(repository=repository, tag="v2")
         ),

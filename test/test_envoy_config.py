@@ -906,26 +906,31 @@ def control(construct_tasks: dict[str, Task]) -> dict[str, Any]:
     return config
 
 
-@pytest.mark.parametrize(
-    ("mutate", "words"), [(m, w) for _, m, w in UNPARSABLE], ids=[w for w, _, _ in UNPARSABLE]
-)
+def _cases(table: list[tuple[str, Callable[[dict[str, Any]], None], str]]) -> list[Any]:
+    """A table's rows as (mutate, words) cases, each named by what it breaks."""
+    return [pytest.param(mutate, words, id=what) for what, mutate, words in table]
+
+
+def _broken(control: dict[str, Any], mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """A copy of the control configuration with one part broken; the control stays whole."""
+    broken = copy.deepcopy(control)
+    mutate(broken)
+    return broken
+
+
+@pytest.mark.parametrize(("mutate", "words"), _cases(UNPARSABLE))
 def test_parser_refuses_a_broken_configuration(
     control: dict[str, Any], mutate: Callable[[dict[str, Any]], None], words: str
 ) -> None:
-    broken = copy.deepcopy(control)
-    mutate(broken)
     with pytest.raises(json_format.ParseError, match=re.escape(words)):
-        parse(broken)
+        parse(_broken(control, mutate))
 
 
-@pytest.mark.parametrize(
-    ("mutate", "words"), [(m, w) for _, m, w in INVALID], ids=[w for w, _, _ in INVALID]
-)
+@pytest.mark.parametrize(("mutate", "words"), _cases(INVALID))
 def test_validation_refuses_what_envoy_refuses_on_load(
     control: dict[str, Any], mutate: Callable[[dict[str, Any]], None], words: str
 ) -> None:
-    broken = copy.deepcopy(control)
-    mutate(broken)
+    broken = _broken(control, mutate)
     parse(broken)  # it parses...
     violations = validate(broken).violations
     assert any(words in v for v in violations), violations  # ...and Envoy would refuse it

@@ -108,7 +108,7 @@ def test_an_asset_names_only_existing_folders_and_shared_modules() -> None:
         assets.HandlerAsset(folder="nope", handler="x.y").files()
 
 
-# -- the asset cache: no code of another user reaches a function (issue 17, security 1) -----------
+# -- the asset cache: no code of another user reaches a function ------------------------------
 
 
 def test_a_planted_folder_under_the_assets_name_is_rebuilt_not_used(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
-"""ServiceImage's sources (issue 11, item 2): one small stack runs a service per source,
-synthesized once per session (test_deploy_readiness.py checks the same template), and each bad
-input fails at synth naming the factory, the prop and what is allowed."""
+"""ServiceImage's sources (a scanned repository, an existing repository, a Dockerfile directory,
+a pull-through cache): one small stack runs a service per source, synthesized once per session
+(test_deploy_readiness.py checks the same template), and each bad input fails at synth naming
+the factory, the prop and what is allowed."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
+from conftest import team_vpc
 from inputs_support import (
     REGION,
     Platform,
@@ -58,13 +59,7 @@ platform = platform_fixture()
 @pytest.fixture(scope="module")
 def named(platform: Platform) -> Iterator[Named]:
     stack = platform.stack_in("Named")
-    vpc = ec2.Vpc(
-        stack,
-        "Network",
-        availability_zones=[f"{REGION}a", f"{REGION}b", f"{REGION}c"],
-        nat_gateways=1,
-        restrict_default_security_group=False,
-    )
+    vpc = team_vpc(stack)
     cluster = TradingCluster(
         stack,
         "Platform",

@@ -1,4 +1,4 @@
-"""The Envoy mutual-TLS mesh as the example builds it with no context (issue 16): an Envoy per
+"""The Envoy mutual-TLS mesh as the example builds it with no context: an Envoy per
 task from the pinned official image, certificates from the platform CA renewed by replacing
 tasks, callers authorized by identity and security group, discovery through Cloud Map, metrics
 and alarms from Envoy's logs; and the resilience fields each mesh cannot honour, refused."""
@@ -456,7 +456,7 @@ def test_an_app_port_envoy_listens_on_is_refused(mtls_cluster: TradingCluster, p
         )
 
 
-# -- the seed's other items hold on this mesh as on the others --------------------------------
+# -- the example's other guarantees hold on this mesh as on the others -----------------------
 
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -533,7 +533,7 @@ def test_callers_start_after_their_backends_and_certificates(resources: dict[str
 
 
 def test_only_the_issuer_role_may_sign_with_the_ca_key(resources: dict[str, Any]) -> None:
-    # GIVEN the CA key's own policy (security, issue 17)
+    # GIVEN the CA key's own policy (no other principal may sign)
     (key,) = (
         r
         for lid, r in of_type(resources, "AWS::KMS::Key").items()

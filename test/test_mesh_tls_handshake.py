@@ -1,6 +1,6 @@
 """Real TLS stacks check the mesh's certificates and the rules its Envoy configuration states.
 
-Envoy cannot run on these machines (DESIGN.md), so two real TLS stacks stand in for it:
+Envoy cannot run on the machines the tests run on, so two real TLS stacks stand in for it:
 
 - the ``openssl`` binary verifies the certificates the library's issuer signs (through the KMS
   stand-in of ``issuer_support``) as strict RFC 5280 chains for TLS server and client use;
@@ -44,7 +44,7 @@ from cryptography import x509 as cx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from issuer_support import issuer_environment, running_platform
+from issuer_support import issuer_environment, key_usage, running_platform
 
 from trading_constructs.handlers.mesh_certificate_issuer import issuer
 from trading_constructs.mesh import envoy
@@ -144,21 +144,6 @@ def issued() -> Iterator[Issued]:
     yield Issued(current, rotated, expired, not_yet_valid, foreign_certificates(now))
 
 
-def _usage(*granted: str) -> cx.KeyUsage:
-    names = (
-        "digital_signature",
-        "content_commitment",
-        "key_encipherment",
-        "data_encipherment",
-        "key_agreement",
-        "key_cert_sign",
-        "crl_sign",
-        "encipher_only",
-        "decipher_only",
-    )
-    return cx.KeyUsage(**{name: name in granted for name in names})
-
-
 def _pem(certificate: cx.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -178,7 +163,7 @@ def foreign_certificates(now: datetime) -> dict[str, Files]:
         .not_valid_before(now - timedelta(hours=1))
         .not_valid_after(now + timedelta(days=30))
         .add_extension(cx.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_usage("key_cert_sign", "crl_sign"), critical=True)
+        .add_extension(key_usage("key_cert_sign", "crl_sign"), critical=True)
         .add_extension(ca_key_id, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -194,7 +179,7 @@ def foreign_certificates(now: datetime) -> dict[str, Files]:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=1))
             .add_extension(cx.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(_usage("digital_signature"), critical=True)
+            .add_extension(key_usage("digital_signature"), critical=True)
             .add_extension(
                 cx.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
@@ -642,41 +627,6 @@ def test_the_declared_caller_is_admitted_and_its_request_served(
     assert outbound.context.minimum_version is ssl.TLSVersion.TLSv1_2
 
 
-def test_a_service_that_was_not_declared_is_refused(
-    tasks: Callable[..., tuple[Inbound, Outbound]],
-) -> None:
-    # GIVEN a valid platform certificate of a service the backend did not admit
-    inbound, outbound = tasks(caller=OUTSIDER)
-    # WHEN it calls the backend
-    exchange = connect(inbound.serve, outbound.call)
-    # THEN its certificate verifies, but its name is not admitted: no request passes
-    refused_by_server(exchange, f"no SAN of \\['{re.escape(san(OUTSIDER))}'\\] matches")
-
-
-def test_a_client_certificate_from_another_ca_is_refused(
-    issued: Issued, tasks: Callable[..., tuple[Inbound, Outbound]]
-) -> None:
-    # GIVEN the declared caller's name on a certificate from another CA of the same name
-    inbound, outbound = tasks(
-        caller_files={**issued.foreign[CALLER], "ca": issued.current[CALLER]["ca"]}
-    )
-    # WHEN it calls the backend
-    exchange = connect(inbound.serve, outbound.call)
-    # THEN the backend refuses it during the handshake
-    refused_by_server(exchange, "certificate verify failed")
-
-
-def test_a_client_without_a_certificate_is_refused(
-    tasks: Callable[..., tuple[Inbound, Outbound]],
-) -> None:
-    # GIVEN the declared caller's cluster without its certificate
-    inbound, outbound = tasks(with_certificate=False)
-    # WHEN it calls the backend
-    exchange = connect(inbound.serve, outbound.call)
-    # THEN the backend refuses it: the configuration requires a client certificate
-    refused_by_server(exchange, "peer did not return a certificate")
-
-
 def test_a_plain_connection_is_refused(tasks: Callable[..., tuple[Inbound, Outbound]]) -> None:
     # GIVEN the backend's listener
     inbound, _ = tasks()
@@ -690,28 +640,66 @@ def test_a_plain_connection_is_refused(tasks: Callable[..., tuple[Inbound, Outbo
 # --- The outbound cluster ---------------------------------------------------------------------
 
 
-def test_the_caller_refuses_a_server_with_another_services_name(
-    issued: Issued, tasks: Callable[..., tuple[Inbound, Outbound]]
-) -> None:
-    # GIVEN a task at the backend's address that holds another service's valid certificate
-    inbound, outbound = tasks(backend_files=issued.current[OUTSIDER])
-    # WHEN the caller calls the backend
-    exchange = connect(inbound.serve, outbound.call)
-    # THEN the caller hangs up before it sends the request: the name is not the backend's
-    refused_by_client(exchange, f"no SAN of \\['{re.escape(san(OUTSIDER))}'\\] matches")
+def foreign(issued: Issued, service: str) -> Files:
+    """``service``'s name on a certificate from another CA of the same name, beside the
+    platform's CA certificate."""
+    return {**issued.foreign[service], "ca": issued.current[service]["ca"]}
 
 
-def test_the_caller_refuses_a_server_from_another_ca(
-    issued: Issued, tasks: Callable[..., tuple[Inbound, Outbound]]
+NOT_ADMITTED = f"no SAN of \\['{re.escape(san(OUTSIDER))}'\\] matches"
+UNVERIFIED = "certificate verify failed"
+
+# A task the configuration does not admit: (the tasks given, the side that refuses, why).
+REFUSED_IN_THE_HANDSHAKE = {
+    # a valid platform certificate of a service the backend did not admit: it verifies, but
+    # its name is not admitted, so no request passes
+    "undeclared-client": (lambda _: {"caller": OUTSIDER}, refused_by_server, NOT_ADMITTED),
+    # the declared caller's name on a certificate from another CA of the same name
+    "foreign-client": (
+        lambda i: {"caller_files": foreign(i, CALLER)},
+        refused_by_server,
+        UNVERIFIED,
+    ),
+    # the declared caller's cluster without its certificate: the backend requires one
+    "no-client-certificate": (
+        lambda _: {"with_certificate": False},
+        refused_by_server,
+        "peer did not return a certificate",
+    ),
+    # a task at the backend's address that holds another service's valid certificate: the
+    # caller hangs up before it sends the request
+    "misnamed-server": (
+        lambda i: {"backend_files": i.current[OUTSIDER]},
+        refused_by_client,
+        NOT_ADMITTED,
+    ),
+    # a task at the backend's address with the backend's name from another CA
+    "foreign-server": (
+        lambda i: {"backend_files": foreign(i, BACKEND)},
+        refused_by_client,
+        UNVERIFIED,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("given", "refused", "reason"),
+    list(REFUSED_IN_THE_HANDSHAKE.values()),
+    ids=list(REFUSED_IN_THE_HANDSHAKE),
+)
+def test_a_connection_the_configuration_does_not_admit_is_refused_in_the_handshake(
+    issued: Issued,
+    tasks: Callable[..., tuple[Inbound, Outbound]],
+    given: Callable[[Issued], dict[str, Any]],
+    refused: Callable[[Exchange, str], None],
+    reason: str,
 ) -> None:
-    # GIVEN a task at the backend's address with the backend's name from another CA
-    inbound, outbound = tasks(
-        backend_files={**issued.foreign[BACKEND], "ca": issued.current[BACKEND]["ca"]}
-    )
+    # GIVEN the row's backend listener and caller cluster
+    inbound, outbound = tasks(**given(issued))
     # WHEN the caller calls the backend
     exchange = connect(inbound.serve, outbound.call)
-    # THEN the caller refuses the server's certificate during the handshake
-    refused_by_client(exchange, "certificate verify failed")
+    # THEN the row's side refuses the other during the handshake, for the row's reason
+    refused(exchange, reason)
 
 
 # --- Validity and rotation --------------------------------------------------------------------

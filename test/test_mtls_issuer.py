@@ -35,7 +35,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorit
 from cryptography.x509.verification import PolicyBuilder, Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from issuer_support import REGION, SESSION, Platform, issuer_environment, running_platform
+from issuer_support import (
+    REGION,
+    SESSION,
+    Platform,
+    issuer_environment,
+    key_usage,
+    running_platform,
+)
 
 from trading_constructs.assets import MESH_CERTIFICATE_ISSUER
 from trading_constructs.handlers.mesh_certificate_issuer import der, issuer, x509
@@ -950,25 +957,11 @@ def test_tbs_certificates_match_cryptography_byte_for_byte(
             .sign(_SIGNER, hashes.SHA256())
         )
 
-    no_usage = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
     leaf = build(
         cx.CertificateBuilder()
         .public_key(_SUBJECT_KEY)
         .add_extension(cx.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(cx.KeyUsage(**{**no_usage, "digital_signature": True}), critical=True)
+        .add_extension(key_usage("digital_signature"), critical=True)
         .add_extension(
             cx.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
@@ -998,9 +991,7 @@ def test_tbs_certificates_match_cryptography_byte_for_byte(
         cx.CertificateBuilder()
         .public_key(_SUBJECT_KEY)
         .add_extension(cx.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            cx.KeyUsage(**{**no_usage, "key_cert_sign": True, "crl_sign": True}), critical=True
-        )
+        .add_extension(key_usage("key_cert_sign", "crl_sign"), critical=True)
         .add_extension(cx.SubjectKeyIdentifier.from_public_key(_SUBJECT_KEY), critical=False),
         ca_name,
         ca_name,

@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 from aws_cdk import App, Environment, Stack, Token
 from aws_cdk.assertions import Template
+from inputs_support import cluster_with_image
 from validation_support import bad, case
 
 from trading_constructs import (
     AlarmSubscription,
     MeshedFargateService,
-    ScannedRepository,
-    ServiceImage,
     TradingCluster,
 )
 
@@ -26,23 +25,14 @@ FORWARD = "arn:aws:sns:us-east-1:123456789012:ops-chatbot"
 def notified() -> Template:
     """A platform whose alarms mail the on-call list and forward to a Chatbot topic."""
     stack = Stack(App(), "Notified", env=ENV)
-    cluster = TradingCluster(
+    cluster, _, image = cluster_with_image(
         stack,
-        "Platform",
         alarm_subscriptions=[
             AlarmSubscription.email("oncall@example.com"),
             AlarmSubscription.topic(FORWARD),
         ],
     )
-    repository = ScannedRepository(stack, "Repo", key=cluster.key)
-    MeshedFargateService(
-        stack,
-        "Svc",
-        cluster=cluster,
-        name="svc",
-        port=8080,
-        image=ServiceImage(repository=repository, tag="v1"),
-    )
+    MeshedFargateService(stack, "Svc", cluster=cluster, name="svc", port=8080, image=image)
     return Template.from_stack(stack)
 
 

@@ -73,6 +73,26 @@ def _policy(role: str = "Role") -> dict[str, Any]:
 ROLE = {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}}
 
 
+def _beside_role_and_policy(**resources: Any) -> dict[str, Any]:
+    """A template of ``resources`` beside ``Role`` and its ``Policy``, which nothing waits for
+    unless it says so."""
+    return {"Resources": {"Role": ROLE, "Policy": _policy(), **resources}}
+
+
+def _custom(**extra: Any) -> dict[str, Any]:
+    """A custom resource whose provider is the function ``Handler``."""
+    return {
+        "Type": "Custom::Thing",
+        **extra,
+        "Properties": {"ServiceToken": {"Fn::GetAtt": ["Handler", "Arn"]}},
+    }
+
+
+def _runs_as_role(kind: str, prop: str, **extra: Any) -> dict[str, Any]:
+    """A resource of ``kind`` handed ``Role``'s ARN in ``prop``."""
+    return {"Type": kind, **extra, "Properties": {prop: {"Fn::GetAtt": ["Role", "Arn"]}}}
+
+
 def test_every_rule_has_a_negative_control_and_says_why() -> None:
     # GIVEN every rule of the package  THEN each has a control in this module
     assert sorted(set(BY_ID) - CONTROLLED) == []
@@ -163,30 +183,16 @@ def test_control_a_function_created_before_its_role_policy() -> None:
 
 @controls("policy-before-use")
 def test_control_an_ecs_service_and_a_custom_resource_before_their_policies() -> None:
-    template = {
-        "Resources": {
-            "Role": ROLE,
-            "Policy": _policy(),
-            "Task": {
-                "Type": "AWS::ECS::TaskDefinition",
-                "Properties": {"TaskRoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
-            },
-            "Service": {
-                "Type": "AWS::ECS::Service",
-                "Properties": {"TaskDefinition": {"Ref": "Task"}},
-            },
-            "Handler": _fn(),
-            "Custom": {
-                "Type": "Custom::Thing",
-                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Handler", "Arn"]}},
-            },
-            "Ordered": {
-                "Type": "Custom::Thing",
-                "DependsOn": ["Policy"],
-                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Handler", "Arn"]}},
-            },
-        }
-    }
+    template = _beside_role_and_policy(
+        Task=_runs_as_role("AWS::ECS::TaskDefinition", "TaskRoleArn"),
+        Service={
+            "Type": "AWS::ECS::Service",
+            "Properties": {"TaskDefinition": {"Ref": "Task"}},
+        },
+        Handler=_fn(),
+        Custom=_custom(),
+        Ordered=_custom(DependsOn=["Policy"]),
+    )
     assert fired("policy-before-use", template) == [
         "Custom: runs as Role before Policy exists",
         "Handler: runs as Role before Policy exists",
@@ -747,31 +753,17 @@ def test_the_readme_lists_every_rule_with_its_severity() -> None:
     assert listed == expected
 
 
-# -- the failure classes of issue 17 -----------------------------------------------------------
+# -- permissions, costs and clean-up a deployment trips on --------------------------------------
 
 
 @controls("policy-before-use")
 def test_control_a_flow_log_and_a_database_before_their_roles_policies() -> None:
     # GIVEN a flow log and an Aurora instance handed a role whose policy is not ordered first
-    template = {
-        "Resources": {
-            "Role": ROLE,
-            "Policy": _policy(),
-            "FlowLog": {
-                "Type": "AWS::EC2::FlowLog",
-                "Properties": {"DeliverLogsPermissionArn": {"Fn::GetAtt": ["Role", "Arn"]}},
-            },
-            "Writer": {
-                "Type": "AWS::RDS::DBInstance",
-                "Properties": {"MonitoringRoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
-            },
-            "Reader": {
-                "Type": "AWS::RDS::DBInstance",
-                "DependsOn": "Policy",
-                "Properties": {"MonitoringRoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
-            },
-        }
-    }
+    template = _beside_role_and_policy(
+        FlowLog=_runs_as_role("AWS::EC2::FlowLog", "DeliverLogsPermissionArn"),
+        Writer=_runs_as_role("AWS::RDS::DBInstance", "MonitoringRoleArn"),
+        Reader=_runs_as_role("AWS::RDS::DBInstance", "MonitoringRoleArn", DependsOn="Policy"),
+    )
     # THEN both are reported; the instance that waits for the policy is not
     assert fired("policy-before-use", template) == [
         "FlowLog: runs as Role before Policy exists",
@@ -990,21 +982,13 @@ def test_control_a_load_balancer_that_may_reach_anything() -> None:
 
 @controls("custom-resource-managed-policies")
 def test_control_an_inline_policy_on_a_custom_resources_role() -> None:
-    template: dict[str, Any] = {
-        "Resources": {
-            "Role": ROLE,
-            "Policy": _policy(),
-            "Handler": _fn(),
-            "Custom": {
-                "Type": "Custom::Thing",
-                "DependsOn": ["Policy"],
-                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Handler", "Arn"]}},
-            },
-            # a role no custom resource runs as may keep its inline policy (other rules apply)
-            "OtherRole": {**ROLE, "Properties": {"Policies": [{"PolicyName": "p"}]}},
-            "OtherPolicy": _policy("OtherRole"),
-        }
-    }
+    template = _beside_role_and_policy(
+        Handler=_fn(),
+        Custom=_custom(DependsOn=["Policy"]),
+        # a role no custom resource runs as may keep its inline policy (other rules apply)
+        OtherRole={**ROLE, "Properties": {"Policies": [{"PolicyName": "p"}]}},
+        OtherPolicy=_policy("OtherRole"),
+    )
     rule = "custom-resource-managed-policies"
     assert fired(rule, template) == [
         "Policy: an inline policy of Role, which a custom resource runs as"

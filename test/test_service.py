@@ -1,5 +1,6 @@
-"""MeshedFargateService on the example (seed items 2, 3, 5, 8, 9, 11, 12 and the mesh, Spot,
-logs and scaling constraints), on App Mesh and on Service Connect."""
+"""MeshedFargateService on the example (its image, secrets, health checks, scaling, deployment
+release, circuit breaker, logs, Spot capacity and mesh membership), on App Mesh and on Service
+Connect."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 from conftest import SynthesizedApp
+from construct_support import one_starting, resources_of
 
 SERVICES = {"data-ingestion": 8080, "analytics-engine": 8081, "api-gateway": 8082}
 PREFIXES = {
@@ -31,16 +33,6 @@ CUSTOM_METRICS = {
 }
 
 
-def _of_type(template: Template, kind: str) -> dict[str, Any]:
-    found: dict[str, Any] = template.find_resources(kind)
-    return found
-
-
-def _one(resources: dict[str, Any], prefix: str) -> dict[str, Any]:
-    (resource,) = (r for k, r in resources.items() if k.startswith(prefix))
-    return resource
-
-
 def _actions(statement: dict[str, Any]) -> list[str]:
     action = statement["Action"]
     return action if isinstance(action, list) else [action]
@@ -57,7 +49,7 @@ def sc_template(service_connect: SynthesizedApp) -> Template:
 def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
     example_template: Template,
 ) -> None:
-    services = _of_type(example_template, "AWS::ECS::Service")
+    services = resources_of(example_template, "AWS::ECS::Service")
     assert len(services) == 5
     for logical_id, service in services.items():
         properties = service["Properties"]
@@ -86,12 +78,14 @@ def test_three_services_on_spot_with_circuit_breaker_and_no_desired_count(
 def test_services_register_in_cloud_map(example_template: Template) -> None:
     for name, slot in ALL_SLOTS:
         prefix = PREFIXES[name]
-        service = _one(_of_type(example_template, "AWS::ECS::Service"), f"{slot}Service")
+        service = one_starting(
+            resources_of(example_template, "AWS::ECS::Service"), f"{slot}Service"
+        )
         (registry,) = service["Properties"]["ServiceRegistries"]
         # both slots register in the service's one Cloud Map service
         assert registry["RegistryArn"]["Fn::GetAtt"][0].startswith(f"{prefix}Discovery")
-        discovery = _one(
-            _of_type(example_template, "AWS::ServiceDiscovery::Service"), f"{prefix}Discovery"
+        discovery = one_starting(
+            resources_of(example_template, "AWS::ServiceDiscovery::Service"), f"{prefix}Discovery"
         )
         assert discovery["Properties"]["Name"] == name
         assert discovery["Properties"]["DnsConfig"]["DnsRecords"] == [{"TTL": 10, "Type": "A"}]
@@ -101,7 +95,7 @@ def test_services_register_in_cloud_map(example_template: Template) -> None:
 
 
 def test_every_container_has_a_health_check_and_logs(example_template: Template) -> None:
-    for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
+    for task in resources_of(example_template, "AWS::ECS::TaskDefinition").values():
         for container in task["Properties"]["ContainerDefinitions"]:
             # the one-shot init container exits; Envoy waits for its SUCCESS instead
             if container["Name"] != "mesh-tls-init":
@@ -113,7 +107,9 @@ def test_app_container_runs_non_root_read_only_after_envoy_is_healthy(
     example_template: Template,
 ) -> None:
     for name, prefix in ALL_SLOTS:
-        task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
+        task = one_starting(
+            resources_of(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task"
+        )
         containers = {c["Name"]: c for c in task["Properties"]["ContainerDefinitions"]}
         app, envoy = containers[name], containers["envoy"]
         assert app["User"] == "10001"
@@ -134,7 +130,9 @@ def test_app_container_runs_non_root_read_only_after_envoy_is_healthy(
 
 def test_app_mesh_proxy_configuration(example_template: Template) -> None:
     for name, prefix in ALL_SLOTS:
-        task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
+        task = one_starting(
+            resources_of(example_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task"
+        )
         proxy = task["Properties"]["ProxyConfiguration"]
         assert proxy["Type"] == "APPMESH" and proxy["ContainerName"] == "envoy"
         settings = {p["Name"]: p["Value"] for p in proxy["ProxyConfigurationProperties"]}
@@ -148,7 +146,7 @@ def test_app_mesh_proxy_configuration(example_template: Template) -> None:
 
 
 def test_every_image_comes_from_private_ecr(example_template: Template) -> None:
-    for task in _of_type(example_template, "AWS::ECS::TaskDefinition").values():
+    for task in resources_of(example_template, "AWS::ECS::TaskDefinition").values():
         for container in task["Properties"]["ContainerDefinitions"]:
             image = json.dumps(container["Image"])
             assert "public.ecr.aws" not in image and "docker.io" not in image
@@ -163,7 +161,9 @@ def test_every_image_comes_from_private_ecr(example_template: Template) -> None:
 
 
 def test_secrets_reach_the_container_through_ecs_secrets(example_template: Template) -> None:
-    task = _one(_of_type(example_template, "AWS::ECS::TaskDefinition"), "DataIngestionBlueTask")
+    task = one_starting(
+        resources_of(example_template, "AWS::ECS::TaskDefinition"), "DataIngestionBlueTask"
+    )
     (app,) = (
         c for c in task["Properties"]["ContainerDefinitions"] if c["Name"] == "data-ingestion"
     )
@@ -191,7 +191,7 @@ def test_no_wildcard_action_and_star_only_where_no_resource_level_exists(
         "ec2:UnassignPrivateIpAddresses",
     }
     for kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
-        for logical_id, policy in _of_type(example_template, kind).items():
+        for logical_id, policy in resources_of(example_template, kind).items():
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
                 actions = _actions(statement)
                 assert not any("*" in a for a in actions), (logical_id, actions)
@@ -202,7 +202,9 @@ def test_no_wildcard_action_and_star_only_where_no_resource_level_exists(
 def test_execution_role_pulls_own_image_writes_own_logs_reads_own_secret(
     example_template: Template,
 ) -> None:
-    policy = _one(_of_type(example_template, "AWS::IAM::ManagedPolicy"), "DataIngestionExecution")
+    policy = one_starting(
+        resources_of(example_template, "AWS::IAM::ManagedPolicy"), "DataIngestionExecution"
+    )
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     resources = json.dumps([s["Resource"] for s in statements])
     for foreign in ("AnalyticsEngine", "ApiGateway", "MarketDataDbSecret"):
@@ -219,7 +221,7 @@ def test_execution_role_pulls_own_image_writes_own_logs_reads_own_secret(
         [
             next(
                 k
-                for k in _of_type(example_template, "AWS::SecretsManager::Secret")
+                for k in resources_of(example_template, "AWS::SecretsManager::Secret")
                 if k.startswith(prefix)
             )
             for prefix in ("MarketDataApiKeySecret", "PlatformMeshCertificatesDataIngestion")
@@ -233,7 +235,9 @@ def test_execution_role_pulls_own_image_writes_own_logs_reads_own_secret(
 
 def test_task_role_streams_only_its_own_virtual_nodes(example_template: Template) -> None:
     for name, prefix in PREFIXES.items():
-        policy = _one(_of_type(example_template, "AWS::IAM::ManagedPolicy"), f"{prefix}TaskPolicy")
+        policy = one_starting(
+            resources_of(example_template, "AWS::IAM::ManagedPolicy"), f"{prefix}TaskPolicy"
+        )
         statements = [
             s
             for s in policy["Properties"]["PolicyDocument"]["Statement"]
@@ -253,12 +257,12 @@ def test_task_role_streams_only_its_own_virtual_nodes(example_template: Template
 
 
 def test_roles_have_no_inline_policies(example_template: Template) -> None:
-    for logical_id, role in _of_type(example_template, "AWS::IAM::Role").items():
+    for logical_id, role in resources_of(example_template, "AWS::IAM::Role").items():
         if logical_id.startswith(tuple(PREFIXES.values())):
             assert "Policies" not in role["Properties"]
     assert not any(
         k.startswith(tuple(PREFIXES.values()))
-        for k in _of_type(example_template, "AWS::IAM::Policy")
+        for k in resources_of(example_template, "AWS::IAM::Policy")
     )
 
 
@@ -266,7 +270,7 @@ def test_roles_have_no_inline_policies(example_template: Template) -> None:
 
 
 def test_security_groups_admit_only_declared_callers(example_template: Template) -> None:
-    ingress = _of_type(example_template, "AWS::EC2::SecurityGroupIngress")
+    ingress = resources_of(example_template, "AWS::EC2::SecurityGroupIngress")
     into = {}
     for rule in ingress.values():
         properties = rule["Properties"]
@@ -297,10 +301,10 @@ def test_mesh_drops_traffic_leaving_it(example_template: Template) -> None:
 def test_virtual_nodes_with_outlier_detection_pool_health_check_and_cloud_map(
     example_template: Template,
 ) -> None:
-    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
+    nodes = resources_of(example_template, "AWS::AppMesh::VirtualNode")
     assert len(nodes) == 5
     for name, prefix in ALL_SLOTS:
-        spec = _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]
+        spec = one_starting(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]
         (listener,) = spec["Listeners"]
         assert listener["PortMapping"] == {"Port": SERVICES[name], "Protocol": "http"}
         assert listener["OutlierDetection"]["MaxServerErrors"] == 5
@@ -313,7 +317,7 @@ def test_virtual_nodes_with_outlier_detection_pool_health_check_and_cloud_map(
 
 
 def test_routes_carry_the_retry_policy(example_template: Template) -> None:
-    routes = _of_type(example_template, "AWS::AppMesh::Route")
+    routes = resources_of(example_template, "AWS::AppMesh::Route")
     assert len(routes) == 3
     for route in routes.values():
         http = route["Properties"]["Spec"]["HttpRoute"]
@@ -342,14 +346,16 @@ def test_routes_carry_the_retry_policy(example_template: Template) -> None:
 
 
 def test_virtual_services_and_backends(example_template: Template) -> None:
-    services = _of_type(example_template, "AWS::AppMesh::VirtualService")
+    services = resources_of(example_template, "AWS::AppMesh::VirtualService")
     names = sorted(s["Properties"]["VirtualServiceName"] for s in services.values())
     assert names == sorted(f"{n}.trading.local" for n in SERVICES)
-    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
+    nodes = resources_of(example_template, "AWS::AppMesh::VirtualNode")
     backends = {
         prefix: sorted(
             b["VirtualService"]["VirtualServiceName"]
-            for b in _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"].get("Backends", [])
+            for b in one_starting(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"].get(
+                "Backends", []
+            )
         )
         for _, prefix in ALL_SLOTS
     }
@@ -365,13 +371,15 @@ def test_virtual_services_and_backends(example_template: Template) -> None:
 def test_slots_find_their_own_tasks_in_the_shared_cloud_map_service(
     example_template: Template,
 ) -> None:
-    nodes = _of_type(example_template, "AWS::AppMesh::VirtualNode")
-    tasks = _of_type(example_template, "AWS::ECS::TaskDefinition")
+    nodes = resources_of(example_template, "AWS::AppMesh::VirtualNode")
+    tasks = resources_of(example_template, "AWS::ECS::TaskDefinition")
     for name, prefix in ALL_SLOTS:
         if len(SLOTS[name]) == 1:
             continue
-        cloud_map = _one(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"]["ServiceDiscovery"]
-        family = _one(tasks, f"{prefix}Task")["Properties"]["Family"]
+        cloud_map = one_starting(nodes, f"{prefix}VirtualNode")["Properties"]["Spec"][
+            "ServiceDiscovery"
+        ]
+        family = one_starting(tasks, f"{prefix}Task")["Properties"]["Family"]
         assert cloud_map["AWSCloudMap"]["Attributes"] == [
             {"Key": "ECS_TASK_DEFINITION_FAMILY", "Value": family}
         ]
@@ -389,7 +397,7 @@ def test_app_mesh_end_of_support_is_announced(example: SynthesizedApp) -> None:
 
 
 def test_each_service_scales_on_cpu_memory_and_its_own_metric(example_template: Template) -> None:
-    policies = _of_type(example_template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    policies = resources_of(example_template, "AWS::ApplicationAutoScaling::ScalingPolicy")
     assert len(policies) == 9
     for name, prefix in PREFIXES.items():
         mine = {k: p for k, p in policies.items() if k.startswith(prefix)}
@@ -414,15 +422,15 @@ def test_each_service_scales_on_cpu_memory_and_its_own_metric(example_template: 
             "Statistic": statistic,
         }
         assert custom["TargetValue"] == target
-    targets = _of_type(example_template, "AWS::ApplicationAutoScaling::ScalableTarget")
-    gateway = _one(targets, "ApiGateway")["Properties"]
+    targets = resources_of(example_template, "AWS::ApplicationAutoScaling::ScalableTarget")
+    gateway = one_starting(targets, "ApiGateway")["Properties"]
     assert (gateway["MinCapacity"], gateway["MaxCapacity"]) == (3, 20)
 
 
 def test_log_groups_30_days_encrypted_retained(example_template: Template) -> None:
     groups = {
         k: g
-        for k, g in _of_type(example_template, "AWS::Logs::LogGroup").items()
+        for k, g in resources_of(example_template, "AWS::Logs::LogGroup").items()
         # the services' own, not their database users' rotation functions'
         if k.startswith(tuple(PREFIXES.values())) and "DbUser" not in k
     }
@@ -434,7 +442,7 @@ def test_log_groups_30_days_encrypted_retained(example_template: Template) -> No
 
 
 def test_metric_filters_count_app_errors_and_envoy_5xx(example_template: Template) -> None:
-    filters = _of_type(example_template, "AWS::Logs::MetricFilter")
+    filters = resources_of(example_template, "AWS::Logs::MetricFilter")
     patterns = sorted(
         (
             f["Properties"]["MetricTransformations"][0]["MetricName"],
@@ -450,7 +458,7 @@ def test_metric_filters_count_app_errors_and_envoy_5xx(example_template: Templat
 def test_alarms_on_errors_5xx_and_missing_tasks_notify_the_topic(
     example_template: Template,
 ) -> None:
-    alarms = _of_type(example_template, "AWS::CloudWatch::Alarm")
+    alarms = resources_of(example_template, "AWS::CloudWatch::Alarm")
     # errors and 5xx per service, missing tasks per slot, 3 on the load balancer, the
     # certificate issuer's errors and the database rotations' errors (the master's and the two
     # database users')
@@ -478,7 +486,7 @@ def test_service_connect_replaces_app_mesh(sc_template: Template) -> None:
         r["Type"].startswith("AWS::AppMesh::") for r in sc_template.to_json()["Resources"].values()
     )
     for name, prefix in PREFIXES.items():
-        service = _one(_of_type(sc_template, "AWS::ECS::Service"), f"{prefix}Service")
+        service = one_starting(resources_of(sc_template, "AWS::ECS::Service"), f"{prefix}Service")
         config = service["Properties"]["ServiceConnectConfiguration"]
         assert config["Enabled"] is True
         (entry,) = config["Services"]
@@ -490,7 +498,7 @@ def test_service_connect_replaces_app_mesh(sc_template: Template) -> None:
         ]
         assert entry["Timeout"] == {"IdleTimeoutSeconds": 300, "PerRequestTimeoutSeconds": 15}
         assert config["AccessLogConfiguration"]["Format"] == "JSON"
-        task = _one(_of_type(sc_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
+        task = one_starting(resources_of(sc_template, "AWS::ECS::TaskDefinition"), f"{prefix}Task")
         assert "ProxyConfiguration" not in task["Properties"]
         assert [c["Name"] for c in task["Properties"]["ContainerDefinitions"]] == [name]
 
@@ -505,8 +513,8 @@ def test_an_unknown_mesh_is_a_clear_error() -> None:
 
 
 def test_callers_start_after_their_backends(example_template: Template) -> None:
-    services = _of_type(example_template, "AWS::ECS::Service")
-    gateway = _one(services, "ApiGatewayService")
+    services = resources_of(example_template, "AWS::ECS::Service")
+    gateway = one_starting(services, "ApiGatewayService")
     assert {
         "DataIngestionBlueService",
         "DataIngestionGreenService",
@@ -516,6 +524,6 @@ def test_callers_start_after_their_backends(example_template: Template) -> None:
 
 
 def test_services_start_after_their_images_are_copied(example_template: Template) -> None:
-    for logical_id, service in _of_type(example_template, "AWS::ECS::Service").items():
+    for logical_id, service in resources_of(example_template, "AWS::ECS::Service").items():
         prefix = next(p for p in PREFIXES.values() if logical_id.startswith(p))
         assert any(d.startswith(f"{prefix}ImageCopy") for d in service["DependsOn"]), logical_id

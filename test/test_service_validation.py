@@ -27,6 +27,7 @@ from validation_support import (
     refused,
     refused_held,
     seconds,
+    timeout_not_shorter,
     walk,
 )
 
@@ -664,19 +665,8 @@ OPTIONS_REFUSED: dict[Any, list[Any]] = {
         refused("an integer from 1 to 10", id="retries-0", retries=0),
         refused("an integer from 1 to 10", id="retries-11", retries=11),
         refused("an integer from 1 to 10", id="retries-bool", retries=True),
-        case(
-            "timeout-equals-interval",
-            {"interval": seconds(15), "timeout": seconds(15)},
-            re.escape(
-                "timeout=15 seconds is not shorter than interval=15 seconds "
-                "(allowed: timeout < interval)"
-            ),
-        ),
-        case(
-            "timeout-above-interval",
-            {"interval": seconds(10), "timeout": seconds(20)},
-            re.escape("timeout=20 seconds is not shorter than interval=10 seconds"),
-        ),
+        timeout_not_shorter("timeout-equals-interval", 15, 15, interval=seconds(15)),
+        timeout_not_shorter("timeout-above-interval", 20, 10, interval=seconds(10)),
     ],
     ScalingOptions: [
         refused(CAPACITY, id="min-0", min_capacity=0),

@@ -111,6 +111,19 @@ def seconds(n: int) -> Duration:
     return Duration.seconds(n)
 
 
+def timeout_not_shorter(id: str, timeout_s: int, interval_s: int, /, **props: Any) -> Any:
+    """A health check's timeout of ``timeout_s`` seconds against its interval of ``interval_s``
+    seconds (given in ``props``, or the default): refused, naming both and the rule."""
+    return case(
+        id,
+        {"timeout": seconds(timeout_s), **props},
+        re.escape(
+            f"timeout={timeout_s} seconds is not shorter than interval={interval_s} seconds "
+            "(allowed: timeout < interval)"
+        ),
+    )
+
+
 def fake_aws(monkeypatch: pytest.MonkeyPatch, region: str, *unset: str) -> None:
     """moto's environment: fake credentials in ``region``, and no endpoint or profile (nor
     the named variables) left over from the machine."""

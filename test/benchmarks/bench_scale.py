@@ -1,4 +1,4 @@
-"""Scale benchmarks (``npx projen bench``; issue 10): what synthesis costs, and how it grows.
+"""Scale benchmarks (``npx projen bench``): what synthesis costs, and how it grows.
 
 Each case synthesizes in a fresh Python process (``synth_child.py``), timed from outside with
 pytest-benchmark's pedantic rounds, so that imports are paid as a user's ``cdk synth`` pays
@@ -231,7 +231,7 @@ PLATFORMS = [case for case in CASES if case.case == "platform"]
 
 @pytest.mark.parametrize("case", PLATFORMS, ids=[case.key for case in PLATFORMS])
 def test_platform_deploys_as_synthesized(results: Results, case: Case) -> None:
-    """The gates of issue 10 on the templates the timed rounds wrote: every stack under 500
+    """The scale gates on the templates the timed rounds wrote: every stack under 500
     resources and 1 MB, cfn-lint clean, no value read from another stack cut with Fn::Split,
     and no dependency cycle inside a stack or between stacks."""
     outdir = WORK / case.key

@@ -81,7 +81,7 @@ def _example(outdir: str, *, packs: bool) -> tuple[float, float]:
 
 
 def build_platform(app: Any, services: int, mesh_name: str) -> list[float]:
-    """The multi-stack layout of issue 10:
+    """The multi-stack layout a large platform uses:
 
     - ``Platform``: TradingCluster (the chosen mesh), one ScannedRepository, one ApiKeySecret;
     - ``Services<k>``: services ``10k`` to ``10k+9``; each reads the API key secret and calls
