@@ -1,4 +1,4 @@
-"""The example's market-data database (issue 17): created after the permissions it needs, and
+"""The example's market-data database: created after the permissions it needs, and
 named so that a stack deleted and deployed again, or a replaced resource, never meets a
 leftover of the same name."""
 

@@ -170,7 +170,7 @@ def _mesh(app: App) -> Mesh:
     """``-c mesh=mutual-tls`` (the default: Envoy sidecars with mutual TLS from the platform's
     CA, retries with backoff, outlier ejection and circuit breakers), ``-c mesh=service-connect``
     (ECS's own proxy; ``-c tls_authority_arn=...`` adds server-authenticated TLS from an AWS
-    Private CA) or ``-c mesh=appmesh`` (the seed's App Mesh design, past AWS's end of support:
+    Private CA) or ``-c mesh=appmesh`` (the original App Mesh design, past AWS's end of support:
     it synthesizes, but cannot be created). The mutual-TLS mesh takes
     ``-c docker_hub_credentials=<secret ARN>`` when the Docker Hub secret is not the default
     ``ecr-pullthroughcache/docker-hub``."""
