@@ -349,20 +349,6 @@ def test_rotating_db_secret_edge_values_pass(
     assert secret.port == props.get("port", secret.engine.default_port)
 
 
-ENGINES_WITHOUT_ROTATION = [engine for engine in DbEngine if engine is not DbEngine.POSTGRES]
-
-
-@pytest.mark.parametrize("engine", ENGINES_WITHOUT_ROTATION)
-def test_engines_left_to_the_hosted_python_3_10_rotation_are_rejected(
-    stack: Stack, key: kms.IKey, vpc: ec2.IVpc, engine: DbEngine
-) -> None:
-    # GIVEN an engine only AWS's hosted rotation (a python3.10 function) could rotate
-    # THEN the error names the prop, the value, what is allowed and why
-    message = bad("engine", engine, "DbEngine.POSTGRES; the rotation function shipped")
-    with pytest.raises(ValueError, match=f"^RotatingDbSecret 'Test/Db': {message}.*python3\\.10"):
-        RotatingDbSecret(stack, "Db", key=key, vpc=vpc, engine=engine)
-
-
 def test_alternating_users_pass_for_postgres(stack: Stack, key: kms.IKey, vpc: ec2.IVpc) -> None:
     master = sm.Secret(stack, "Master", encryption_key=key)
     rotation = DbRotation.alternating_users(master)
