@@ -122,7 +122,8 @@ def test_a_cluster_name_vpc_namespace_and_mesh_name_are_taken_once(
             "Mesh.app_mesh()",
             "per registry, as the prefix of PullThroughCache(prefix='ecr-public'), the cache "
             "App Mesh pulls Envoy through and each platform on it makes: one such platform per "
-            "account and region",
+            "account and region, unless each has a prefix of its own, as with "
+            "Mesh.app_mesh(cache_prefix='ecr-public-2')",
             "Named/Platform/PublicImages",
         ),
     ):

@@ -60,10 +60,10 @@ from .repository import (
     registry_names,
 )
 
-# The pull-through cache prefix each sidecar mesh claims, and how the user asked for it.
+# The pull-through cache prefix each sidecar mesh claims by default, its factory, and its name.
 _CACHE_PREFIXES = {
-    APP_MESH: (PUBLIC_CACHE_PREFIX, "Mesh.app_mesh()", "App Mesh"),
-    MUTUAL_TLS: (DOCKER_HUB_CACHE_PREFIX, "Mesh.mutual_tls()", "the mutual-TLS mesh"),
+    APP_MESH: (PUBLIC_CACHE_PREFIX, "Mesh.app_mesh", "App Mesh"),
+    MUTUAL_TLS: (DOCKER_HUB_CACHE_PREFIX, "Mesh.mutual_tls", "the mutual-TLS mesh"),
 }
 
 DNS_PRIVATE = servicediscovery.NamespaceType.DNS_PRIVATE
@@ -488,7 +488,7 @@ def _check_az_region(problems: Problems, scope: Construct, azs: Sequence[str]) -
 def _own_names(scope: Construct, props: TradingClusterProps) -> list[tuple[object, ...]]:
     """The keys the cluster itself holds (its pull-through cache holds the cache's)."""
     names = _unique_names(scope, props)
-    return [key for prop, _, key, _ in names if prop != "mesh" or key[0] == "app-mesh"]
+    return [key for prop, _, key, _ in names if prop not in _CACHE_PROPS]
 
 
 def _unique_names(
@@ -520,19 +520,42 @@ def _unique_names(
         # A mesh is named by its ARN, arn:aws:appmesh:<region>:<account>:mesh/<name>.
         where = "among the App Mesh meshes of an account and region"
         names.append(("mesh.mesh_name", mesh_name, ("app-mesh", *env, mesh_name), where))
-    kind = getattr(mesh, "kind", None)
-    if kind in _CACHE_PREFIXES:
-        # Envoy comes through the cluster's pull-through cache, whose prefix is one per
-        # registry: the cache claims it; a second cluster of the same mesh meets it here.
-        prefix, spec, described = _CACHE_PREFIXES[kind]
-        where = (
-            f"per registry, as the prefix of PullThroughCache(prefix={prefix!r}), the cache "
-            f"{described} pulls Envoy through and each platform on it makes: one such platform "
-            "per account and region"
-        )
-        for cache_key in registry_names(scope, "pull-through-prefix", prefix):
-            names.append(("mesh", spec, cache_key, where))
+    names.extend(_cache_prefix_names(scope, mesh))
     return [name for name in names if not is_token(name[1])]
+
+
+# The props a cluster names its mesh's pull-through cache prefix by (the cache claims it).
+_CACHE_PROPS = ("mesh", "mesh.cache_prefix")
+
+
+def _cache_prefix_names(
+    scope: Construct, mesh: object
+) -> list[tuple[str, object, tuple[object, ...], str]]:
+    """Envoy comes through the cluster's pull-through cache, whose prefix is one per registry:
+    the cache claims it; a second cluster of the same mesh and prefix meets it here, told the
+    way out (a prefix of its own)."""
+    kind = getattr(mesh, "kind", None)
+    if kind not in _CACHE_PREFIXES:
+        return []
+    default, factory, described = _CACHE_PREFIXES[kind]
+    own = getattr(mesh, "cache_prefix", None)
+    prefix = own or default
+    prop, value = ("mesh.cache_prefix", own) if own else ("mesh", f"{factory}()")
+    where = (
+        f"per registry, as the prefix of PullThroughCache(prefix={prefix!r}), the cache "
+        f"{described} pulls Envoy through and each platform on it makes: one such platform "
+        "per account and region, unless each has a prefix of its own, as with "
+        f"{factory}(cache_prefix={_another(prefix)!r})"
+    )
+    return [
+        (prop, value, cache_key, where)
+        for cache_key in registry_names(scope, "pull-through-prefix", prefix)
+    ]
+
+
+def _another(prefix: str) -> str:
+    """A prefix a second platform could take, within ECR's 30 characters."""
+    return f"{prefix[:28].rstrip('._/-')}-2"
 
 
 class TradingCluster(Construct):

@@ -511,17 +511,22 @@ def _check_cache(
     problems = Problems(owner)
     check_docker_hub_credentials(problems, docker_hub_credentials)
     check_key(problems, scope, key)
-    # ECR: a prefix of 2 to 30 characters (PullThroughCacheRule); it names one rule and one
-    # creation template of the registry.
-    problems.pattern("prefix", prefix, _PREFIX, "lower-case letters, digits, . _ - /")
-    if isinstance(prefix, str) and not is_token(prefix) and not 2 <= len(prefix) <= 30:
-        problems.add("prefix", prefix, "2 to 30 characters")
-    if prefix == "ROOT":
-        problems.add("prefix", prefix, "a namespace, not ROOT")
+    check_cache_prefix(problems, "prefix", prefix)
     for name_key in registry_names(scope, "pull-through-prefix", prefix):
         problems.unique("prefix", prefix, scope, name_key, _IN_REGISTRY)
     problems.int_range("keep_last_images", keep_last_images, 1, 1000)
     problems.raise_if_any()
+
+
+def check_cache_prefix(problems: Problems, prop: str, prefix: str) -> None:
+    """ECR's rule for a pull-through cache prefix (CreatePullThroughCacheRule's
+    ecrRepositoryPrefix: 2 to 30 characters of this pattern), which names one rule and one
+    creation template of the registry; ROOT is the creation templates' catch-all, no prefix."""
+    problems.pattern(prop, prefix, _PREFIX, "lower-case letters, digits, . _ - /")
+    if isinstance(prefix, str) and not is_token(prefix) and not 2 <= len(prefix) <= 30:
+        problems.add(prop, prefix, "2 to 30 characters")
+    if prefix == "ROOT":
+        problems.add(prop, prefix, "a namespace, not ROOT")
 
 
 def registry_names(scope: Construct, kind: str, name: object) -> list[tuple[object, ...]]:

@@ -85,7 +85,9 @@ def _acknowledge_end_of_support(resource: Construct) -> None:
 def build(mesh: Mesh, scope: Construct, id: str, context: MeshContext) -> AppMeshBackend:
     """The App Mesh backend of a cluster: Envoy images through a pull-through cache of the
     cluster's, the mesh, and with mutual TLS the certificates and their issuer."""
-    public_images = PullThroughCache(scope, "PublicImages", key=context.key)
+    public_images = PullThroughCache(
+        scope, "PublicImages", key=context.key, prefix=mesh.cache_prefix
+    )
     backend = AppMeshBackend(
         scope,
         id,

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from .._validation import Problems
 from ..appmesh.options import ENVOY_VERSION
-from ..repository import check_docker_hub_credentials
+from ..repository import check_cache_prefix, check_docker_hub_credentials
 from .backend import MeshBackend, MeshContext, MeshMember, MeshMembership, MeshSlot
 from .options import MeshTlsOptions
 from .resilience import (
@@ -71,6 +71,11 @@ class Mesh:
             ECR signs in to Docker Hub with, to cache Envoy's official image (its name starts
             with 'ecr-pullthroughcache/'). Default: None, the secret named
             'ecr-pullthroughcache/docker-hub' in the stack's account and region.
+        cache_prefix: The mutual-TLS mesh and App Mesh: the prefix of the pull-through cache the
+            cluster makes for Envoy's image, which ECR allows once per account and region, so a
+            second platform there needs its own (2 to 30 characters, ECR's
+            ecrRepositoryPrefix rule). Default: None, 'docker-hub' for the mutual-TLS mesh and
+            'ecr-public' for App Mesh.
     """
 
     kind: str
@@ -80,6 +85,7 @@ class Mesh:
     mtls: MeshTlsOptions | None = None
     tls_authority_arn: str | None = None
     docker_hub_credentials: str | None = None
+    cache_prefix: str | None = None
 
     def __post_init__(self) -> None:
         problems = Problems("Mesh")
@@ -115,6 +121,13 @@ class Mesh:
         if self.docker_hub_credentials is not None and self.kind != MUTUAL_TLS:
             problems.note("docker_hub_credentials applies to the mutual-TLS mesh (allowed: None)")
         check_docker_hub_credentials(problems, self.docker_hub_credentials)
+        if self.cache_prefix is not None:
+            if self.kind == SERVICE_CONNECT:
+                problems.note(
+                    "cache_prefix applies to the mutual-TLS mesh and App Mesh (allowed: None "
+                    "with Service Connect, whose proxy image is ECS's own)"
+                )
+            check_cache_prefix(problems, "cache_prefix", self.cache_prefix)
         if self.mesh_name is not None:
             if self.kind != APP_MESH:
                 problems.note("mesh_name applies to App Mesh (allowed: None)")
@@ -129,13 +142,16 @@ class Mesh:
         resilience: ResiliencePolicy | None = None,
         mtls: MeshTlsOptions = _DEFAULT_TLS,
         docker_hub_credentials: str | None = None,
+        cache_prefix: str | None = None,
     ) -> Mesh:
         """Envoy sidecars that call each other over mutual TLS with certificates from the
         platform's own CA, authorize callers by identity, find each other's tasks through
         Cloud Map, and apply every field of ``resilience``: retries with jittered exponential
         backoff on another task, timeouts, outlier ejection and circuit-breaker limits.
         Envoy's official image comes from Docker Hub through the cluster's pull-through cache,
-        which signs in with ``docker_hub_credentials`` (see the attribute). A task's certificate
+        which signs in with ``docker_hub_credentials`` under the prefix ``cache_prefix``
+        (default 'docker-hub'; give a second platform of the account and region its own, see
+        the attributes). A task's certificate
         reaches Envoy as files an init container writes at start; under the Control Tower
         profile (context ``trading-constructs:control-tower=true``) as ECS secrets in Envoy's
         environment instead, so that no container runs as root (CT.ECS.PR.3)."""
@@ -144,6 +160,7 @@ class Mesh:
             resilience=resilience or ResiliencePolicy(),
             mtls=mtls,
             docker_hub_credentials=docker_hub_credentials,
+            cache_prefix=cache_prefix,
         )
 
     @staticmethod
@@ -153,15 +170,19 @@ class Mesh:
         envoy_version: str = ENVOY_VERSION,
         mesh_name: str | None = None,
         mtls: MeshTlsOptions | None = _DEFAULT_TLS,
+        cache_prefix: str | None = None,
     ) -> Mesh:
-        """AWS App Mesh with an Envoy sidecar per task. Past its end of support (2026-09-30):
-        it synthesizes, but its resources can no longer be created."""
+        """AWS App Mesh with an Envoy sidecar per task, its image from ECR Public through the
+        cluster's pull-through cache under ``cache_prefix`` (default 'ecr-public'; give a
+        second platform of the account and region its own). Past its end of support
+        (2026-09-30): it synthesizes, but its resources can no longer be created."""
         return Mesh(
             kind=APP_MESH,
             resilience=resilience or ResiliencePolicy(),
             envoy_version=envoy_version,
             mesh_name=mesh_name,
             mtls=mtls,
+            cache_prefix=cache_prefix,
         )
 
     @staticmethod

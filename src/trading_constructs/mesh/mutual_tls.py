@@ -95,7 +95,11 @@ def build(mesh: Mesh, scope: Construct, id: str, context: MeshContext) -> Mutual
         arn_format=ArnFormat.COLON_RESOURCE_NAME,
     )
     public_images = PullThroughCache(
-        scope, "DockerHubImages", key=context.key, docker_hub_credentials=credentials
+        scope,
+        "DockerHubImages",
+        key=context.key,
+        prefix=mesh.cache_prefix,
+        docker_hub_credentials=credentials,
     )
     backend = MutualTlsBackend(scope, id, namespace=context.namespace, public_images=public_images)
     backend.certificates = MeshCertificates(
