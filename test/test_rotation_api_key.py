@@ -49,6 +49,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
 from validation_support import fake_aws
 
 from trading_constructs.handlers.api_key_rotation import api_key
@@ -130,14 +132,23 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     api_key._client.cache_clear()
 
 
-@pytest.fixture
-def sm() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def moto() -> Iterator[None]:
+    """moto for the whole module: starting it loads every service's model, which cost most
+    of each test; the rotation function (IAM role, Lambda) is made once in it."""
     with mock_aws(config={"lambda": {"use_docker": False}}):
-        yield boto3.client("secretsmanager", region_name=REGION)
+        yield
 
 
 @pytest.fixture
-def function_arn(sm: Any) -> str:
+def sm(moto: None) -> Iterator[Any]:
+    """Secrets Manager, empty for each test."""
+    yield boto3.client("secretsmanager", region_name=REGION)
+    secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].reset()
+
+
+@pytest.fixture(scope="module")
+def function_arn(moto: None) -> str:
     iam = boto3.client("iam", region_name=REGION)
     role_arn = iam.create_role(
         RoleName="api-key-rotation",

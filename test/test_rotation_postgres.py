@@ -33,6 +33,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.secretsmanager.models import secretsmanager_backends
 from postgres_server import PostgresServer, _write_certificates
 from validation_support import fake_aws
 
@@ -103,14 +105,23 @@ def _environment(monkeypatch: pytest.MonkeyPatch, postgres: PostgresServer) -> I
     rotation._client.cache_clear()
 
 
-@pytest.fixture
-def sm() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def moto() -> Iterator[None]:
+    """moto for the whole module: starting it loads every service's model, which cost most
+    of each test; the rotation function (IAM role, Lambda) is made once in it."""
     with mock_aws(config={"lambda": {"use_docker": False}}):
-        yield boto3.client("secretsmanager", region_name=REGION)
+        yield
 
 
 @pytest.fixture
-def function_arn(sm: Any) -> str:
+def sm(moto: None) -> Iterator[Any]:
+    """Secrets Manager, empty for each test."""
+    yield boto3.client("secretsmanager", region_name=REGION)
+    secretsmanager_backends[DEFAULT_ACCOUNT_ID][REGION].reset()
+
+
+@pytest.fixture(scope="module")
+def function_arn(moto: None) -> str:
     role_arn = boto3.client("iam", region_name=REGION).create_role(
         RoleName="postgres-rotation",
         AssumeRolePolicyDocument=json.dumps(
