@@ -152,3 +152,28 @@ def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server per test session (TLS only, SCRAM), stopped at the end."""
     with running_postgres() as server:
         yield server
+
+
+# The files that take longest, longest first: pytest-xdist (``--dist loadfile``) hands whole
+# files to its workers in collection order, so a long file collected last keeps one worker busy
+# while the other waits. Only the order changes; every test still runs.
+LONGEST_FIRST = (
+    "test_control_tower.py",
+    "test_deploy_readiness.py",
+    "test_quality_gates.py",
+    "test_envoy_config.py",
+    "services/test_services_db.py",
+    "test_calls.py",
+    "services/test_services_e2e.py",
+    "test_readme.py",
+    "test_pipeline.py",
+    "test_rotation_postgres.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0].removeprefix("test/")
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, and among the rest, the order is kept
