@@ -35,6 +35,11 @@ class _Stack:
         self.services: dict[str, str] = {}  # target group or service -> app node id
         self.vpc_group: str | None = None
         self.region = stack.path  # the stack's box: what is regional, outside any VPC
+        # every resource's telling parts, by construct path: what a label must tell apart
+        self._telling = {
+            path: tuple(_telling_parts(path))
+            for path in {self.id(logical_id) for logical_id in stack.resource_paths}
+        }
 
     def id(self, logical_id: str) -> str:
         """A resource's construct path without its ``Resource`` tail (its logical ID when the
@@ -48,12 +53,9 @@ class _Stack:
         its type (``MarketDataDbSecret``, ``Certificates / CaCertificate``), or as many more
         as it takes to tell it from another resource's (two users' ``Credentials /
         RotationFunction``)."""
-        parts = _telling_parts(self.id(logical_id)) or [logical_id]
-        others = {
-            tuple(_telling_parts(self.id(other)))
-            for other in self.stack.resource_paths
-            if self.id(other) != self.id(logical_id)
-        }
+        own = self.id(logical_id)
+        parts = _telling_parts(own) or [logical_id]
+        others = [telling for path, telling in self._telling.items() if path != own]
         size = min(2, len(parts))
         while size < len(parts) and any(other[-size:] == tuple(parts[-size:]) for other in others):
             size += 1
